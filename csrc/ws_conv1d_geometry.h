@@ -1,0 +1,102 @@
+// Index math of WSConv1d (DESIGN.md §2), written once and compiled for host and device.
+//
+// Coordinates: u is a row of the zero-padded input (0 <= u < Tp), v a column of the condensed
+// filter (0 <= v < Lc). Output (n, t) is the sum of the inner-product map P over its *segment*:
+// the L points (t*s + l*d, n*S + l), l = 0..L-1, which lie on one sampling line of slope d.
+//
+// Both kernels work on tiles of rows and use a *local* line prefix sum Q inside the tile:
+//   Q[r, v] = P[r, v] + Q[r - d, v - 1]            (zero outside the tile)           (§2 step 3)
+// A segment that lies inside the tile then sums to
+//   Q[last_row, last_col] - Q[first_row - d, first_col - 1]                          (§2 step 4)
+// because both prefixes walk back along the same line and differ exactly by the segment.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define WS_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define WS_HOST_DEVICE inline
+#endif
+
+namespace wsnet {
+
+// floor((T + pad_total - d*(L-1) - 1) / s) + 1, for T_out >= 1 checks the numerator first.
+WS_HOST_DEVICE int64_t conv_out_length(int64_t length, int64_t pad_total, int64_t dilation,
+                                       int64_t kernel_size, int64_t stride) {
+  const int64_t span = length + pad_total - dilation * (kernel_size - 1) - 1;
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+// Lc = L + (N - 1) * S  (seed eq. 2)
+WS_HOST_DEVICE int64_t condensed_length(int64_t kernel_size, int64_t out_channels,
+                                        int64_t sample_stride) {
+  return kernel_size + (out_channels - 1) * sample_stride;
+}
+
+// Shapes and options of one ws_conv1d call, with the line coordinates of §2.
+struct Conv1dGeometry {
+  int64_t batch;               // B
+  int64_t in_channels;         // M
+  int64_t length;              // T
+  int64_t condensed_channels;  // Mc = M / C
+  int64_t condensed_len;       // Lc
+  int64_t out_channels;        // N
+  int64_t kernel_size;         // L
+  int64_t sample_stride;       // S
+  int64_t stride;              // s
+  int64_t pad_left;            // p (left); 'same' may pad one more on the right
+  int64_t pad_right;
+  int64_t dilation;            // d
+  int64_t padded_len;          // Tp = T + pad_left + pad_right
+  int64_t out_len;             // T_out
+
+  // Column of tap 0 of filter n: the window [n*S, n*S + L) of the condensed filter.
+  WS_HOST_DEVICE int64_t first_col(int64_t n) const { return n * sample_stride; }
+  WS_HOST_DEVICE int64_t last_col(int64_t n) const { return n * sample_stride + kernel_size - 1; }
+  // Padded row of tap 0 and tap L-1 of output t.
+  WS_HOST_DEVICE int64_t first_row(int64_t t) const { return t * stride; }
+  WS_HOST_DEVICE int64_t last_row(int64_t t) const {
+    return t * stride + (kernel_size - 1) * dilation;
+  }
+  // Rows a segment spans beyond its first: the halo a tile needs, (L-1)*d.
+  WS_HOST_DEVICE int64_t halo_rows() const { return (kernel_size - 1) * dilation; }
+  // Time index in the unpadded input of padded row u, or -1 inside the zero padding.
+  WS_HOST_DEVICE int64_t input_time(int64_t u) const {
+    const int64_t i = u - pad_left;
+    return (i >= 0 && i < length) ? i : -1;
+  }
+  // Rows [t0*s, last_row(t1-1)] hold every segment of outputs t0 <= t < t1.
+  WS_HOST_DEVICE int64_t tile_rows(int64_t t0, int64_t t1) const {
+    return last_row(t1 - 1) - first_row(t0) + 1;
+  }
+};
+
+// Segment sum from a local line prefix Q (row-major, `ld` elements per row) whose row 0 is padded
+// row `row0` and column 0 is condensed column `col0`. The segment must lie inside the tile.
+template <typename acc_t>
+WS_HOST_DEVICE acc_t segment_sum(const acc_t* q, int64_t ld, const Conv1dGeometry& g, int64_t n,
+                                 int64_t t, int64_t row0, int64_t col0) {
+  const int64_t r_first = g.first_row(t) - row0;
+  const int64_t c_first = g.first_col(n) - col0;
+  const int64_t r_last = g.last_row(t) - row0;
+  const int64_t c_last = g.last_col(n) - col0;
+  acc_t sum = q[r_last * ld + c_last];
+  if (r_first >= g.dilation && c_first >= 1) {
+    sum -= q[(r_first - g.dilation) * ld + (c_first - 1)];
+  }
+  return sum;
+}
+
+// In-place local line prefix sum of a row-major (rows x cols) tile: q[r, v] += q[r - d, v - 1].
+// Rows go in order, so each row adds a finished row d above it (§2 step 3, and the adjoint's).
+template <typename acc_t>
+WS_HOST_DEVICE void line_prefix_sum(acc_t* q, int64_t rows, int64_t cols, int64_t d) {
+  for (int64_t r = d; r < rows; ++r) {
+    acc_t* row = q + r * cols;
+    const acc_t* above = q + (r - d) * cols;
+    for (int64_t v = 1; v < cols; ++v) row[v] += above[v - 1];
+  }
+}
+
+}  // namespace wsnet

@@ -1,0 +1,49 @@
+"""Argument checks shared by the public functions and modules. Each error names the argument,
+what was expected and what was given (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def single_int(name: str, value, minimum: int = 1) -> int:
+    """An int >= minimum; a one-element tuple is taken as nn.Conv1d takes it."""
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} expects an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} expects an int >= {minimum}, got {value}")
+    return value
+
+
+def padding_arg(value):
+    """'same', 'valid' or an int >= 0 (a one-element tuple taken as its element)."""
+    if isinstance(value, str):
+        return value
+    return single_int("padding", value, minimum=0)
+
+
+def tensor_arg(name: str, value, dims: tuple[int, ...], shape_text: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} expects a torch.Tensor, got {type(value).__name__}")
+    if value.dim() not in dims:
+        raise ValueError(f"{name} expects shape {shape_text}, got {tuple(value.shape)}")
+    if value.dtype not in FLOAT_DTYPES:
+        raise ValueError(
+            f"{name} expects a floating dtype (float16, bfloat16, float32, float64), got {value.dtype}")
+    return value
+
+
+def same_dtype_device(reference: torch.Tensor, ref_name: str, other: torch.Tensor, name: str) -> None:
+    if other.dtype != reference.dtype:
+        raise ValueError(f"{name} expects the dtype of {ref_name} ({reference.dtype}), got {other.dtype}")
+    if other.device != reference.device:
+        raise ValueError(f"{name} expects the device of {ref_name} ({reference.device}), got {other.device}")
+
+
+def divides(name: str, value: int, divisor_name: str, divisor: int) -> None:
+    if value % divisor:
+        raise ValueError(f"{name} expects a multiple of {divisor_name}={divisor}, got {value}")

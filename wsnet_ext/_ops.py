@@ -1,0 +1,48 @@
+"""Fake (meta) kernels and autograd of the registered ops, so that torch.compile traces them
+and backward runs our backward op (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+import torch
+
+from . import _build  # noqa: F401  (loads the library that defines the ops)
+from ._geometry import conv_out_length
+
+_forward = torch.ops.wsnet_ext.ws_conv1d_forward.default
+_backward = torch.ops.wsnet_ext.ws_conv1d_backward.default
+
+
+@torch.library.register_fake("wsnet_ext::ws_conv1d_forward")
+def _ws_conv1d_forward_fake(input, condensed, bias, kernel_size, sample_stride, channel_repeat,
+                            stride, padding, dilation):
+    out_channels = (condensed.shape[1] - kernel_size) // sample_stride + 1
+    out_len = conv_out_length(input.shape[2], padding[0] + padding[1], dilation, kernel_size, stride)
+    return input.new_empty((input.shape[0], out_channels, out_len))
+
+
+@torch.library.register_fake("wsnet_ext::ws_conv1d_backward")
+def _ws_conv1d_backward_fake(grad_output, input, condensed, kernel_size, sample_stride,
+                             channel_repeat, stride, padding, dilation, output_mask):
+    def grad_like(wanted, shape):
+        return input.new_empty(shape if wanted else (0,))
+    return (grad_like(output_mask[0], input.shape), grad_like(output_mask[1], condensed.shape),
+            grad_like(output_mask[2], (grad_output.shape[1],)))
+
+
+def _setup_context(ctx, inputs, output):
+    input, condensed, bias, *options = inputs
+    ctx.save_for_backward(input, condensed)
+    ctx.options = options
+    ctx.has_bias = bias is not None
+
+
+def _backward_rule(ctx, grad_output):
+    input, condensed = ctx.saved_tensors
+    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
+    grad_input, grad_condensed, grad_bias = _backward(grad_output, input, condensed, *ctx.options, mask)
+    return ((grad_input if mask[0] else None), (grad_condensed if mask[1] else None),
+            (grad_bias if mask[2] else None)) + (None,) * len(ctx.options)
+
+
+torch.library.register_autograd("wsnet_ext::ws_conv1d_forward", _backward_rule,
+                                setup_context=_setup_context)

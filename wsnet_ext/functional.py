@@ -1,0 +1,77 @@
+"""The functional API of wsnet_ext (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import torch
+
+from . import _checks
+from ._build import cuda_built
+from ._geometry import condensed_length, conv_out_length, out_channels_of, resolve_padding
+from ._ops import _forward
+
+
+def sample_conv1d_weight(condensed: torch.Tensor, out_channels: int, kernel_size: int,
+                         sample_stride: int, channel_repeat: int = 1) -> torch.Tensor:
+    """The sampled filter W[n, m, l] = condensed[m % Mc, n*S + l], shape (N, M, L) (DESIGN.md §2).
+
+    Differentiable: gradients of overlapping windows add up in the condensed filter."""
+    _checks.tensor_arg("condensed", condensed, (2,), "(Mc, Lc)")
+    n = _checks.single_int("out_channels", out_channels)
+    length = _checks.single_int("kernel_size", kernel_size)
+    step = _checks.single_int("sample_stride", sample_stride)
+    repeat = _checks.single_int("channel_repeat", channel_repeat)
+    expected = condensed_length(length, n, step)
+    if condensed.shape[1] != expected:
+        raise ValueError(
+            f"condensed expects length kernel_size + (out_channels - 1) * sample_stride = {expected}, "
+            f"got shape {tuple(condensed.shape)}")
+    columns = (torch.arange(n, device=condensed.device) * step)[:, None] + torch.arange(length, device=condensed.device)
+    windows = condensed[:, columns].permute(1, 0, 2)  # (N, Mc, L): filter n is window n*S
+    return windows.repeat(1, repeat, 1)  # tiling: input channel m uses condensed channel m % Mc
+
+
+def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor | None = None, *,
+              kernel_size: int, sample_stride: int, channel_repeat: int = 1, stride: int = 1,
+              padding=0, dilation: int = 1) -> torch.Tensor:
+    """conv1d(input, sample_conv1d_weight(condensed, ...), bias, stride, padding, dilation),
+    computed by the integral-image method without materializing the filters.
+
+    input (B, M, T) or unbatched (M, T); condensed (M / channel_repeat, L*); bias (N,) or None,
+    where N follows from L* = kernel_size + (N - 1) * sample_stride. padding is an int,
+    'same' or 'valid'."""
+    _checks.tensor_arg("input", input, (2, 3), "(B, M, T) or (M, T)")
+    _checks.tensor_arg("condensed", condensed, (2,), "(Mc, Lc)")
+    _checks.same_dtype_device(input, "input", condensed, "condensed")
+    length = _checks.single_int("kernel_size", kernel_size)
+    step = _checks.single_int("sample_stride", sample_stride)
+    repeat = _checks.single_int("channel_repeat", channel_repeat)
+    stride = _checks.single_int("stride", stride)
+    dilation = _checks.single_int("dilation", dilation)
+    pads = resolve_padding(_checks.padding_arg(padding), length, dilation, stride)
+    unbatched = input.dim() == 2
+    x = input.unsqueeze(0) if unbatched else input
+    in_channels = x.shape[1]
+    _checks.divides("input channels", in_channels, "channel_repeat", repeat)
+    if condensed.shape[0] != in_channels // repeat:
+        raise ValueError(
+            f"condensed expects {in_channels // repeat} channels (input channels {in_channels} / "
+            f"channel_repeat {repeat}), got shape {tuple(condensed.shape)}")
+    out_channels = out_channels_of(condensed.shape[1], length, step)
+    if out_channels is None:
+        raise ValueError(
+            f"condensed expects length kernel_size + (N - 1) * sample_stride for a whole N >= 1 "
+            f"(kernel_size={length}, sample_stride={step}), got length {condensed.shape[1]}")
+    if bias is not None:
+        _checks.tensor_arg("bias", bias, (1,), f"({out_channels},)")
+        _checks.same_dtype_device(input, "input", bias, "bias")
+        if bias.shape[0] != out_channels:
+            raise ValueError(f"bias expects shape ({out_channels},), got {tuple(bias.shape)}")
+    if conv_out_length(x.shape[2], pads[0] + pads[1], dilation, length, stride) < 1:
+        raise ValueError(
+            f"input expects length >= {dilation * (length - 1) + 1 - pads[0] - pads[1]} for kernel_size="
+            f"{length}, dilation={dilation}, padding={padding}, got length {x.shape[2]}")
+    if x.device.type == "cuda" and not cuda_built():
+        raise RuntimeError("input is on CUDA but this wsnet_ext build has no CUDA kernels "
+                           "(wsnet_ext.cuda_built() is False); rebuild with the CUDA toolkit present")
+    y = _forward(x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
+    return y.squeeze(0) if unbatched else y
