@@ -1,0 +1,311 @@
+// WSConv1d on CUDA by the integral-image method (DESIGN.md §2). Written to be plainly right
+// first: 64-bit indices everywhere, grid-stride loops, bounds checks, the current stream, and a
+// launch check after every kernel.
+//
+// Forward: fold_kernel writes f (B, Mc, Tp); forward_tile_kernel gives each block a tile of
+// (outputs x filters), computes its P tile in shared memory (§2.2), prefix-sums it along the
+// sampling lines (§2.3) and gathers one difference per output (§2.4). P never reaches global
+// memory. A tile too large for shared memory falls back to forward_direct_kernel (the sum over
+// the L taps of the folded input, same result).
+// Backward: per chunk of the batch, adjoint_gather_kernel writes dP (§2 backward, summing each
+// point's covering segments), then grad_condensed = f^T dP and df = dP condensed^T run as batched
+// GEMMs (cuBLAS, through ATen); grad_bias is a deterministic block reduction.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <c10/cuda/CUDAStream.h>  // not ATen/cuda/CUDAContext.h: that needs the cuSPARSE/cuBLAS headers
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <algorithm>
+
+#include "../ws_conv1d_op_args.h"
+
+namespace wsnet {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kSharedBytes = 48 * 1024;                 // no opt-in needed on any GPU
+constexpr int64_t kAdjointChunkBytes = int64_t(256) << 20;  // dP chunk of the backward
+
+int64_t grid_for(int64_t work) {
+  return std::max<int64_t>(1, std::min<int64_t>((work + kThreads - 1) / kThreads, int64_t(1) << 20));
+}
+
+#define WS_GRID_STRIDE_LOOP(i, n)                                               \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += int64_t(blockDim.x) * gridDim.x)
+
+// f[b, j, u] = sum_c xp[b, c*Mc + j, u] for batches [b0, b0 + bc)  (§2.1)
+template <typename scalar_t, typename acc_t>
+__global__ void fold_kernel(const scalar_t* __restrict__ x, acc_t* __restrict__ f,
+                            Conv1dGeometry g, int64_t b0, int64_t bc) {
+  const int64_t total = bc * g.condensed_channels * g.padded_len;
+  WS_GRID_STRIDE_LOOP(idx, total) {
+    const int64_t u = idx % g.padded_len;
+    const int64_t j = (idx / g.padded_len) % g.condensed_channels;
+    const int64_t b = b0 + idx / (g.padded_len * g.condensed_channels);
+    const int64_t i = g.input_time(u);
+    acc_t sum = 0;
+    if (i >= 0) {
+      for (int64_t m = j; m < g.in_channels; m += g.condensed_channels) {
+        sum += static_cast<acc_t>(x[(b * g.in_channels + m) * g.length + i]);
+      }
+    }
+    f[idx] = sum;
+  }
+}
+
+struct ForwardTiles {
+  int64_t outputs;  // outputs t per tile
+  int64_t filters;  // filters n per tile
+  int64_t rows;     // (outputs - 1) * s + (L - 1) * d + 1
+  int64_t cols;     // (filters - 1) * S + L
+  int64_t t_tiles, n_tiles;
+};
+
+// The largest tile (up to 64 outputs x 32 filters) whose P fits in shared memory; outputs = 0
+// when not even one output of one filter fits.
+ForwardTiles choose_forward_tiles(const Conv1dGeometry& g, int64_t acc_bytes) {
+  ForwardTiles tiles{};
+  int64_t outputs = std::min<int64_t>(g.out_len, 64), filters = std::min<int64_t>(g.out_channels, 32);
+  while (true) {
+    const int64_t rows = (outputs - 1) * g.stride + g.halo_rows() + 1;
+    const int64_t cols = (filters - 1) * g.sample_stride + g.kernel_size;
+    if (rows * cols * acc_bytes <= kSharedBytes) {
+      tiles = {outputs, filters, rows, cols, (g.out_len + outputs - 1) / outputs,
+               (g.out_channels + filters - 1) / filters};
+      return tiles;
+    }
+    if (outputs == 1 && filters == 1) return tiles;
+    if (filters == 1 || (outputs > 1 && rows >= cols)) outputs = (outputs + 1) / 2;
+    else filters = (filters + 1) / 2;
+  }
+}
+
+template <typename scalar_t, typename acc_t>
+__global__ void forward_tile_kernel(const acc_t* __restrict__ f, const acc_t* __restrict__ cond,
+                                    const scalar_t* __restrict__ bias, scalar_t* __restrict__ y,
+                                    Conv1dGeometry g, ForwardTiles tiles) {
+  extern __shared__ unsigned char shared_raw[];
+  acc_t* q = reinterpret_cast<acc_t*>(shared_raw);  // (rows x cols): P, then its line prefix
+  const int64_t rows = tiles.rows, cols = tiles.cols, d = g.dilation;
+  const int64_t total_tiles = g.batch * tiles.n_tiles * tiles.t_tiles;
+  for (int64_t tile = blockIdx.x; tile < total_tiles; tile += gridDim.x) {  // uniform per block
+    const int64_t t0 = (tile % tiles.t_tiles) * tiles.outputs;
+    const int64_t n0 = ((tile / tiles.t_tiles) % tiles.n_tiles) * tiles.filters;
+    const int64_t b = tile / (tiles.t_tiles * tiles.n_tiles);
+    const int64_t row0 = g.first_row(t0), col0 = g.first_col(n0);
+    const acc_t* f_b = f + b * g.condensed_channels * g.padded_len;
+    // inner_product (§2.2); rows past the input's end (last tile) hold zeros
+    for (int64_t k = threadIdx.x; k < rows * cols; k += blockDim.x) {
+      const int64_t u = row0 + k / cols, v = col0 + k % cols;
+      acc_t sum = 0;
+      if (u < g.padded_len && v < g.condensed_len) {
+        for (int64_t j = 0; j < g.condensed_channels; ++j) {
+          sum += f_b[j * g.padded_len + u] * cond[j * g.condensed_len + v];
+        }
+      }
+      q[k] = sum;
+    }
+    __syncthreads();
+    // line_prefix_sum (§2.3): one thread per line; lines start in the top d rows or column 0
+    const int64_t top_starts = std::min(d, rows) * cols;
+    const int64_t lines = top_starts + std::max<int64_t>(rows - d, 0);
+    for (int64_t k = threadIdx.x; k < lines; k += blockDim.x) {
+      int64_t r = k < top_starts ? k / cols : d + (k - top_starts);
+      int64_t c = k < top_starts ? k % cols : 0;
+      acc_t run = 0;
+      for (; r < rows && c < cols; r += d, ++c) {
+        run += q[r * cols + c];
+        q[r * cols + c] = run;
+      }
+    }
+    __syncthreads();
+    // gather (§2.4)
+    const int64_t t_count = std::min(tiles.outputs, g.out_len - t0);
+    const int64_t n_count = std::min(tiles.filters, g.out_channels - n0);
+    for (int64_t k = threadIdx.x; k < t_count * n_count; k += blockDim.x) {
+      const int64_t n = n0 + k / t_count, t = t0 + k % t_count;
+      acc_t out = segment_sum(q, cols, g, n, t, row0, col0);
+      if (bias != nullptr) out += static_cast<acc_t>(bias[n]);
+      y[(b * g.out_channels + n) * g.out_len + t] = static_cast<scalar_t>(out);
+    }
+    __syncthreads();  // q is rewritten by the next tile
+  }
+}
+
+// y[b, n, t] = bias[n] + sum_l sum_j f[b, j, t*s + l*d] * condensed[j, n*S + l]
+template <typename scalar_t, typename acc_t>
+__global__ void forward_direct_kernel(const acc_t* __restrict__ f, const acc_t* __restrict__ cond,
+                                      const scalar_t* __restrict__ bias, scalar_t* __restrict__ y,
+                                      Conv1dGeometry g) {
+  const int64_t total = g.batch * g.out_channels * g.out_len;
+  WS_GRID_STRIDE_LOOP(idx, total) {
+    const int64_t t = idx % g.out_len;
+    const int64_t n = (idx / g.out_len) % g.out_channels;
+    const int64_t b = idx / (g.out_len * g.out_channels);
+    acc_t sum = bias != nullptr ? static_cast<acc_t>(bias[n]) : acc_t(0);
+    for (int64_t l = 0; l < g.kernel_size; ++l) {
+      const int64_t u = g.first_row(t) + l * g.dilation, v = g.first_col(n) + l;
+      for (int64_t j = 0; j < g.condensed_channels; ++j) {
+        sum += f[(b * g.condensed_channels + j) * g.padded_len + u] * cond[j * g.condensed_len + v];
+      }
+    }
+    y[idx] = static_cast<scalar_t>(sum);
+  }
+}
+
+// dP[b - b0, u, v] = sum of gy[b, n, t] over the segments through (u, v): v = n*S + l,
+// u = t*s + l*d, 0 <= l < L  (§2 backward, adjoint of the gather)
+template <typename scalar_t, typename acc_t>
+__global__ void adjoint_gather_kernel(const scalar_t* __restrict__ gy, acc_t* __restrict__ dp,
+                                      Conv1dGeometry g, int64_t b0, int64_t bc) {
+  const int64_t total = bc * g.padded_len * g.condensed_len;
+  WS_GRID_STRIDE_LOOP(idx, total) {
+    const int64_t v = idx % g.condensed_len;
+    const int64_t u = (idx / g.condensed_len) % g.padded_len;
+    const int64_t b = b0 + idx / (g.condensed_len * g.padded_len);
+    acc_t sum = 0;
+    for (int64_t l = 0; l < g.kernel_size; ++l) {
+      const int64_t col = v - l, row = u - l * g.dilation;  // segment start (n*S, t*s)
+      if (col < 0 || row < 0) break;
+      if (col % g.sample_stride != 0 || row % g.stride != 0) continue;
+      const int64_t n = col / g.sample_stride, t = row / g.stride;
+      if (n < g.out_channels && t < g.out_len) {
+        sum += static_cast<acc_t>(gy[(b * g.out_channels + n) * g.out_len + t]);
+      }
+    }
+    dp[idx] = sum;
+  }
+}
+
+// grad_bias[n] = sum_{b,t} gy[b, n, t], one block per n, fixed reduction order.
+template <typename scalar_t, typename acc_t>
+__global__ void bias_grad_kernel(const scalar_t* __restrict__ gy, scalar_t* __restrict__ grad_bias,
+                                 Conv1dGeometry g) {
+  __shared__ acc_t partial[kThreads];
+  for (int64_t n = blockIdx.x; n < g.out_channels; n += gridDim.x) {
+    acc_t sum = 0;
+    for (int64_t k = threadIdx.x; k < g.batch * g.out_len; k += blockDim.x) {
+      const int64_t b = k / g.out_len, t = k % g.out_len;
+      sum += static_cast<acc_t>(gy[(b * g.out_channels + n) * g.out_len + t]);
+    }
+    partial[threadIdx.x] = sum;
+    __syncthreads();
+    for (int width = blockDim.x / 2; width > 0; width /= 2) {
+      if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) grad_bias[n] = static_cast<scalar_t>(partial[0]);
+    __syncthreads();
+  }
+}
+
+at::ScalarType acc_type_of(at::ScalarType t) {
+  return t == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+at::Tensor ws_conv1d_forward_cuda(const at::Tensor& input, const at::Tensor& condensed,
+                                  const c10::optional<at::Tensor>& bias, int64_t kernel_size,
+                                  int64_t sample_stride, int64_t channel_repeat, int64_t stride,
+                                  at::IntArrayRef padding, int64_t dilation) {
+  const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
+                                                channel_repeat, stride, padding, dilation);
+  check_conv1d_bias(bias, input, g);
+  const c10::cuda::CUDAGuard guard(input.device());
+  const at::Tensor x = input.contiguous();
+  const at::Tensor cond = condensed.to(acc_type_of(input.scalar_type())).contiguous();
+  const at::Tensor bias_c = bias.has_value() ? bias->contiguous() : at::Tensor();
+  at::Tensor y = at::empty({g.batch, g.out_channels, g.out_len}, input.options());
+  if (y.numel() == 0) return y;
+  at::Tensor f = at::empty({g.batch, g.condensed_channels, g.padded_len}, cond.options());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_forward_cuda", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* bias_ptr = bias_c.defined() ? bias_c.const_data_ptr<scalar_t>() : nullptr;
+    fold_kernel<scalar_t, acc_t><<<grid_for(f.numel()), kThreads, 0, stream>>>(
+        x.const_data_ptr<scalar_t>(), f.mutable_data_ptr<acc_t>(), g, 0, g.batch);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    const ForwardTiles tiles = choose_forward_tiles(g, sizeof(acc_t));
+    if (tiles.outputs > 0) {
+      const int64_t total_tiles = g.batch * tiles.t_tiles * tiles.n_tiles;
+      const int64_t blocks = std::min<int64_t>(total_tiles, int64_t(1) << 30);
+      forward_tile_kernel<scalar_t, acc_t>
+          <<<blocks, kThreads, tiles.rows * tiles.cols * sizeof(acc_t), stream>>>(
+              f.const_data_ptr<acc_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
+              y.mutable_data_ptr<scalar_t>(), g, tiles);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    } else {
+      forward_direct_kernel<scalar_t, acc_t><<<grid_for(y.numel()), kThreads, 0, stream>>>(
+          f.const_data_ptr<acc_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
+          y.mutable_data_ptr<scalar_t>(), g);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    }
+  });
+  return y;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cuda(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& condensed,
+    int64_t kernel_size, int64_t sample_stride, int64_t channel_repeat, int64_t stride,
+    at::IntArrayRef padding, int64_t dilation, std::array<bool, 3> output_mask) {
+  const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
+                                                channel_repeat, stride, padding, dilation);
+  check_conv1d_grad_output(grad_output, input, g);
+  const c10::cuda::CUDAGuard guard(input.device());
+  const at::Tensor gy = grad_output.contiguous(), x = input.contiguous();
+  const at::ScalarType acc = acc_type_of(input.scalar_type());
+  const at::Tensor cond = condensed.to(acc).contiguous();
+  const auto empty = [&] { return at::empty({0}, input.options()); };
+  at::Tensor grad_input = output_mask[0] ? at::zeros_like(x) : empty();
+  at::Tensor grad_condensed_acc = at::zeros_like(cond);
+  at::Tensor grad_bias = output_mask[2] ? at::zeros({g.out_channels}, input.options()) : empty();
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  if (gy.numel() > 0 && (output_mask[0] || output_mask[1])) {
+    const int64_t acc_bytes = acc == at::kDouble ? 8 : 4;
+    const int64_t per_batch = g.padded_len * g.condensed_len * acc_bytes;
+    const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(g.batch, kAdjointChunkBytes / per_batch));
+    for (int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
+      const int64_t bc = std::min(chunk, g.batch - b0);
+      at::Tensor dp = at::empty({bc, g.padded_len, g.condensed_len}, cond.options());
+      at::Tensor f = at::empty({bc, g.condensed_channels, g.padded_len}, cond.options());
+      AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_backward_cuda", [&] {
+        using acc_t = at::opmath_type<scalar_t>;
+        adjoint_gather_kernel<scalar_t, acc_t><<<grid_for(dp.numel()), kThreads, 0, stream>>>(
+            gy.const_data_ptr<scalar_t>(), dp.mutable_data_ptr<acc_t>(), g, b0, bc);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        fold_kernel<scalar_t, acc_t><<<grid_for(f.numel()), kThreads, 0, stream>>>(
+            x.const_data_ptr<scalar_t>(), f.mutable_data_ptr<acc_t>(), g, b0, bc);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+      });
+      if (output_mask[1]) grad_condensed_acc += at::matmul(f, dp).sum(0);  // f^T dP
+      if (output_mask[0]) {
+        // df (bc, Tp, Mc) -> rows of the unpadded input -> (bc, Mc, T) -> tiled over the repeats
+        const at::Tensor df = at::matmul(dp, cond.t()).narrow(1, g.pad_left, g.length);
+        grad_input.narrow(0, b0, bc).copy_(df.permute({0, 2, 1}).repeat({1, channel_repeat, 1}));
+      }
+    }
+  }
+  if (gy.numel() > 0 && output_mask[2]) {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_bias_grad_cuda", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      bias_grad_kernel<scalar_t, acc_t>
+          <<<std::min<int64_t>(g.out_channels, 65535), kThreads, 0, stream>>>(
+              gy.const_data_ptr<scalar_t>(), grad_bias.mutable_data_ptr<scalar_t>(), g);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+  }
+  at::Tensor grad_condensed = output_mask[1] ? grad_condensed_acc.to(input.scalar_type()) : empty();
+  return {grad_input, grad_condensed, grad_bias};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(wsnet_ext, CUDA, m) {
+  m.impl("ws_conv1d_forward", &ws_conv1d_forward_cuda);
+  m.impl("ws_conv1d_backward", &ws_conv1d_backward_cuda);
+}
+
+}  // namespace wsnet

@@ -1,0 +1,64 @@
+"""The CUDA kernels: the definition grid on the GPU, and CPU-vs-CUDA agreement.
+These need a GPU and skip without one (the CUDA kernels still compile in CI)."""
+
+import pytest
+import torch
+
+import wsnet_ext
+from test_ws_conv1d_grid import GRID, run_case
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_cuda_kernels_were_built():
+    assert wsnet_ext.cuda_built()
+
+
+@pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_grid_matches_definition_cuda(sample_stride, repeat, stride, dilation, padding, dtype):
+    run_case(batch=3, mc=2, repeat=repeat, length=dilation * 4 + 31, out_channels=6, kernel_size=5,
+             sample_stride=sample_stride, stride=stride, padding=padding, dilation=dilation,
+             bias=sample_stride % 2 == 1, dtype=dtype, seed=sample_stride * 7 + repeat, device="cuda")
+
+
+@pytest.mark.parametrize("config", [
+    # (batch, mc, C, T, N, L, S, stride, padding, dilation): small, forward-tile fallback
+    # (a tile larger than shared memory), long input, many filters
+    (0, 2, 2, 40, 5, 3, 2, 1, 1, 1),
+    (1, 1, 1, 1000, 16, 64, 8, 2, 32, 1),
+    (2, 2, 1, 500, 4, 120, 1, 1, 0, 1),  # (L-1)*d + 1 rows x L cols > 48 KiB: direct kernel
+    (2, 2, 2, 100_003, 16, 9, 4, 2, 5, 2),
+    (2, 4, 2, 333, 256, 4, 1, 2, 2, 1),
+])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+def test_shapes_cuda(config, dtype):
+    batch, mc, repeat, length, n, k, s_samp, stride, padding, dilation = config
+    run_case(batch=batch, mc=mc, repeat=repeat, length=length, out_channels=n, kernel_size=k,
+             sample_stride=s_samp, stride=stride, padding=padding, dilation=dilation, bias=True,
+             dtype=dtype, seed=length, device="cuda")
+
+
+def test_cpu_and_cuda_agree():
+    torch.manual_seed(0)
+    layer = wsnet_ext.WSConv1d(16, 32, 32, sample_stride=4, channel_repeat=2, stride=2, padding=16)
+    x = torch.randn(4, 16, 6890)
+    y_cpu = layer(x)
+    grads_cpu = torch.autograd.grad(y_cpu.square().sum(), list(layer.parameters()))
+    layer_cuda = layer.cuda()
+    y_cuda = layer_cuda(x.cuda())
+    grads_cuda = torch.autograd.grad(y_cuda.square().sum(), list(layer_cuda.parameters()))
+    torch.testing.assert_close(y_cuda.cpu(), y_cpu, rtol=1e-4, atol=1e-4)
+    for a, e in zip(grads_cuda, grads_cpu):
+        torch.testing.assert_close(a.cpu(), e, rtol=1e-3, atol=1e-3 * e.abs().max().item())
+
+
+def test_runs_on_current_stream_and_other_device_index():
+    x = torch.randn(2, 4, 50, device="cuda")
+    cond = torch.randn(2, 3 + 4 * 2, device="cuda")
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        y = wsnet_ext.ws_conv1d(x, cond, kernel_size=3, sample_stride=2, channel_repeat=2)
+    stream.synchronize()
+    expected = wsnet_ext.ws_conv1d(x.cpu(), cond.cpu(), kernel_size=3, sample_stride=2, channel_repeat=2)
+    torch.testing.assert_close(y.cpu(), expected, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,142 @@
+"""ws_conv1d forward and all gradients against the definition (conv1d on the sampled filter),
+on random data over a grid of every option, odd/prime sizes and several tiles per input."""
+
+import itertools
+import random
+import zlib
+
+import pytest
+import torch
+
+import wsnet_ext
+from conftest import assert_close_scaled, reference_conv1d
+
+SAMPLE_STRIDES = (1, 2, 3, 7)
+REPEATS = (1, 2, 4)
+STRIDES = (1, 2, 3)
+DILATIONS = (1, 2, 3)
+PADDINGS = (0, 2, "same", "valid")
+GRID = [case for case in itertools.product(SAMPLE_STRIDES, REPEATS, STRIDES, DILATIONS, PADDINGS)
+        if not (case[4] == "same" and case[2] != 1)]
+
+
+def run_case(*, batch, mc, repeat, length, out_channels, kernel_size, sample_stride, stride, padding,
+             dilation, bias, dtype, seed, grad=True, device="cpu"):
+    gen = torch.Generator().manual_seed(seed)
+    lc = kernel_size + (out_channels - 1) * sample_stride
+    x = torch.randn(batch, mc * repeat, length, generator=gen, dtype=torch.float64)
+    cond = torch.randn(mc, lc, generator=gen, dtype=torch.float64)
+    b = torch.randn(out_channels, generator=gen, dtype=torch.float64) if bias else None
+    options = dict(kernel_size=kernel_size, sample_stride=sample_stride, channel_repeat=repeat,
+                   stride=stride, padding=padding, dilation=dilation)
+    leaves_ref = [t.clone().requires_grad_(grad) for t in (x, cond)] + ([b.clone().requires_grad_(grad)] if bias else [])
+    leaves = [t.detach().to(device, dtype).requires_grad_(grad) for t in leaves_ref]
+    expected = reference_conv1d(*leaves_ref[:2], leaves_ref[2] if bias else None, **options)
+    actual = wsnet_ext.ws_conv1d(*leaves[:2], leaves[2] if bias else None, **options)
+    assert actual.shape == expected.shape and actual.dtype == dtype and actual.device.type == device
+    assert_close_scaled(actual.cpu(), expected, dtype)
+    if grad:
+        gy = torch.randn(expected.shape, generator=gen, dtype=torch.float64)
+        expected_grads = torch.autograd.grad(expected, leaves_ref, gy)
+        actual_grads = torch.autograd.grad(actual, leaves, gy.to(device, dtype))
+        for a, e in zip(actual_grads, expected_grads):
+            assert_close_scaled(a.cpu(), e, dtype)
+    return actual
+
+
+@pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_grid_matches_definition(sample_stride, repeat, stride, dilation, padding, dtype):
+    rng = random.Random(zlib.crc32(repr((sample_stride, repeat, stride, dilation, padding)).encode()))
+    kernel_size = rng.choice([1, 2, 3, 5])
+    needed = dilation * (kernel_size - 1) + 1
+    run_case(batch=rng.choice([1, 5]), mc=rng.choice([1, 3]), repeat=repeat,
+             length=needed + rng.choice([0, 6, 12, 36]), out_channels=rng.choice([1, 5, 6]),
+             kernel_size=kernel_size, sample_stride=sample_stride, stride=stride, padding=padding,
+             dilation=dilation, bias=rng.random() < 0.5, dtype=dtype, seed=rng.randrange(1 << 30))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("batch", [0, 1, 5])
+def test_batch_sizes_and_bias(batch, bias):
+    run_case(batch=batch, mc=2, repeat=2, length=29, out_channels=7, kernel_size=4, sample_stride=3,
+             stride=2, padding=1, dilation=2, bias=bias, dtype=torch.float64, seed=batch)
+
+
+def test_one_input_channel():
+    run_case(batch=3, mc=1, repeat=1, length=53, out_channels=16, kernel_size=8, sample_stride=2,
+             stride=2, padding=4, dilation=1, bias=True, dtype=torch.float64, seed=7)
+
+
+def test_output_length_one():
+    # input exactly as long as the dilated kernel: one output per filter
+    run_case(batch=2, mc=2, repeat=1, length=7, out_channels=3, kernel_size=4, sample_stride=1,
+             stride=3, padding=0, dilation=2, bias=True, dtype=torch.float64, seed=3)
+
+
+@pytest.mark.parametrize("config", [
+    # (length, N, L, S, C, stride, padding, dilation): several CPU tiles per input, odd sizes
+    (3001, 64, 7, 7, 2, 1, 3, 1),
+    (2999, 48, 13, 5, 1, 2, 6, 3),
+    (4001, 100, 3, 4, 4, 3, "valid", 2),
+    (1009, 128, 33, 3, 1, 1, "same", 2),
+])
+def test_multiple_tiles(config):
+    length, n, k, s_samp, repeat, stride, padding, dilation = config
+    run_case(batch=2, mc=2, repeat=repeat, length=length, out_channels=n, kernel_size=k,
+             sample_stride=s_samp, stride=stride, padding=padding, dilation=dilation, bias=True,
+             dtype=torch.float64, seed=length)
+
+
+def test_long_input():
+    # T >= 100000, so every tiling boundary is crossed many times
+    run_case(batch=2, mc=2, repeat=2, length=100_003, out_channels=16, kernel_size=9,
+             sample_stride=4, stride=2, padding=5, dilation=2, bias=True, dtype=torch.float32, seed=11)
+
+
+def test_non_contiguous_inputs():
+    gen = torch.Generator().manual_seed(5)
+    x_big = torch.randn(4, 8, 61, generator=gen, dtype=torch.float64)
+    cond_big = torch.randn(2 * 4, 2 * 15, generator=gen, dtype=torch.float64)
+    x = x_big[::2, :, 1::2].transpose(0, 0)  # strided batch and time
+    cond = cond_big[::2, ::2]  # (4, 15): L=3, S=2, N=7
+    bias = torch.randn(14, generator=gen, dtype=torch.float64)[::2]
+    assert not x.is_contiguous() and not cond.is_contiguous() and not bias.is_contiguous()
+    options = dict(kernel_size=3, sample_stride=2, channel_repeat=2, stride=2, padding=1, dilation=2)
+    leaves = [t.clone().requires_grad_() for t in (x, cond, bias)]
+    leaves_ref = [t.clone().requires_grad_() for t in (x, cond, bias)]
+    actual = wsnet_ext.ws_conv1d(*leaves, **options)
+    expected = reference_conv1d(*leaves_ref, **options)
+    torch.testing.assert_close(actual, expected)
+    gy = torch.randn(expected.shape, generator=gen, dtype=torch.float64).transpose(1, 2).contiguous().transpose(1, 2)
+    assert not gy.is_contiguous()
+    for a, e in zip(torch.autograd.grad(actual, leaves, gy), torch.autograd.grad(expected, leaves_ref, gy)):
+        torch.testing.assert_close(a, e)
+
+
+def test_unbatched_input():
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(4, 40, generator=gen, dtype=torch.float64)
+    cond = torch.randn(2, 3 + 4 * 2, generator=gen, dtype=torch.float64)
+    options = dict(kernel_size=3, sample_stride=2, channel_repeat=2, padding="same")
+    actual = wsnet_ext.ws_conv1d(x, cond, **options)
+    expected = reference_conv1d(x[None], cond, None, **options)[0]
+    torch.testing.assert_close(actual, expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision(dtype):
+    run_case(batch=2, mc=4, repeat=2, length=257, out_channels=12, kernel_size=5, sample_stride=2,
+             stride=1, padding=2, dilation=1, bias=True, dtype=dtype, seed=9)
+
+
+def test_gradient_only_for_condensed():
+    # the first layer of a model: input needs no gradient
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(2, 2, 50, generator=gen, dtype=torch.float64)
+    cond = torch.randn(2, 4 + 5 * 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    cond_ref = cond.detach().clone().requires_grad_()
+    options = dict(kernel_size=4, sample_stride=3, stride=2)
+    wsnet_ext.ws_conv1d(x, cond, **options).square().sum().backward()
+    reference_conv1d(x, cond_ref, None, **options).square().sum().backward()
+    torch.testing.assert_close(cond.grad, cond_ref.grad)
