@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
 
 import torch
 
 _REBUILD = "rebuild it against the installed torch: pip install --no-build-isolation --force-reinstall --no-deps ."
 
+if importlib.util.find_spec(f"{__package__}._C") is None:
+    raise ImportError(
+        f"wsnet_ext: the compiled library _C is not in {os.path.dirname(__file__)}: build it with "
+        "`pip install --no-build-isolation -e .` (or, if wsnet_ext is installed elsewhere, run "
+        "Python outside the source checkout)")
 try:
     from . import _C  # noqa: F401  (registers the wsnet_ext ops)
 except ImportError as error:  # e.g. undefined symbols after a torch upgrade

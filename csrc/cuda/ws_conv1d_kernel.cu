@@ -88,7 +88,7 @@ template <typename scalar_t, typename acc_t>
 __global__ void forward_tile_kernel(const acc_t* __restrict__ f, const acc_t* __restrict__ cond,
                                     const scalar_t* __restrict__ bias, scalar_t* __restrict__ y,
                                     Conv1dGeometry g, ForwardTiles tiles) {
-  extern __shared__ unsigned char shared_raw[];
+  extern __shared__ __align__(16) unsigned char shared_raw[];
   acc_t* q = reinterpret_cast<acc_t*>(shared_raw);  // (rows x cols): P, then its line prefix
   const int64_t rows = tiles.rows, cols = tiles.cols, d = g.dilation;
   const int64_t total_tiles = g.batch * tiles.n_tiles * tiles.t_tiles;
