@@ -56,6 +56,12 @@ here = os.path.dirname(os.path.abspath(__file__))
 sources = sorted(glob.glob(os.path.join("csrc", "*.cpp")) + glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
 macros = [("WSNET_TORCH_VERSION", f'"{torch.__version__}"')]
 cxx_flags = ["-O3"]  # torch adds its own -std (C++17 up to 2.9, C++20 after)
+link_flags = []
+if sys.platform.startswith("linux"):
+    # at::parallel_for is OpenMP inline code: without -fopenmp it silently runs on one thread.
+    # libgomp.so.1 then resolves to the copy torch has already loaded.
+    cxx_flags.append("-fopenmp")
+    link_flags.append("-fopenmp")
 if build_cuda:
     if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
         os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_ARCHS
@@ -65,11 +71,11 @@ if build_cuda:
     macros += [("WITH_CUDA", None), ("WSNET_CUDA_VERSION", f'"{torch.version.cuda}"')]
     extension = CUDAExtension(
         "wsnet_ext._C", sources, define_macros=macros,
-        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]})
+        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]}, extra_link_args=link_flags)
 else:
     say(f"building CPU kernels only: {why_not}")
     extension = CppExtension("wsnet_ext._C", sources, define_macros=macros,
-                             extra_compile_args={"cxx": cxx_flags})
+                             extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags)
 
 setup(
     name="wsnet_ext",

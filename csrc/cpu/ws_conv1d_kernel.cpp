@@ -1,10 +1,10 @@
 // WSConv1d on the CPU by the integral-image method (DESIGN.md §2).
 //
-// Forward, per tile of outputs (b, t0..t1) over its rows of the padded input:
-//   fold (§2.1) -> inner_product (§2.2, P tile) -> line_prefix_sum (§2.3) -> gather (§2.4).
-// Backward, per tile of input rows (b, u0..u1) plus a halo of (L-1)*d rows above:
-//   scatter +gy / -gy at segment ends -> line_prefix_sum (= dP) -> grad_condensed += fold^T dP,
-//   grad_input = dP condensed^T.
+// Forward: tiles of outputs (b, t0..t1) in parallel; each folds its input rows (§2.1), then
+// walks the condensed filter's columns: P column block (§2.2), line prefix (§2.3), and the
+// outputs whose segments open or close at that column (§2.4) — ws_conv1d_tile_kernels.h.
+// Backward: tiles of input rows (b, u0..u1); each builds dP column by column from the segment
+// markers and accumulates grad_input and grad_condensed from it.
 // Tiles depend only on the shapes, never on the thread count, and the partial sums of
 // grad_condensed are added in a fixed order, so results are bitwise reproducible.
 #include <ATen/Dispatch.h>
@@ -20,153 +20,141 @@
 #include <vector>
 
 #include "../ws_conv1d_op_args.h"
+#include "ws_conv1d_tile_kernels.h"
 #include "ws_conv1d_tiles.h"
 
 namespace wsnet {
 namespace {
 
-// fold[j][r] = sum_c x[c*Mc + j, row0 + r - pad_left]  (§2.1), zero in the padding.
+// The tile entry points, one clone per ISA level (see ws_conv1d_tile_kernels.h).
+WS_ISA_CLONES void forward_tile_f32(const tile::Workspace<float>& w, const Conv1dGeometry& g,
+                                    const float* bias, int64_t t0, int64_t t1, float* y) {
+  tile::forward_tile(w, g, bias, t0, t1, y);
+}
+WS_ISA_CLONES void forward_tile_f64(const tile::Workspace<double>& w, const Conv1dGeometry& g,
+                                    const double* bias, int64_t t0, int64_t t1, double* y) {
+  tile::forward_tile(w, g, bias, t0, t1, y);
+}
+WS_ISA_CLONES void backward_tile_f32(const tile::Workspace<float>& w, const Conv1dGeometry& g,
+                                     const float* gy, int64_t u0, int64_t rows, float* grad_fold,
+                                     float* grad_cond) {
+  tile::backward_tile(w, g, gy, u0, rows, grad_fold, grad_cond);
+}
+WS_ISA_CLONES void backward_tile_f64(const tile::Workspace<double>& w, const Conv1dGeometry& g,
+                                     const double* gy, int64_t u0, int64_t rows,
+                                     double* grad_fold, double* grad_cond) {
+  tile::backward_tile(w, g, gy, u0, rows, grad_fold, grad_cond);
+}
+inline void forward_tile(const tile::Workspace<float>& w, const Conv1dGeometry& g, const float* b,
+                         int64_t t0, int64_t t1, float* y) {
+  forward_tile_f32(w, g, b, t0, t1, y);
+}
+inline void forward_tile(const tile::Workspace<double>& w, const Conv1dGeometry& g,
+                         const double* b, int64_t t0, int64_t t1, double* y) {
+  forward_tile_f64(w, g, b, t0, t1, y);
+}
+inline void backward_tile(const tile::Workspace<float>& w, const Conv1dGeometry& g,
+                          const float* gy, int64_t u0, int64_t rows, float* gf, float* gc) {
+  backward_tile_f32(w, g, gy, u0, rows, gf, gc);
+}
+inline void backward_tile(const tile::Workspace<double>& w, const Conv1dGeometry& g,
+                          const double* gy, int64_t u0, int64_t rows, double* gf, double* gc) {
+  backward_tile_f64(w, g, gy, u0, rows, gf, gc);
+}
+
+// fold[j][r] = sum_c x[c*Mc + j, row0 + r - pad_left] (§2.1), zero in the padding and past rows.
 template <typename scalar_t, typename acc_t>
 void fold_channels(const scalar_t* x_b, const Conv1dGeometry& g, int64_t row0, int64_t rows,
-                   acc_t* fold) {
+                   int64_t ld, acc_t* fold) {
   const int64_t mc = g.condensed_channels;
-  std::fill(fold, fold + mc * rows, acc_t(0));
+  std::fill(fold, fold + mc * ld, acc_t(0));
   const int64_t r_begin = std::max<int64_t>(0, g.pad_left - row0);
   const int64_t r_end = std::min<int64_t>(rows, g.pad_left + g.length - row0);
-  if (r_begin >= r_end) return;
-  for (int64_t m = 0; m < g.in_channels; ++m) {
+  for (int64_t m = 0; m < g.in_channels && r_begin < r_end; ++m) {
     const scalar_t* src = x_b + m * g.length + (row0 - g.pad_left);
-    acc_t* dst = fold + (m % mc) * rows;
+    acc_t* dst = fold + (m % mc) * ld;
     for (int64_t r = r_begin; r < r_end; ++r) dst[r] += static_cast<acc_t>(src[r]);
   }
 }
 
-// p[r][v] = sum_j fold[j][r] * condensed[j][v]  (§2.2) for one tile of rows.
-template <typename acc_t>
-void inner_product(const acc_t* fold, const acc_t* cond, int64_t rows, int64_t mc, int64_t lc,
-                   acc_t* p) {
-  for (int64_t r = 0; r < rows; ++r) {
-    acc_t* p_row = p + r * lc;
-    std::fill(p_row, p_row + lc, acc_t(0));
-    for (int64_t j = 0; j < mc; ++j) {
-      const acc_t a = fold[j * rows + r];
-      const acc_t* c_row = cond + j * lc;
-      for (int64_t v = 0; v < lc; ++v) p_row[v] += a * c_row[v];
-    }
-  }
-}
-
+// condensed^T in the accumulation type, rows padded with zeros to whole column blocks.
 template <typename scalar_t, typename acc_t>
-std::vector<acc_t> to_acc(const scalar_t* src, int64_t n) {
-  std::vector<acc_t> out(n);
-  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<acc_t>(src[i]);
-  return out;
+std::vector<acc_t> transposed_condensed(const scalar_t* cond, const Conv1dGeometry& g) {
+  const int64_t mc = g.condensed_channels, lc = g.condensed_len;
+  const int64_t lc_padded = ceil_div(lc, tile::kColumnBlock) * tile::kColumnBlock;
+  std::vector<acc_t> cond_t(lc_padded * mc, acc_t(0));
+  for (int64_t j = 0; j < mc; ++j) {
+    for (int64_t v = 0; v < lc; ++v) cond_t[v * mc + j] = static_cast<acc_t>(cond[j * lc + v]);
+  }
+  return cond_t;
 }
 
 template <typename scalar_t>
 void forward_kernel(const scalar_t* x, const scalar_t* condensed, const scalar_t* bias,
                     scalar_t* y, const Conv1dGeometry& g) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t mc = g.condensed_channels, lc = g.condensed_len;
-  const std::vector<acc_t> cond = to_acc<scalar_t, acc_t>(condensed, mc * lc);
-  const TileSplit split = forward_tiles(g, sizeof(acc_t));
+  const int64_t mc = g.condensed_channels, n_out = g.out_channels;
+  const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed, g);
+  std::vector<acc_t> bias_acc(bias ? n_out : 0);
+  for (int64_t n = 0; n < (bias ? n_out : 0); ++n) bias_acc[n] = static_cast<acc_t>(bias[n]);
+  const TileSplit split = forward_tiles(g);
   at::parallel_for(0, g.batch * split.tiles_per_batch, 1, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> fold, q;
+    const int64_t ld = tile::padded_rows(g.tile_rows(0, split.tile));  // the largest tile
+    std::vector<acc_t> fold(mc * ld), block(tile::kColumnBlock * ld), column(2 * ld),
+        y_tile(n_out * split.tile);
+    tile::Workspace<acc_t> w{fold.data(), cond_t.data(), block.data(), column.data(), ld, ld};
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / split.tiles_per_batch;
       const int64_t t0 = (item % split.tiles_per_batch) * split.tile;
       const int64_t t1 = std::min(t0 + split.tile, g.out_len);
-      const int64_t row0 = g.first_row(t0);
-      const int64_t rows = g.tile_rows(t0, t1);
-      fold.resize(mc * rows);
-      q.resize(rows * lc);
-      fold_channels(x + b * g.in_channels * g.length, g, row0, rows, fold.data());
-      inner_product(fold.data(), cond.data(), rows, mc, lc, q.data());
-      line_prefix_sum(q.data(), rows, lc, g.dilation);
-      // gather (§2.4): one segment difference per output.
-      for (int64_t n = 0; n < g.out_channels; ++n) {
-        const acc_t bias_n = bias ? static_cast<acc_t>(bias[n]) : acc_t(0);
-        scalar_t* y_row = y + (b * g.out_channels + n) * g.out_len;
-        for (int64_t t = t0; t < t1; ++t) {
-          y_row[t] = static_cast<scalar_t>(segment_sum(q.data(), lc, g, n, t, row0, 0) + bias_n);
-        }
+      fold_channels(x + b * g.in_channels * g.length, g, g.first_row(t0), g.tile_rows(t0, t1),
+                    ld, fold.data());
+      forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, y_tile.data());
+      for (int64_t n = 0; n < n_out; ++n) {
+        scalar_t* dst = y + (b * n_out + n) * g.out_len + t0;
+        const acc_t* src = y_tile.data() + n * (t1 - t0);
+        for (int64_t t = 0; t < t1 - t0; ++t) dst[t] = static_cast<scalar_t>(src[t]);
       }
     }
   });
 }
 
-// dP for padded rows [u0, u0 + rows) of batch b, written to grid rows [halo, halo + rows).
-// Every segment that reaches these rows starts at most `halo` rows above u0, so the grid starts
-// there: +gy at each segment's first point, -gy just past its last, then the line prefix sum.
-template <typename scalar_t, typename acc_t>
-void adjoint_gather(const scalar_t* gy_b, const Conv1dGeometry& g, int64_t u0, int64_t rows,
-                    std::vector<acc_t>& grid) {
-  const int64_t lc = g.condensed_len, halo = g.halo_rows();
-  const int64_t grid_rows = halo + rows, grid_row0 = u0 - halo;
-  const int64_t end_offset = g.kernel_size * g.dilation;  // rows from a segment's start to past its end
-  grid.assign(grid_rows * lc, acc_t(0));
-  const int64_t first_start = std::max<int64_t>(0, grid_row0);
-  const int64_t t_begin = (first_start + g.stride - 1) / g.stride;
-  const int64_t t_end = std::min<int64_t>(g.out_len, (u0 + rows + g.stride - 1) / g.stride);
-  for (int64_t n = 0; n < g.out_channels; ++n) {
-    const scalar_t* gy_row = gy_b + n * g.out_len;
-    const int64_t c = g.first_col(n), c_past = c + g.kernel_size;
-    for (int64_t t = t_begin; t < t_end; ++t) {
-      const acc_t v = static_cast<acc_t>(gy_row[t]);
-      const int64_t r = g.first_row(t) - grid_row0;
-      grid[r * lc + c] += v;
-      if (r + end_offset < grid_rows && c_past < lc) grid[(r + end_offset) * lc + c_past] -= v;
-    }
-  }
-  line_prefix_sum(grid.data(), grid_rows, lc, g.dilation);
-}
-
 template <typename scalar_t>
-void backward_kernel(const scalar_t* gy, const scalar_t* x, const scalar_t* condensed,
+void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t* condensed,
                      scalar_t* grad_input, scalar_t* grad_condensed, const Conv1dGeometry& g) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t mc = g.condensed_channels, lc = g.condensed_len, halo = g.halo_rows();
-  const std::vector<acc_t> cond = to_acc<scalar_t, acc_t>(condensed, mc * lc);
-  const TileSplit split = backward_tiles(g, sizeof(acc_t));
+  const acc_t* gy = gy_acc.const_data_ptr<acc_t>();
+  const int64_t mc = g.condensed_channels, lc = g.condensed_len;
+  const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed, g);
+  const TileSplit split = backward_tiles(g);
   const int64_t tiles = g.batch * split.tiles_per_batch;
   const int64_t groups = reduction_groups(tiles);
   std::vector<acc_t> partial(grad_condensed ? groups * mc * lc : 0, acc_t(0));
   at::parallel_for(0, groups, 1, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> grid, fold;
+    const int64_t ld = tile::padded_rows(split.tile);
+    const int64_t ld_grid = tile::padded_rows(split.tile + g.halo_rows());
+    std::vector<acc_t> fold(mc * ld), block(tile::kColumnBlock * ld), column(2 * ld_grid),
+        grad_fold(grad_input ? mc * ld : 0);
+    tile::Workspace<acc_t> w{fold.data(), cond_t.data(), block.data(), column.data(), ld, ld_grid};
     for (int64_t group = begin; group < end; ++group) {
-      acc_t* part = grad_condensed ? partial.data() + group * mc * lc : nullptr;
+      acc_t* grad_cond = grad_condensed ? partial.data() + group * mc * lc : nullptr;
       const int64_t item_end = group_begin(group + 1, groups, tiles);
       for (int64_t item = group_begin(group, groups, tiles); item < item_end; ++item) {
         const int64_t b = item / split.tiles_per_batch;
         const int64_t i0 = (item % split.tiles_per_batch) * split.tile;  // unpadded time
         const int64_t rows = std::min(split.tile, g.length - i0);
         const int64_t u0 = i0 + g.pad_left;
-        adjoint_gather(gy + b * g.out_channels * g.out_len, g, u0, rows, grid);
-        const acc_t* dp = grid.data() + halo * lc;
-        if (part) {  // grad_condensed[j][v] += sum_r fold[j][r] * dP[r][v]
-          fold.resize(mc * rows);
-          fold_channels(x + b * g.in_channels * g.length, g, u0, rows, fold.data());
-          for (int64_t j = 0; j < mc; ++j) {
-            acc_t* part_row = part + j * lc;
-            for (int64_t r = 0; r < rows; ++r) {
-              const acc_t a = fold[j * rows + r];
-              const acc_t* dp_row = dp + r * lc;
-              for (int64_t v = 0; v < lc; ++v) part_row[v] += a * dp_row[v];
-            }
-          }
+        if (grad_cond) {
+          fold_channels(x + b * g.in_channels * g.length, g, u0, rows, ld, fold.data());
         }
-        if (grad_input) {  // df[r][j] = sum_v dP[r][v] * condensed[j][v], copied to every repeat
-          scalar_t* gx_b = grad_input + b * g.in_channels * g.length;
-          for (int64_t j = 0; j < mc; ++j) {
-            const acc_t* c_row = cond.data() + j * lc;
-            for (int64_t r = 0; r < rows; ++r) {
-              const acc_t* dp_row = dp + r * lc;
-              acc_t sum = 0;
-              for (int64_t v = 0; v < lc; ++v) sum += dp_row[v] * c_row[v];
-              for (int64_t m = j; m < g.in_channels; m += mc) {
-                gx_b[m * g.length + i0 + r] = static_cast<scalar_t>(sum);
-              }
-            }
+        backward_tile(w, g, gy + b * g.out_channels * g.out_len, u0, rows,
+                      grad_input ? grad_fold.data() : nullptr, grad_cond);
+        if (grad_input) {  // dx[b, c*Mc + j, i] = df[j][i] for every repeat c
+          scalar_t* gx_b = grad_input + b * g.in_channels * g.length + i0;
+          for (int64_t m = 0; m < g.in_channels; ++m) {
+            const acc_t* src = grad_fold.data() + (m % mc) * ld;
+            scalar_t* dst = gx_b + m * g.length;
+            for (int64_t r = 0; r < rows; ++r) dst[r] = static_cast<scalar_t>(src[r]);
           }
         }
       }
@@ -237,10 +225,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cpu(
   at::Tensor grad_bias = make(output_mask[2], at::empty({g.out_channels}, input.options()));
   if (no_output) return {grad_input, grad_condensed, grad_bias};
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_backward_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
     if (output_mask[0] || output_mask[1]) {
+      const at::Tensor gy_acc = gy.to(c10::CppTypeToScalarType<acc_t>::value);  // no copy for f32/f64
       backward_kernel<scalar_t>(
-          gy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-          c.const_data_ptr<scalar_t>(),
+          gy_acc, x.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),
           output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr,
           output_mask[1] ? grad_condensed.mutable_data_ptr<scalar_t>() : nullptr, g);
     }

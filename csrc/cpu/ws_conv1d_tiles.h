@@ -1,6 +1,8 @@
-// How the CPU kernels cut WSConv1d into tiles. A tile's working set (its P or dP rows, Lc wide,
-// in the accumulation type) is sized to stay in a core's L2 cache; the halo of (L-1)*d rows
-// that neighbouring tiles share is kept small next to the tile. Tiles depend on shapes only.
+// How the CPU kernels cut WSConv1d into tiles of rows. A tile streams over the condensed
+// filter's columns, so its working set is the folded input rows (Mc x rows) plus a few
+// rows-long columns: rows are sized so that the fold fits a core's L2 cache, and kept at
+// least 8 halos long so the (L-1)*d rows that neighbouring tiles share stay a small overhead.
+// Tiles depend on the shapes only, never on the thread count.
 #pragma once
 
 #include <algorithm>
@@ -10,7 +12,9 @@
 
 namespace wsnet {
 
-constexpr int64_t kTileBytes = 256 * 1024;  // target working set of one tile
+constexpr int64_t kFoldBytes = 128 * 1024;   // folded input rows of one tile
+constexpr int64_t kMaxTileRows = 2048;
+constexpr int64_t kMinTileRows = 256;
 constexpr int64_t kMaxReductionGroups = 64;  // partial sums of grad_condensed
 
 struct TileSplit {
@@ -20,23 +24,22 @@ struct TileSplit {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Rows of the working set: fill kTileBytes, but at least 4 halos so recomputation stays <= 25%.
-inline int64_t target_rows(const Conv1dGeometry& g, int64_t acc_bytes) {
-  const int64_t by_cache = kTileBytes / std::max<int64_t>(1, g.condensed_len * acc_bytes);
-  return std::max<int64_t>({by_cache, 4 * (g.halo_rows() + 1), 8});
+inline int64_t target_rows(const Conv1dGeometry& g) {
+  const int64_t by_cache = kFoldBytes / (4 * std::max<int64_t>(1, g.condensed_channels));
+  const int64_t rows = std::clamp<int64_t>(by_cache, kMinTileRows, kMaxTileRows);
+  return std::max<int64_t>(rows, 8 * (g.halo_rows() + 1));
 }
 
-// Forward: tiles of outputs; a tile of k outputs spans (k-1)*s + halo + 1 rows.
-inline TileSplit forward_tiles(const Conv1dGeometry& g, int64_t acc_bytes) {
-  const int64_t rows = target_rows(g, acc_bytes);
-  int64_t tile = std::max<int64_t>(1, (rows - g.halo_rows() - 1) / g.stride + 1);
+// Forward: tiles of outputs; k outputs span (k-1)*s + halo + 1 rows.
+inline TileSplit forward_tiles(const Conv1dGeometry& g) {
+  int64_t tile = std::max<int64_t>(1, (target_rows(g) - g.halo_rows() - 1) / g.stride + 1);
   tile = std::min(tile, g.out_len);
   return {tile, ceil_div(g.out_len, tile)};
 }
 
 // Backward: tiles of input rows; each also scans `halo` rows of segment starts above it.
-inline TileSplit backward_tiles(const Conv1dGeometry& g, int64_t acc_bytes) {
-  int64_t tile = std::max<int64_t>(1, target_rows(g, acc_bytes) - g.halo_rows());
+inline TileSplit backward_tiles(const Conv1dGeometry& g) {
+  int64_t tile = std::max<int64_t>(1, target_rows(g) - g.halo_rows());
   tile = std::min(tile, std::max<int64_t>(1, g.length));
   return {tile, ceil_div(g.length, tile)};
 }

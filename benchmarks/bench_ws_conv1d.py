@@ -1,0 +1,221 @@
+"""Microbenchmarks of WSConv1d: wsnet_ext.ws_conv1d against the materialized conv1d and the
+plain-PyTorch inner-product path, forward and forward+backward, on SoundNet-like layers.
+
+    python benchmarks/bench_ws_conv1d.py                 # CPU, and CUDA where present
+    python benchmarks/bench_ws_conv1d.py --quick --shapes conv2,conv5
+
+Writes benchmarks/results/ws_conv1d_<device>_<tag>.{json,md,png} and prints the table."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import wsnet_ext  # noqa: E402
+from benchmarks.contenders import CONTENDERS  # noqa: E402
+from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
+from benchmarks.shapes import LARGE, SHAPES  # noqa: E402
+from benchmarks.timing import interleaved_medians  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+OURS, CONV, TORCH_IP = list(CONTENDERS)
+
+
+def targets(shape) -> dict:
+    """The issue's CPU targets: speed-up over the materialized conv1d as a multiple of the FLOP
+    ratio, and over the PyTorch inner-product path."""
+    large = shape.name in LARGE
+    return {"forward_vs_conv": (1.0 if large else 0.5) * shape.flop_ratio(),
+            "train_vs_conv": (0.7 if large else 0.35) * shape.flop_ratio(),
+            "vs_inner_product": 10.0}
+
+
+def make_inputs(shape, device, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape.batch, shape.in_channels, shape.length, generator=gen)
+    cond = torch.rand(shape.condensed_channels, shape.condensed_len, generator=gen) * 2 - 1
+    cond /= (shape.in_channels * shape.kernel_size) ** 0.5
+    bias = torch.randn(shape.out_channels, generator=gen) * 0.1
+    gy = torch.randn(shape.batch, shape.out_channels, shape.out_len, generator=gen)
+    return [t.to(device) for t in (x, cond, bias, gy)]
+
+
+def bench_shape(shape, device, quick):
+    x, cond, bias, gy = make_inputs(shape, device)
+    leaves = [t.clone().requires_grad_() for t in (x, cond, bias)]
+    rounds = dict(min_rounds=3, max_rounds=5, budget_s=0.5) if quick else dict(min_rounds=7, budget_s=3.0)
+
+    with torch.no_grad():  # every contender computes the same thing
+        reference = CONTENDERS[OURS](x, cond, bias, shape)
+        errors = {name: ((fn(x, cond, bias, shape) - reference).abs().max() /
+                         reference.abs().max()).item() for name, fn in CONTENDERS.items()}
+
+    def forward(fn):
+        def run():
+            with torch.no_grad():
+                return fn(x, cond, bias, shape)
+        return run
+
+    def train_step(fn):
+        def run():
+            for leaf in leaves:
+                leaf.grad = None
+            fn(*leaves, shape).backward(gy)
+        return run
+
+    fwd = interleaved_medians({n: forward(f) for n, f in CONTENDERS.items()}, device, **rounds)
+    train = interleaved_medians({n: train_step(f) for n, f in CONTENDERS.items()}, device, **rounds)
+
+    output_bytes = reference.numel() * reference.element_size()
+    del reference
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        forward(CONTENDERS[OURS])()
+        peak_extra = torch.cuda.max_memory_allocated() - base
+    else:
+        peak_extra = peak_extra_bytes(forward(CONTENDERS[OURS]))
+    flops = {OURS: 2 * shape.ws_macs() + shape.ws_other_ops(), CONV: 2 * shape.plain_macs(),
+             TORCH_IP: 2 * shape.ws_macs() + shape.batch * shape.out_channels * shape.out_len * shape.kernel_size}
+    return {
+        "shape": shape.__dict__ | {"Mc": shape.condensed_channels, "Lc": shape.condensed_len,
+                                   "T_out": shape.out_len},
+        "flop_ratio": shape.flop_ratio(),
+        "forward_flops": flops,
+        "forward": fwd,
+        "forward_backward": train,
+        "max_rel_error_vs_ours": errors,
+        "peak_extra_bytes_forward": peak_extra,
+        "output_bytes": output_bytes,
+        "targets": targets(shape),
+    }
+
+
+def summarize(row) -> dict:
+    f, t = row["forward"], row["forward_backward"]
+    ours_f, ours_t = f[OURS]["median_s"], t[OURS]["median_s"]
+    return {
+        "fwd_speedup_vs_conv": f[CONV]["median_s"] / ours_f,
+        "fwd_speedup_vs_ip": f[TORCH_IP]["median_s"] / ours_f,
+        "train_speedup_vs_conv": t[CONV]["median_s"] / ours_t,
+        "train_speedup_vs_ip": t[TORCH_IP]["median_s"] / ours_t,
+        "ours_gflops": row["forward_flops"][OURS] / ours_f / 1e9,
+        "conv_gflops": row["forward_flops"][CONV] / f[CONV]["median_s"] / 1e9,
+    }
+
+
+def verdicts(row, s) -> dict:
+    tg = row["targets"]
+    mem = row["peak_extra_bytes_forward"]
+    return {
+        "forward": s["fwd_speedup_vs_conv"] >= tg["forward_vs_conv"],
+        "forward_backward": s["train_speedup_vs_conv"] >= tg["train_vs_conv"],
+        "vs_inner_product": min(s["fwd_speedup_vs_ip"], s["train_speedup_vs_ip"]) >= tg["vs_inner_product"],
+        "memory": None if mem is None else mem < 2 * row["output_bytes"],
+    }
+
+
+def markdown(rows, device, meta) -> str:
+    ok = {True: "yes", False: "**no**", None: "n/a"}
+    lines = [f"# WSConv1d microbenchmarks on {device} ({meta['when']})", "",
+             f"{meta['machine']}; torch {meta['torch']}, {meta['threads']} threads; float32; "
+             "times are medians of interleaved runs after warm-up.", "",
+             "| layer | FLOP ratio | fwd ours ms | fwd conv1d ms | fwd PyTorch-IP ms | fwd speed-up vs conv1d (target) "
+             "| fwd+bwd ours ms | fwd+bwd conv1d ms | fwd+bwd speed-up (target) | speed-up vs PyTorch-IP fwd / fwd+bwd "
+             "| ours GFLOP/s | conv1d GFLOP/s | peak extra mem / output | targets met (fwd, fwd+bwd, IP, mem) |",
+             "|" + "---|" * 14]
+    for row in rows:
+        s, v, tg = row["summary"], row["verdicts"], row["targets"]
+        f, t = row["forward"], row["forward_backward"]
+        mem = row["peak_extra_bytes_forward"]
+        mem_text = "n/a" if mem is None else f"{mem / row['output_bytes']:.2f}"
+        lines.append(
+            f"| {row['shape']['name']} | {row['flop_ratio']:.2f} | {f[OURS]['median_s'] * 1e3:.2f} | "
+            f"{f[CONV]['median_s'] * 1e3:.2f} | {f[TORCH_IP]['median_s'] * 1e3:.1f} | "
+            f"{s['fwd_speedup_vs_conv']:.2f} ({tg['forward_vs_conv']:.2f}) | {t[OURS]['median_s'] * 1e3:.2f} | "
+            f"{t[CONV]['median_s'] * 1e3:.2f} | {s['train_speedup_vs_conv']:.2f} ({tg['train_vs_conv']:.2f}) | "
+            f"{s['fwd_speedup_vs_ip']:.0f} / {s['train_speedup_vs_ip']:.0f} | {s['ours_gflops']:.1f} | "
+            f"{s['conv_gflops']:.1f} | {mem_text} | "
+            f"{ok[v['forward']]}, {ok[v['forward_backward']]}, {ok[v['vs_inner_product']]}, {ok[v['memory']]} |")
+    lines += ["", "FLOP ratio = plain conv multiply-adds / WSNet steps 1-2 multiply-adds (DESIGN.md §2). "
+              "GFLOP/s count 2 FLOPs per multiply-add of each method's own work (ours adds fold, prefix "
+              "sums and gather). PyTorch-IP = fold + matmul for P + gather by indexing, in plain PyTorch. "
+              "Peak extra memory: resident-set high-water mark during one forward (CPU) or the CUDA "
+              "allocator's peak, output included, over the output's size."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows, device, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = [r["shape"]["name"] for r in rows]
+    xs = range(len(rows))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.25
+    ax.bar([i - width for i in xs], [r["summary"]["fwd_speedup_vs_conv"] for r in rows], width, label="forward")
+    ax.bar(list(xs), [r["summary"]["train_speedup_vs_conv"] for r in rows], width, label="forward+backward")
+    ax.bar([i + width for i in xs], [r["flop_ratio"] for r in rows], width, label="FLOP ratio", color="grey")
+    ax.set_xticks(list(xs), names)
+    ax.set_yscale("log")
+    ax.set_ylabel("speed-up over materialized conv1d")
+    ax.set_title(f"wsnet_ext.ws_conv1d on {device}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    parser.add_argument("--shapes", default=",".join(s.name for s in SHAPES))
+    parser.add_argument("--quick", action="store_true", help="fewer runs, for a smoke test")
+    parser.add_argument("--tag", default=None, help="results file suffix (default: date, or 'quick')")
+    parser.add_argument("--out", default=RESULTS)
+    args = parser.parse_args(argv)
+    wanted = args.shapes.split(",")
+    shapes = [s for s in SHAPES if s.name in wanted]
+    devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
+    if args.device in ("cuda", "all") and torch.cuda.is_available() and wsnet_ext.cuda_built():
+        devices.append(torch.device("cuda"))
+    elif args.device == "cuda":
+        raise SystemExit("no CUDA device, or wsnet_ext was built without CUDA kernels")
+    tag = args.tag or ("quick" if args.quick else datetime.date.today().isoformat())
+    os.makedirs(args.out, exist_ok=True)
+    all_met = True
+    for device in devices:
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+        meta = {"when": datetime.datetime.now().isoformat(timespec="minutes"), "torch": torch.__version__,
+                "threads": torch.get_num_threads(), "machine": name, "build": wsnet_ext.build_info()}
+        rows = []
+        for shape in tqdm(shapes, desc=f"ws_conv1d on {device.type}", unit="layer"):
+            row = bench_shape(shape, device, args.quick)
+            row["summary"] = summarize(row)
+            row["verdicts"] = verdicts(row, row["summary"])
+            rows.append(row)
+        stem = os.path.join(args.out, f"ws_conv1d_{device.type}_{tag}")
+        with open(stem + ".json", "w") as out:
+            json.dump({"meta": meta, "rows": rows}, out, indent=1)
+        table = markdown(rows, device.type, meta)
+        with open(stem + ".md", "w") as out:
+            out.write(table)
+        plot(rows, device.type, stem + ".png")
+        print(table)
+        print(f"wrote {stem}.json, .md, .png")
+        all_met &= all(v is not False for r in rows for v in r["verdicts"].values())
+    return 0 if all_met else 1
+
+
+if __name__ == "__main__":
+    main()

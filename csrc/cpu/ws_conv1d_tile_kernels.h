@@ -1,0 +1,249 @@
+// Per-tile work of the CPU kernels (DESIGN.md §2), on raw float/double buffers, written as plain
+// fixed-width loops that the compiler vectorizes. The tile entry points are compiled once per
+// x86 ISA level (AVX-512, AVX2+FMA, baseline) and picked at load time (target_clones).
+//
+// The tile works *column by column* of the condensed filter. With the transposed prefix
+// Q_v[r] = P[r, v] + Q_{v-1}[r - d] (the line recurrence of §2 step 3 read along v), column v
+// only needs column v - 1, so a tile keeps two rows-long columns instead of a whole P tile, and
+// every output is finished the moment its segment's last column is reached:
+//   y[n, t] = Q_{last_col(n)}[t*s + (L-1)*d] - Q_{first_col(n)-1}[t*s - d]       (§2 step 4)
+#pragma once
+
+#include <cstdint>
+
+#include "../ws_conv1d_geometry.h"
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define WS_ISA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define WS_ISA_CLONES
+#endif
+#define WS_INLINE __attribute__((always_inline)) inline
+
+namespace wsnet {
+namespace tile {
+
+constexpr int64_t kColumnBlock = 4;  // columns of P computed together (register blocking)
+constexpr int64_t kRowBlock = 32;    // rows per register block; buffers' rows are padded to it
+
+inline int64_t padded_rows(int64_t rows) { return (rows + kRowBlock - 1) / kRowBlock * kRowBlock; }
+
+// Buffers of one tile, owned by the caller (one set per thread).
+template <typename acc_t>
+struct Workspace {
+  const acc_t* fold;        // (Mc, ld): folded input rows, zero past `rows`
+  const acc_t* cond_t;      // (Lc padded to kColumnBlock, Mc): condensed^T, zero padded
+  acc_t* block;             // (kColumnBlock, ld): P (forward) or dP (backward) of a column block
+  acc_t* column;            // (2, ld_grid): Q_{v-1} and Q_v
+  int64_t ld;               // padded rows of the tile
+  int64_t ld_grid;          // padded rows of the prefix columns (backward: halo + rows)
+};
+
+// 64-byte vectors of the compiler's vector extension: one zmm in the AVX-512 clone, two ymm
+// in the AVX2 clone, four xmm in the baseline one.
+template <typename T>
+struct Vector;
+template <>
+struct Vector<float> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <>
+struct Vector<double> {
+  typedef double type __attribute__((vector_size(64)));
+};
+template <typename T>
+constexpr int64_t kLanes = 64 / sizeof(T);
+
+template <typename T>
+WS_INLINE typename Vector<T>::type load(const T* p) {
+  typename Vector<T>::type v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <typename T>
+WS_INLINE void store(T* p, typename Vector<T>::type v) {
+  __builtin_memcpy(p, &v, sizeof(v));
+}
+
+// block[k][r] = sum_j cond_t[v0 + k][j] * fold[j][r], k < kColumnBlock     (§2 step 2)
+// Register block: kColumnBlock columns x kRowBlock rows of accumulators.
+template <typename acc_t>
+WS_INLINE void inner_product_block(const Workspace<acc_t>& w, int64_t mc, int64_t v0) {
+  using V = typename Vector<acc_t>::type;
+  constexpr int64_t kVecs = kRowBlock / kLanes<acc_t>;
+  const acc_t* c = w.cond_t + v0 * mc;
+  for (int64_t r0 = 0; r0 < w.ld; r0 += kRowBlock) {
+    V acc[kColumnBlock][kVecs];
+    for (int64_t k = 0; k < kColumnBlock; ++k) {
+      for (int64_t i = 0; i < kVecs; ++i) acc[k][i] = V{} ;
+    }
+    for (int64_t j = 0; j < mc; ++j) {
+      V f[kVecs];
+      for (int64_t i = 0; i < kVecs; ++i) f[i] = load(w.fold + j * w.ld + r0 + i * kLanes<acc_t>);
+      for (int64_t k = 0; k < kColumnBlock; ++k) {
+        const acc_t ckj = c[k * mc + j];
+        for (int64_t i = 0; i < kVecs; ++i) acc[k][i] += f[i] * ckj;
+      }
+    }
+    for (int64_t k = 0; k < kColumnBlock; ++k) {
+      for (int64_t i = 0; i < kVecs; ++i) store(w.block + k * w.ld + r0 + i * kLanes<acc_t>, acc[k][i]);
+    }
+  }
+}
+
+// q_v[r] = p[r] + q_{v-1}[r - d]     (§2 step 3, one column)
+template <typename acc_t>
+WS_INLINE void line_prefix_column(acc_t* q, const acc_t* q_prev, const acc_t* p, int64_t n,
+                                  int64_t d) {
+  const int64_t head = d < n ? d : n;
+  for (int64_t r = 0; r < head; ++r) q[r] = p[r];
+  for (int64_t r = head; r < n; ++r) q[r] = p[r] + q_prev[r - d];
+}
+
+// y[t] (op)= q[t*s + offset] for t in [0, count); stride 1 and 2 spelled out to vectorize.
+template <int kMode, typename acc_t>  // kMode 0: y = -q, 1: y = q + b, 2: y += q + b
+WS_INLINE void gather_column(acc_t* y, const acc_t* q, int64_t offset, int64_t s, int64_t count,
+                             acc_t b) {
+  auto apply = [&](int64_t t, acc_t value) {
+    if (kMode == 0) y[t] = -value;
+    else if (kMode == 1) y[t] = value + b;
+    else y[t] += value + b;
+  };
+  if (s == 1) {
+    for (int64_t t = 0; t < count; ++t) apply(t, q[t + offset]);
+  } else if (s == 2) {
+    for (int64_t t = 0; t < count; ++t) apply(t, q[2 * t + offset]);
+  } else {
+    for (int64_t t = 0; t < count; ++t) apply(t, q[s * t + offset]);
+  }
+}
+
+// Forward of outputs [t0, t1): y_tile (N, t1 - t0). Row 0 of the tile is padded row t0*s.
+template <typename acc_t>
+WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* bias,
+                            int64_t t0, int64_t t1, acc_t* y_tile) {
+  const int64_t count = t1 - t0, lc = g.condensed_len, mc = g.condensed_channels;
+  const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
+  const int64_t rows = g.tile_rows(t0, t1);
+  // Local rows of output t0's first tap minus d (may be negative: that difference term is 0),
+  // and of its last tap.
+  const int64_t before_first = -d, last = g.halo_rows();
+  // Outputs whose t*s - d is a local row: t - t0 >= ceil(d / s).
+  const int64_t skip = (d + s - 1) / s < count ? (d + s - 1) / s : count;
+  acc_t* q_prev = w.column;
+  acc_t* q = w.column + w.ld_grid;
+  for (int64_t r = 0; r < rows; ++r) q_prev[r] = 0;  // Q_{-1}
+  for (int64_t v0 = 0; v0 < lc; v0 += kColumnBlock) {
+    inner_product_block(w, mc, v0);
+    for (int64_t k = 0; k < kColumnBlock && v0 + k < lc; ++k) {
+      const int64_t v = v0 + k;
+      line_prefix_column(q, q_prev, w.block + k * w.ld, rows, d);
+      // filter n = (v + 1) / S opens here: its first column is v + 1
+      if ((v + 1) % S == 0 && (v + 1) / S < g.out_channels) {
+        acc_t* y = y_tile + ((v + 1) / S) * count;
+        for (int64_t t = 0; t < skip; ++t) y[t] = 0;
+        gather_column<0>(y + skip, q, before_first + skip * s, s, count - skip, acc_t(0));
+      }
+      // filter n = (v - L + 1) / S closes here: its last column is v
+      if (v + 1 >= L && (v + 1 - L) % S == 0) {
+        const int64_t n = (v + 1 - L) / S;
+        if (n == 0) gather_column<1>(y_tile, q, last, s, count, bias ? bias[0] : acc_t(0));
+        else gather_column<2>(y_tile + n * count, q, last, s, count, bias ? bias[n] : acc_t(0));
+      }
+      acc_t* swap = q_prev;
+      q_prev = q;
+      q = swap;
+    }
+  }
+}
+
+// Backward of input rows [u0, u0 + rows): grad_fold (Mc, ld) = dP condensed (df of §2) and
+// grad_cond (Mc, Lc) += fold dP^T, with dP built column by column from the segment markers
+// (+gy at a segment's first point, -gy just past its last) and the line prefix sum. The prefix
+// columns start `halo` rows above u0, where the first segment reaching u0 starts.
+template <typename acc_t>
+WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
+                             int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond) {
+  const int64_t lc = g.condensed_len, mc = g.condensed_channels, halo = g.halo_rows();
+  const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
+  const int64_t grid_rows = halo + rows, grid_row0 = u0 - halo;
+  const int64_t first = grid_row0 > 0 ? grid_row0 : 0;
+  const int64_t t_begin = (first + s - 1) / s;
+  int64_t t_end = (u0 + rows + s - 1) / s;
+  if (t_end > g.out_len) t_end = g.out_len;
+  const int64_t count = t_end > t_begin ? t_end - t_begin : 0;
+  const int64_t start_row = t_begin * s - grid_row0;       // grid row of the first placed start
+  const int64_t end_row = start_row + L * d;                 // ... and of its end marker
+  // end markers past the grid are dropped: how many fit
+  int64_t end_count = end_row < grid_rows ? (grid_rows - end_row + s - 1) / s : 0;
+  if (end_count > count) end_count = count;
+  if (grad_fold) {
+    for (int64_t i = 0; i < mc * w.ld; ++i) grad_fold[i] = 0;
+  }
+  acc_t* q_prev = w.column;
+  acc_t* q = w.column + w.ld_grid;
+  for (int64_t i = 0; i < w.ld_grid; ++i) q_prev[i] = 0;
+  for (int64_t v0 = 0; v0 < lc; v0 += kColumnBlock) {
+    for (int64_t k = 0; k < kColumnBlock; ++k) {
+      const int64_t v = v0 + k;
+      acc_t* dp = w.block + k * w.ld;
+      if (v >= lc) {
+        for (int64_t r = 0; r < w.ld; ++r) dp[r] = 0;
+        continue;
+      }
+      for (int64_t r = 0; r < d && r < grid_rows; ++r) q[r] = 0;
+      for (int64_t r = d; r < grid_rows; ++r) q[r] = q_prev[r - d];
+      if (v % S == 0 && v / S < g.out_channels) {  // segment starts of filter v / S
+        const acc_t* gy_n = gy + (v / S) * g.out_len + t_begin;
+        for (int64_t t = 0; t < count; ++t) q[start_row + t * s] += gy_n[t];
+      }
+      if (v >= L && (v - L) % S == 0 && (v - L) / S < g.out_channels) {  // ... and their ends
+        const acc_t* gy_n = gy + ((v - L) / S) * g.out_len + t_begin;
+        for (int64_t t = 0; t < end_count; ++t) q[end_row + t * s] -= gy_n[t];
+      }
+      for (int64_t r = 0; r < rows; ++r) dp[r] = q[halo + r];
+      for (int64_t r = rows; r < w.ld; ++r) dp[r] = 0;
+      acc_t* swap = q_prev;
+      q_prev = q;
+      q = swap;
+    }
+    const acc_t* c = w.cond_t + v0 * mc;
+    using V = typename Vector<acc_t>::type;
+    constexpr int64_t kVecs = kRowBlock / kLanes<acc_t>;
+    if (grad_fold) {  // grad_fold[j][r] += sum_k cond_t[v0 + k][j] * dP_k[r]
+      for (int64_t r0 = 0; r0 < w.ld; r0 += kRowBlock) {
+        V dpk[kColumnBlock][kVecs];
+        for (int64_t k = 0; k < kColumnBlock; ++k) {
+          for (int64_t i = 0; i < kVecs; ++i) dpk[k][i] = load(w.block + k * w.ld + r0 + i * kLanes<acc_t>);
+        }
+        for (int64_t j = 0; j < mc; ++j) {
+          acc_t* gf = grad_fold + j * w.ld + r0;
+          for (int64_t i = 0; i < kVecs; ++i) {
+            V sum = load(gf + i * kLanes<acc_t>);
+            for (int64_t k = 0; k < kColumnBlock; ++k) sum += dpk[k][i] * c[k * mc + j];
+            store(gf + i * kLanes<acc_t>, sum);
+          }
+        }
+      }
+    }
+    if (grad_cond) {  // grad_cond[j][v0 + k] += sum_r fold[j][r] * dP_k[r]
+      for (int64_t j = 0; j < mc; ++j) {
+        const acc_t* f = w.fold + j * w.ld;
+        V acc[kColumnBlock];
+        for (int64_t k = 0; k < kColumnBlock; ++k) acc[k] = V{};
+        for (int64_t r = 0; r < w.ld; r += kLanes<acc_t>) {
+          const V fr = load(f + r);
+          for (int64_t k = 0; k < kColumnBlock; ++k) acc[k] += fr * load(w.block + k * w.ld + r);
+        }
+        for (int64_t k = 0; k < kColumnBlock && v0 + k < lc; ++k) {
+          acc_t sum = 0;
+          for (int64_t i = 0; i < kLanes<acc_t>; ++i) sum += acc[k][i];
+          grad_cond[j * lc + v0 + k] += sum;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace tile
+}  // namespace wsnet
