@@ -17,63 +17,33 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "../ws_conv1d_op_args.h"
-#include "ws_conv1d_tile_kernels.h"
+#include "ws_conv1d_isa.h"
 #include "ws_conv1d_tiles.h"
 
 namespace wsnet {
 namespace {
-
-// The tile entry points, one clone per ISA level (see ws_conv1d_tile_kernels.h).
-WS_ISA_CLONES void forward_tile_f32(const tile::Workspace<float>& w, const Conv1dGeometry& g,
-                                    const float* bias, int64_t t0, int64_t t1, float* y) {
-  tile::forward_tile(w, g, bias, t0, t1, y);
-}
-WS_ISA_CLONES void forward_tile_f64(const tile::Workspace<double>& w, const Conv1dGeometry& g,
-                                    const double* bias, int64_t t0, int64_t t1, double* y) {
-  tile::forward_tile(w, g, bias, t0, t1, y);
-}
-WS_ISA_CLONES void backward_tile_f32(const tile::Workspace<float>& w, const Conv1dGeometry& g,
-                                     const float* gy, int64_t u0, int64_t rows, float* grad_fold,
-                                     float* grad_cond) {
-  tile::backward_tile(w, g, gy, u0, rows, grad_fold, grad_cond);
-}
-WS_ISA_CLONES void backward_tile_f64(const tile::Workspace<double>& w, const Conv1dGeometry& g,
-                                     const double* gy, int64_t u0, int64_t rows,
-                                     double* grad_fold, double* grad_cond) {
-  tile::backward_tile(w, g, gy, u0, rows, grad_fold, grad_cond);
-}
-inline void forward_tile(const tile::Workspace<float>& w, const Conv1dGeometry& g, const float* b,
-                         int64_t t0, int64_t t1, float* y) {
-  forward_tile_f32(w, g, b, t0, t1, y);
-}
-inline void forward_tile(const tile::Workspace<double>& w, const Conv1dGeometry& g,
-                         const double* b, int64_t t0, int64_t t1, double* y) {
-  forward_tile_f64(w, g, b, t0, t1, y);
-}
-inline void backward_tile(const tile::Workspace<float>& w, const Conv1dGeometry& g,
-                          const float* gy, int64_t u0, int64_t rows, float* gf, float* gc) {
-  backward_tile_f32(w, g, gy, u0, rows, gf, gc);
-}
-inline void backward_tile(const tile::Workspace<double>& w, const Conv1dGeometry& g,
-                          const double* gy, int64_t u0, int64_t rows, double* gf, double* gc) {
-  backward_tile_f64(w, g, gy, u0, rows, gf, gc);
-}
 
 // fold[j][r] = sum_c x[c*Mc + j, row0 + r - pad_left] (§2.1), zero in the padding and past rows.
 template <typename scalar_t, typename acc_t>
 void fold_channels(const scalar_t* x_b, const Conv1dGeometry& g, int64_t row0, int64_t rows,
                    int64_t ld, acc_t* fold) {
   const int64_t mc = g.condensed_channels;
-  std::fill(fold, fold + mc * ld, acc_t(0));
-  const int64_t r_begin = std::max<int64_t>(0, g.pad_left - row0);
-  const int64_t r_end = std::min<int64_t>(rows, g.pad_left + g.length - row0);
-  for (int64_t m = 0; m < g.in_channels && r_begin < r_end; ++m) {
+  const int64_t r_begin = std::clamp<int64_t>(g.pad_left - row0, 0, rows);
+  const int64_t r_end = std::clamp<int64_t>(g.pad_left + g.length - row0, r_begin, rows);
+  for (int64_t m = 0; m < g.in_channels; ++m) {
     const scalar_t* src = x_b + m * g.length + (row0 - g.pad_left);
     acc_t* dst = fold + (m % mc) * ld;
-    for (int64_t r = r_begin; r < r_end; ++r) dst[r] += static_cast<acc_t>(src[r]);
+    if (m < mc) {  // first repeat: write the row, zeros in the padding and past `rows`
+      std::fill(dst, dst + r_begin, acc_t(0));
+      for (int64_t r = r_begin; r < r_end; ++r) dst[r] = static_cast<acc_t>(src[r]);
+      std::fill(dst + r_end, dst + ld, acc_t(0));
+    } else {
+      for (int64_t r = r_begin; r < r_end; ++r) dst[r] += static_cast<acc_t>(src[r]);
+    }
   }
 }
 
@@ -100,20 +70,28 @@ void forward_kernel(const scalar_t* x, const scalar_t* condensed, const scalar_t
   const TileSplit split = forward_tiles(g);
   at::parallel_for(0, g.batch * split.tiles_per_batch, 1, [&](int64_t begin, int64_t end) {
     const int64_t ld = tile::padded_rows(g.tile_rows(0, split.tile));  // the largest tile
-    std::vector<acc_t> fold(mc * ld), block(tile::kColumnBlock * ld), column(2 * ld),
-        y_tile(n_out * split.tile);
-    tile::Workspace<acc_t> w{fold.data(), cond_t.data(), block.data(), column.data(), ld, ld};
+    const int64_t pad = tile::padded_rows(g.dilation);  // zeros in front of each prefix column
+    // float and double outputs are written in place; half types go through an acc_t tile
+    constexpr bool in_place = std::is_same_v<scalar_t, acc_t>;
+    std::vector<acc_t> fold(mc * ld), column((tile::kColumnBlock + 1) * (pad + ld)),
+        y_tile(in_place ? 0 : n_out * split.tile);
+    tile::Workspace<acc_t> w{fold.data(), cond_t.data(), nullptr, column.data(), ld, 0, pad};
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / split.tiles_per_batch;
       const int64_t t0 = (item % split.tiles_per_batch) * split.tile;
       const int64_t t1 = std::min(t0 + split.tile, g.out_len);
       fold_channels(x + b * g.in_channels * g.length, g, g.first_row(t0), g.tile_rows(t0, t1),
                     ld, fold.data());
-      forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, y_tile.data());
-      for (int64_t n = 0; n < n_out; ++n) {
-        scalar_t* dst = y + (b * n_out + n) * g.out_len + t0;
-        const acc_t* src = y_tile.data() + n * (t1 - t0);
-        for (int64_t t = 0; t < t1 - t0; ++t) dst[t] = static_cast<scalar_t>(src[t]);
+      scalar_t* y_b = y + b * n_out * g.out_len + t0;
+      if constexpr (in_place) {
+        run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, y_b, g.out_len);
+      } else {
+        run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, y_tile.data(), t1 - t0);
+        for (int64_t n = 0; n < n_out; ++n) {
+          for (int64_t t = 0; t < t1 - t0; ++t) {
+            y_b[n * g.out_len + t] = static_cast<scalar_t>(y_tile[n * (t1 - t0) + t]);
+          }
+        }
       }
     }
   });
@@ -135,7 +113,7 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
     const int64_t ld_grid = tile::padded_rows(split.tile + g.halo_rows());
     std::vector<acc_t> fold(mc * ld), block(tile::kColumnBlock * ld), column(2 * ld_grid),
         grad_fold(grad_input ? mc * ld : 0);
-    tile::Workspace<acc_t> w{fold.data(), cond_t.data(), block.data(), column.data(), ld, ld_grid};
+    tile::Workspace<acc_t> w{fold.data(), cond_t.data(), block.data(), column.data(), ld, ld_grid, 0};
     for (int64_t group = begin; group < end; ++group) {
       acc_t* grad_cond = grad_condensed ? partial.data() + group * mc * lc : nullptr;
       const int64_t item_end = group_begin(group + 1, groups, tiles);
@@ -147,7 +125,7 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
         if (grad_cond) {
           fold_channels(x + b * g.in_channels * g.length, g, u0, rows, ld, fold.data());
         }
-        backward_tile(w, g, gy + b * g.out_channels * g.out_len, u0, rows,
+        run_backward_tile(w, g, gy + b * g.out_channels * g.out_len, u0, rows,
                       grad_input ? grad_fold.data() : nullptr, grad_cond);
         if (grad_input) {  // dx[b, c*Mc + j, i] = df[j][i] for every repeat c
           scalar_t* gx_b = grad_input + b * g.in_channels * g.length + i0;

@@ -13,18 +13,13 @@
 
 #include "../ws_conv1d_geometry.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define WS_ISA_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define WS_ISA_CLONES
-#endif
 #define WS_INLINE __attribute__((always_inline)) inline
 
 namespace wsnet {
 namespace tile {
 
 constexpr int64_t kColumnBlock = 4;  // columns of P computed together (register blocking)
-constexpr int64_t kRowBlock = 32;    // rows per register block; buffers' rows are padded to it
+constexpr int64_t kRowBlock = 64;    // buffers' rows are padded to a multiple of this
 
 inline int64_t padded_rows(int64_t rows) { return (rows + kRowBlock - 1) / kRowBlock * kRowBlock; }
 
@@ -33,14 +28,16 @@ template <typename acc_t>
 struct Workspace {
   const acc_t* fold;        // (Mc, ld): folded input rows, zero past `rows`
   const acc_t* cond_t;      // (Lc padded to kColumnBlock, Mc): condensed^T, zero padded
-  acc_t* block;             // (kColumnBlock, ld): P (forward) or dP (backward) of a column block
-  acc_t* column;            // (2, ld_grid): Q_{v-1} and Q_v
+  acc_t* block;             // backward: (kColumnBlock, ld), dP of a column block
+  acc_t* column;            // forward: kColumnBlock + 1 prefix columns of (pad + ld), front-padded
+                            // with `pad` zeros; backward: 2 prefix columns of ld_grid
   int64_t ld;               // padded rows of the tile
-  int64_t ld_grid;          // padded rows of the prefix columns (backward: halo + rows)
+  int64_t ld_grid;          // backward: padded rows of the prefix columns (halo + rows)
+  int64_t pad;              // forward: zeros in front of each column, >= d
 };
 
-// 64-byte vectors of the compiler's vector extension: one zmm in the AVX-512 clone, two ymm
-// in the AVX2 clone, four xmm in the baseline one.
+// 64-byte vectors of the compiler's vector extension: one zmm in the AVX-512 build of a tile
+// function, two ymm in the AVX2 one, four xmm in the baseline one.
 template <typename T>
 struct Vector;
 template <>
@@ -65,41 +62,6 @@ WS_INLINE void store(T* p, typename Vector<T>::type v) {
   __builtin_memcpy(p, &v, sizeof(v));
 }
 
-// block[k][r] = sum_j cond_t[v0 + k][j] * fold[j][r], k < kColumnBlock     (§2 step 2)
-// Register block: kColumnBlock columns x kRowBlock rows of accumulators.
-template <typename acc_t>
-WS_INLINE void inner_product_block(const Workspace<acc_t>& w, int64_t mc, int64_t v0) {
-  using V = typename Vector<acc_t>::type;
-  constexpr int64_t kVecs = kRowBlock / kLanes<acc_t>;
-  const acc_t* c = w.cond_t + v0 * mc;
-  for (int64_t r0 = 0; r0 < w.ld; r0 += kRowBlock) {
-    V acc[kColumnBlock][kVecs];
-    for (int64_t k = 0; k < kColumnBlock; ++k) {
-      for (int64_t i = 0; i < kVecs; ++i) acc[k][i] = V{} ;
-    }
-    for (int64_t j = 0; j < mc; ++j) {
-      V f[kVecs];
-      for (int64_t i = 0; i < kVecs; ++i) f[i] = load(w.fold + j * w.ld + r0 + i * kLanes<acc_t>);
-      for (int64_t k = 0; k < kColumnBlock; ++k) {
-        const acc_t ckj = c[k * mc + j];
-        for (int64_t i = 0; i < kVecs; ++i) acc[k][i] += f[i] * ckj;
-      }
-    }
-    for (int64_t k = 0; k < kColumnBlock; ++k) {
-      for (int64_t i = 0; i < kVecs; ++i) store(w.block + k * w.ld + r0 + i * kLanes<acc_t>, acc[k][i]);
-    }
-  }
-}
-
-// q_v[r] = p[r] + q_{v-1}[r - d]     (§2 step 3, one column)
-template <typename acc_t>
-WS_INLINE void line_prefix_column(acc_t* q, const acc_t* q_prev, const acc_t* p, int64_t n,
-                                  int64_t d) {
-  const int64_t head = d < n ? d : n;
-  for (int64_t r = 0; r < head; ++r) q[r] = p[r];
-  for (int64_t r = head; r < n; ++r) q[r] = p[r] + q_prev[r - d];
-}
-
 // y[t] (op)= q[t*s + offset] for t in [0, count); stride 1 and 2 spelled out to vectorize.
 template <int kMode, typename acc_t>  // kMode 0: y = -q, 1: y = q + b, 2: y += q + b
 WS_INLINE void gather_column(acc_t* y, const acc_t* q, int64_t offset, int64_t s, int64_t count,
@@ -118,29 +80,57 @@ WS_INLINE void gather_column(acc_t* y, const acc_t* q, int64_t offset, int64_t s
   }
 }
 
-// Forward of outputs [t0, t1): y_tile (N, t1 - t0). Row 0 of the tile is padded row t0*s.
-template <typename acc_t>
+// Forward of outputs [t0, t1) into y[n * ld_y + (t - t0)]. Row 0 of the tile is padded row t0*s.
+// Per block of kColumnBlock columns and kRows rows, the inner products P[r, v0..v0+3] (§2 step 2)
+// stay in registers and go straight into the line prefix (§2 step 3):
+//   Q_v[r] = P[r, v] + Q_{v-1}[r - d],
+// then the outputs whose segments open or close at these columns are gathered (§2 step 4).
+template <typename acc_t, int64_t kVecs>
 WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* bias,
-                            int64_t t0, int64_t t1, acc_t* y_tile) {
+                            int64_t t0, int64_t t1, acc_t* y_tile, int64_t ld_y) {
+  using V = typename Vector<acc_t>::type;
+  constexpr int64_t kRows = kVecs * kLanes<acc_t>;
+  static_assert(kRowBlock % kRows == 0, "a register block must tile the padded rows");
   const int64_t count = t1 - t0, lc = g.condensed_len, mc = g.condensed_channels;
   const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
-  const int64_t rows = g.tile_rows(t0, t1);
-  // Local rows of output t0's first tap minus d (may be negative: that difference term is 0),
-  // and of its last tap.
-  const int64_t before_first = -d, last = g.halo_rows();
-  // Outputs whose t*s - d is a local row: t - t0 >= ceil(d / s).
+  // Local row of output t0's last tap, and of its first tap minus d (a negative row: that
+  // difference term is 0, so outputs t - t0 < ceil(d / s) open with 0).
+  const int64_t last = g.halo_rows(), before_first = -d;
   const int64_t skip = (d + s - 1) / s < count ? (d + s - 1) / s : count;
-  acc_t* q_prev = w.column;
-  acc_t* q = w.column + w.ld_grid;
-  for (int64_t r = 0; r < rows; ++r) q_prev[r] = 0;  // Q_{-1}
+  acc_t* cols[kColumnBlock + 1];  // cols[0] = Q_{v0-1}, cols[k+1] = Q_{v0+k}
+  for (int64_t k = 0; k <= kColumnBlock; ++k) {
+    cols[k] = w.column + k * (w.pad + w.ld) + w.pad;
+    for (int64_t r = -w.pad; r < 0; ++r) cols[k][r] = 0;
+  }
+  for (int64_t r = 0; r < w.ld; ++r) cols[0][r] = 0;  // Q_{-1}
   for (int64_t v0 = 0; v0 < lc; v0 += kColumnBlock) {
-    inner_product_block(w, mc, v0);
+    const acc_t* c = w.cond_t + v0 * mc;
+    for (int64_t r0 = 0; r0 < w.ld; r0 += kRows) {
+      V acc[kColumnBlock][kVecs];
+      for (int64_t k = 0; k < kColumnBlock; ++k) {
+        for (int64_t i = 0; i < kVecs; ++i) acc[k][i] = V{};
+      }
+      for (int64_t j = 0; j < mc; ++j) {
+        V f[kVecs];
+        for (int64_t i = 0; i < kVecs; ++i) f[i] = load(w.fold + j * w.ld + r0 + i * kLanes<acc_t>);
+        for (int64_t k = 0; k < kColumnBlock; ++k) {
+          const acc_t ckj = c[k * mc + j];
+          for (int64_t i = 0; i < kVecs; ++i) acc[k][i] += f[i] * ckj;
+        }
+      }
+      for (int64_t k = 0; k < kColumnBlock; ++k) {
+        for (int64_t i = 0; i < kVecs; ++i) {
+          const int64_t r = r0 + i * kLanes<acc_t>;
+          store(cols[k + 1] + r, acc[k][i] + load(cols[k] + r - d));
+        }
+      }
+    }
     for (int64_t k = 0; k < kColumnBlock && v0 + k < lc; ++k) {
       const int64_t v = v0 + k;
-      line_prefix_column(q, q_prev, w.block + k * w.ld, rows, d);
+      const acc_t* q = cols[k + 1];
       // filter n = (v + 1) / S opens here: its first column is v + 1
       if ((v + 1) % S == 0 && (v + 1) / S < g.out_channels) {
-        acc_t* y = y_tile + ((v + 1) / S) * count;
+        acc_t* y = y_tile + ((v + 1) / S) * ld_y;
         for (int64_t t = 0; t < skip; ++t) y[t] = 0;
         gather_column<0>(y + skip, q, before_first + skip * s, s, count - skip, acc_t(0));
       }
@@ -148,12 +138,12 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
       if (v + 1 >= L && (v + 1 - L) % S == 0) {
         const int64_t n = (v + 1 - L) / S;
         if (n == 0) gather_column<1>(y_tile, q, last, s, count, bias ? bias[0] : acc_t(0));
-        else gather_column<2>(y_tile + n * count, q, last, s, count, bias ? bias[n] : acc_t(0));
+        else gather_column<2>(y_tile + n * ld_y, q, last, s, count, bias ? bias[n] : acc_t(0));
       }
-      acc_t* swap = q_prev;
-      q_prev = q;
-      q = swap;
     }
+    acc_t* oldest = cols[0];  // the last column becomes Q_{v0-1} of the next block
+    cols[0] = cols[kColumnBlock];
+    cols[kColumnBlock] = oldest;
   }
 }
 
