@@ -1,5 +1,9 @@
 """Honest timing: the contenders run interleaved in one process on the same inputs, after a
-warm-up, and each reports the median of its runs; CUDA runs are timed with events."""
+warm-up, and each reports the median of its samples; CUDA runs are timed with events.
+
+A sample is the mean of a short block of back-to-back calls (at least ~20 ms, as timeit does),
+so a fast call is timed warm rather than right after another contender flushed the caches and
+let the worker threads fall asleep; the blocks of the contenders alternate, round by round."""
 
 from __future__ import annotations
 
@@ -10,35 +14,39 @@ from typing import Callable
 import torch
 
 
-def _time_once(fn: Callable[[], object], device: torch.device) -> float:
+def _time_block(fn: Callable[[], object], device: torch.device, calls: int) -> float:
+    """Mean seconds per call over `calls` back-to-back calls."""
     if device.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
-        fn()
+        for _ in range(calls):
+            fn()
         end.record()
         end.synchronize()
-        return start.elapsed_time(end) / 1e3
+        return start.elapsed_time(end) / 1e3 / calls
     begin = time.perf_counter()
-    fn()
-    return time.perf_counter() - begin
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - begin) / calls
 
 
 def interleaved_medians(contenders: dict[str, Callable[[], object]], device: torch.device,
                         min_rounds: int = 5, max_rounds: int = 50, budget_s: float = 3.0,
-                        warmup: int = 2) -> dict[str, dict]:
-    """Median seconds (and all samples) per contender; round r runs every contender once, in an
-    order rotated by r so that none always runs first or after the same neighbour."""
+                        warmup: int = 2, block_s: float = 0.02) -> dict[str, dict]:
+    """Median seconds per call for each contender; round r times one block of every contender,
+    in an order rotated by r so that none always runs first or after the same neighbour."""
     names = list(contenders)
-    for _ in range(warmup):
-        for name in names:
-            contenders[name]()
+    calls = {}
+    for name in names:
+        single = min(_time_block(contenders[name], device, 1) for _ in range(warmup))
+        calls[name] = max(1, min(50, int(block_s / max(single, 1e-9))))
     samples = {name: [] for name in names}
     began = time.perf_counter()
     rounds = 0
     while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - began < budget_s):
         order = names[rounds % len(names):] + names[:rounds % len(names)]
         for name in order:
-            samples[name].append(_time_once(contenders[name], device))
+            samples[name].append(_time_block(contenders[name], device, calls[name]))
         rounds += 1
-    return {name: {"median_s": statistics.median(s), "runs": len(s),
+    return {name: {"median_s": statistics.median(s), "samples": len(s), "calls_per_sample": calls[name],
                    "min_s": min(s), "max_s": max(s)} for name, s in samples.items()}

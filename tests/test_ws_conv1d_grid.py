@@ -80,6 +80,8 @@ def test_output_length_one():
     (2999, 48, 13, 5, 1, 2, 6, 3),
     (4001, 100, 3, 4, 4, 3, "valid", 2),
     (1009, 128, 33, 3, 1, 1, "same", 2),
+    (700, 9, 3, 2, 2, 1, 0, 16),   # dilation of one whole vector of lanes
+    (700, 9, 4, 1, 1, 2, 3, 19),   # dilation past one vector of lanes
 ])
 def test_multiple_tiles(config):
     length, n, k, s_samp, repeat, stride, padding, dilation = config

@@ -30,6 +30,12 @@ def build_info() -> dict:
     return {"cuda_kernels": fields["cuda_kernels"] == "1", "torch": fields["torch"], "cuda": fields["cuda"]}
 
 
+def cpu_kernel_isa() -> str:
+    """The build of the CPU kernels this processor runs: 'avx512', 'avx2' or 'baseline'
+    (WSNET_CPU_ISA=avx2|baseline caps it)."""
+    return torch.ops.wsnet_ext._cpu_kernel_isa()
+
+
 def cuda_built() -> bool:
     """Whether this build of wsnet_ext holds its CUDA kernels."""
     return build_info()["cuda_kernels"]

@@ -3,6 +3,9 @@
 // processor supports. Elsewhere only the baseline build exists.
 #pragma once
 
+#include <cstdlib>
+#include <cstring>
+
 #include "ws_conv1d_tile_kernels.h"
 
 namespace wsnet {
@@ -17,16 +20,23 @@ namespace wsnet {
 
 enum class Isa { kBaseline, kAvx2, kAvx512 };
 
+// The best level the processor supports, capped by WSNET_CPU_ISA=avx2|baseline if set (tests use
+// it to run every build on one machine).
 inline Isa cpu_isa() {
 #if WS_X86_DISPATCH
   static const Isa isa = [] {
     __builtin_cpu_init();
+    Isa best = Isa::kBaseline;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")) {
-      return Isa::kAvx512;
+      best = Isa::kAvx512;
+    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+      best = Isa::kAvx2;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
-    return Isa::kBaseline;
+    const char* cap = std::getenv("WSNET_CPU_ISA");
+    if (cap != nullptr && std::strcmp(cap, "baseline") == 0) return Isa::kBaseline;
+    if (cap != nullptr && std::strcmp(cap, "avx2") == 0 && best == Isa::kAvx512) return Isa::kAvx2;
+    return best;
   }();
   return isa;
 #else
@@ -34,38 +44,42 @@ inline Isa cpu_isa() {
 #endif
 }
 
-// Forward tile: 4 columns x (4 vectors of 64 bytes) of accumulators with AVX-512's 32 registers,
-// 4 x 1 with AVX2's 16 and with the baseline's.
+inline const char* isa_name(Isa isa) {
+  return isa == Isa::kAvx512 ? "avx512" : isa == Isa::kAvx2 ? "avx2" : "baseline";
+}
+
+// Register blocks: 4 columns x 4 zmm with AVX-512's 32 registers, 4 x 2 ymm / xmm with the 16 of
+// AVX2 and the baseline. AVX-512 also keeps the line prefix's shifted column in registers.
 template <typename acc_t>
 WS_TARGET("arch=x86-64-v4") void forward_tile_avx512(const tile::Workspace<acc_t>& w,
     const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, acc_t* y, int64_t ld_y) {
-  tile::forward_tile<acc_t, 4>(w, g, bias, t0, t1, y, ld_y);
+  tile::forward_tile<acc_t, 64, 4, true>(w, g, bias, t0, t1, y, ld_y);
 }
 template <typename acc_t>
 WS_TARGET("arch=x86-64-v3") void forward_tile_avx2(const tile::Workspace<acc_t>& w,
     const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, acc_t* y, int64_t ld_y) {
-  tile::forward_tile<acc_t, 1>(w, g, bias, t0, t1, y, ld_y);
+  tile::forward_tile<acc_t, 32, 2, false>(w, g, bias, t0, t1, y, ld_y);
 }
 template <typename acc_t>
 void forward_tile_baseline(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g,
                            const acc_t* bias, int64_t t0, int64_t t1, acc_t* y, int64_t ld_y) {
-  tile::forward_tile<acc_t, 1>(w, g, bias, t0, t1, y, ld_y);
+  tile::forward_tile<acc_t, 16, 2, false>(w, g, bias, t0, t1, y, ld_y);
 }
 
 template <typename acc_t>
 WS_TARGET("arch=x86-64-v4") void backward_tile_avx512(const tile::Workspace<acc_t>& w,
     const Conv1dGeometry& g, const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc) {
-  tile::backward_tile(w, g, gy, u0, rows, gf, gc);
+  tile::backward_tile<acc_t, 64, 4>(w, g, gy, u0, rows, gf, gc);
 }
 template <typename acc_t>
 WS_TARGET("arch=x86-64-v3") void backward_tile_avx2(const tile::Workspace<acc_t>& w,
     const Conv1dGeometry& g, const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc) {
-  tile::backward_tile(w, g, gy, u0, rows, gf, gc);
+  tile::backward_tile<acc_t, 32, 2>(w, g, gy, u0, rows, gf, gc);
 }
 template <typename acc_t>
 void backward_tile_baseline(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g,
                             const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc) {
-  tile::backward_tile(w, g, gy, u0, rows, gf, gc);
+  tile::backward_tile<acc_t, 16, 2>(w, g, gy, u0, rows, gf, gc);
 }
 
 template <typename acc_t>

@@ -17,6 +17,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -220,6 +221,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cpu(
 }
 
 }  // namespace
+
+// Which build of the CPU tile functions runs here (see ws_conv1d_isa.h).
+std::string cpu_kernel_isa() { return isa_name(cpu_isa()); }
+
+TORCH_LIBRARY_FRAGMENT(wsnet_ext, m) {
+  m.def("_cpu_kernel_isa() -> str", &cpu_kernel_isa);
+}
 
 TORCH_LIBRARY_IMPL(wsnet_ext, CPU, m) {
   m.impl("ws_conv1d_forward", &ws_conv1d_forward_cpu);

@@ -36,30 +36,43 @@ struct Workspace {
   int64_t pad;              // forward: zeros in front of each column, >= d
 };
 
-// 64-byte vectors of the compiler's vector extension: one zmm in the AVX-512 build of a tile
-// function, two ymm in the AVX2 one, four xmm in the baseline one.
-template <typename T>
-struct Vector;
-template <>
-struct Vector<float> {
-  typedef float type __attribute__((vector_size(64)));
+// kBytes-wide vectors of the compiler's vector extension, as wide as the registers of the build
+// they are compiled for: 64 bytes (zmm) for AVX-512, 32 (ymm) for AVX2, 16 (xmm) for baseline.
+template <typename T, int kBytes>
+struct Vector {
+  typedef T type __attribute__((vector_size(kBytes)));
 };
-template <>
-struct Vector<double> {
-  typedef double type __attribute__((vector_size(64)));
+template <typename T, int kBytes>
+struct LaneIndex;  // the integer vector that indexes a Vector's lanes
+template <int kBytes>
+struct LaneIndex<float, kBytes> {
+  typedef int32_t type __attribute__((vector_size(kBytes)));
 };
-template <typename T>
-constexpr int64_t kLanes = 64 / sizeof(T);
+template <int kBytes>
+struct LaneIndex<double, kBytes> {
+  typedef int64_t type __attribute__((vector_size(kBytes)));
+};
+template <typename T, int kBytes>
+constexpr int64_t kLanes = kBytes / sizeof(T);
 
-template <typename T>
-WS_INLINE typename Vector<T>::type load(const T* p) {
-  typename Vector<T>::type v;
+template <int kBytes, typename T>
+WS_INLINE typename Vector<T, kBytes>::type load(const T* p) {
+  typename Vector<T, kBytes>::type v;
   __builtin_memcpy(&v, p, sizeof(v));
   return v;
 }
-template <typename T>
-WS_INLINE void store(T* p, typename Vector<T>::type v) {
+template <int kBytes, typename T>
+WS_INLINE void store(T* p, typename Vector<T, kBytes>::type v) {
   __builtin_memcpy(p, &v, sizeof(v));
+}
+
+// Shuffle index for q[r - d .. r - d + lanes) out of the two whole vectors that hold it, d < lanes:
+// lane i takes element lanes - d + i of (earlier vector | later vector).
+template <typename T, int kBytes>
+WS_INLINE typename LaneIndex<T, kBytes>::type shift_index(int64_t d) {
+  typename LaneIndex<T, kBytes>::type index;
+  for (int64_t i = 0; i < kLanes<T, kBytes>; ++i) index[i] = kLanes<T, kBytes> - d + i;
+  return index;
 }
 
 // y[t] (op)= q[t*s + offset] for t in [0, count); stride 1 and 2 spelled out to vectorize.
@@ -85,11 +98,12 @@ WS_INLINE void gather_column(acc_t* y, const acc_t* q, int64_t offset, int64_t s
 // stay in registers and go straight into the line prefix (§2 step 3):
 //   Q_v[r] = P[r, v] + Q_{v-1}[r - d],
 // then the outputs whose segments open or close at these columns are gathered (§2 step 4).
-template <typename acc_t, int64_t kVecs>
+template <typename acc_t, int kBytes, int64_t kVecs, bool kShuffle>
 WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* bias,
                             int64_t t0, int64_t t1, acc_t* y_tile, int64_t ld_y) {
-  using V = typename Vector<acc_t>::type;
-  constexpr int64_t kRows = kVecs * kLanes<acc_t>;
+  using V = typename Vector<acc_t, kBytes>::type;
+  constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+  constexpr int64_t kRows = kVecs * kLane;
   static_assert(kRowBlock % kRows == 0, "a register block must tile the padded rows");
   const int64_t count = t1 - t0, lc = g.condensed_len, mc = g.condensed_channels;
   const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
@@ -103,8 +117,14 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
     for (int64_t r = -w.pad; r < 0; ++r) cols[k][r] = 0;
   }
   for (int64_t r = 0; r < w.ld; ++r) cols[0][r] = 0;  // Q_{-1}
+  // AVX-512 (kShuffle) reads Q_{v-1}[r - d] from registers where d < lanes; the other builds,
+  // and longer shifts, load it from memory.
+  const bool in_registers = kShuffle && d < kLane;
+  const auto index = shift_index<acc_t, kBytes>(in_registers ? d : 0);
   for (int64_t v0 = 0; v0 < lc; v0 += kColumnBlock) {
     const acc_t* c = w.cond_t + v0 * mc;
+    V carry[kColumnBlock];  // last vector of Q_{v0+k} in the previous row block; rows < 0 are 0
+    for (int64_t k = 0; k < kColumnBlock; ++k) carry[k] = V{};
     for (int64_t r0 = 0; r0 < w.ld; r0 += kRows) {
       V acc[kColumnBlock][kVecs];
       for (int64_t k = 0; k < kColumnBlock; ++k) {
@@ -112,16 +132,34 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
       }
       for (int64_t j = 0; j < mc; ++j) {
         V f[kVecs];
-        for (int64_t i = 0; i < kVecs; ++i) f[i] = load(w.fold + j * w.ld + r0 + i * kLanes<acc_t>);
+        for (int64_t i = 0; i < kVecs; ++i) f[i] = load<kBytes>(w.fold + j * w.ld + r0 + i * kLane);
         for (int64_t k = 0; k < kColumnBlock; ++k) {
           const acc_t ckj = c[k * mc + j];
           for (int64_t i = 0; i < kVecs; ++i) acc[k][i] += f[i] * ckj;
         }
       }
-      for (int64_t k = 0; k < kColumnBlock; ++k) {
-        for (int64_t i = 0; i < kVecs; ++i) {
-          const int64_t r = r0 + i * kLanes<acc_t>;
-          store(cols[k + 1] + r, acc[k][i] + load(cols[k] + r - d));
+      if (in_registers) {
+        // Q_{v-1}[r - d] from registers: this block's vectors of the previous column, and the
+        // last vector of that column in the previous row block (carry).
+        V prev[kVecs];
+        for (int64_t i = 0; i < kVecs; ++i) prev[i] = load<kBytes>(cols[0] + r0 + i * kLane);
+        V prev_carry = load<kBytes>(cols[0] + r0 - kLane);
+        for (int64_t k = 0; k < kColumnBlock; ++k) {
+          V cur[kVecs];
+          for (int64_t i = 0; i < kVecs; ++i) {
+            cur[i] = acc[k][i] + __builtin_shuffle(i == 0 ? prev_carry : prev[i - 1], prev[i], index);
+            store<kBytes>(cols[k + 1] + r0 + i * kLane, cur[i]);
+          }
+          prev_carry = carry[k];
+          carry[k] = cur[kVecs - 1];
+          for (int64_t i = 0; i < kVecs; ++i) prev[i] = cur[i];
+        }
+      } else {
+        for (int64_t k = 0; k < kColumnBlock; ++k) {
+          for (int64_t i = 0; i < kVecs; ++i) {
+            const int64_t r = r0 + i * kLane;
+            store<kBytes>(cols[k + 1] + r, acc[k][i] + load<kBytes>(cols[k] + r - d));
+          }
         }
       }
     }
@@ -151,7 +189,7 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
 // grad_cond (Mc, Lc) += fold dP^T, with dP built column by column from the segment markers
 // (+gy at a segment's first point, -gy just past its last) and the line prefix sum. The prefix
 // columns start `halo` rows above u0, where the first segment reaching u0 starts.
-template <typename acc_t>
+template <typename acc_t, int kBytes, int64_t kVecs>
 WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
                              int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond) {
   const int64_t lc = g.condensed_len, mc = g.condensed_channels, halo = g.halo_rows();
@@ -198,20 +236,22 @@ WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g,
       q = swap;
     }
     const acc_t* c = w.cond_t + v0 * mc;
-    using V = typename Vector<acc_t>::type;
-    constexpr int64_t kVecs = kRowBlock / kLanes<acc_t>;
+    using V = typename Vector<acc_t, kBytes>::type;
+    constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+    constexpr int64_t kRows = kVecs * kLane;
+    static_assert(kRowBlock % kRows == 0, "a register block must tile the padded rows");
     if (grad_fold) {  // grad_fold[j][r] += sum_k cond_t[v0 + k][j] * dP_k[r]
-      for (int64_t r0 = 0; r0 < w.ld; r0 += kRowBlock) {
+      for (int64_t r0 = 0; r0 < w.ld; r0 += kRows) {
         V dpk[kColumnBlock][kVecs];
         for (int64_t k = 0; k < kColumnBlock; ++k) {
-          for (int64_t i = 0; i < kVecs; ++i) dpk[k][i] = load(w.block + k * w.ld + r0 + i * kLanes<acc_t>);
+          for (int64_t i = 0; i < kVecs; ++i) dpk[k][i] = load<kBytes>(w.block + k * w.ld + r0 + i * kLane);
         }
         for (int64_t j = 0; j < mc; ++j) {
           acc_t* gf = grad_fold + j * w.ld + r0;
           for (int64_t i = 0; i < kVecs; ++i) {
-            V sum = load(gf + i * kLanes<acc_t>);
+            V sum = load<kBytes>(gf + i * kLane);
             for (int64_t k = 0; k < kColumnBlock; ++k) sum += dpk[k][i] * c[k * mc + j];
-            store(gf + i * kLanes<acc_t>, sum);
+            store<kBytes>(gf + i * kLane, sum);
           }
         }
       }
@@ -221,13 +261,13 @@ WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g,
         const acc_t* f = w.fold + j * w.ld;
         V acc[kColumnBlock];
         for (int64_t k = 0; k < kColumnBlock; ++k) acc[k] = V{};
-        for (int64_t r = 0; r < w.ld; r += kLanes<acc_t>) {
-          const V fr = load(f + r);
-          for (int64_t k = 0; k < kColumnBlock; ++k) acc[k] += fr * load(w.block + k * w.ld + r);
+        for (int64_t r = 0; r < w.ld; r += kLane) {
+          const V fr = load<kBytes>(f + r);
+          for (int64_t k = 0; k < kColumnBlock; ++k) acc[k] += fr * load<kBytes>(w.block + k * w.ld + r);
         }
         for (int64_t k = 0; k < kColumnBlock && v0 + k < lc; ++k) {
           acc_t sum = 0;
-          for (int64_t i = 0; i < kLanes<acc_t>; ++i) sum += acc[k][i];
+          for (int64_t i = 0; i < kLane; ++i) sum += acc[k][i];
           grad_cond[j * lc + v0 + k] += sum;
         }
       }

@@ -1,0 +1,33 @@
+"""Every build of the CPU tile functions (AVX-512, AVX2, baseline) against the definition: the
+processor runs the best one, so the others run in subprocesses capped by WSNET_CPU_ISA."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import wsnet_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ORDER = ["baseline", "avx2", "avx512"]
+
+
+def test_best_build_runs_by_default():
+    assert wsnet_ext.cpu_kernel_isa() in ORDER
+
+
+@pytest.mark.parametrize("isa", ["avx2", "baseline"])
+def test_capped_build_matches_definition(isa):
+    best = wsnet_ext.cpu_kernel_isa()
+    expected = ORDER[min(ORDER.index(isa), ORDER.index(best))]
+    env = {**os.environ, "WSNET_CPU_ISA": isa}
+    probe = subprocess.run([sys.executable, "-c", "import wsnet_ext; print(wsnet_ext.cpu_kernel_isa())"],
+                           env=env, capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == expected
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(HERE, "test_ws_conv1d_grid.py"),
+         "-k", "multiple_tiles or long_input or batch_sizes or half_precision or float32-1-2-1-1"],
+        env=env, capture_output=True, text=True, cwd=HERE)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert " passed" in run.stdout
