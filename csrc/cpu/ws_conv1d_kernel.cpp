@@ -111,10 +111,12 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
   std::vector<acc_t> partial(grad_condensed ? groups * mc * lc : 0, acc_t(0));
   at::parallel_for(0, groups, 1, [&](int64_t begin, int64_t end) {
     const int64_t ld = tile::padded_rows(split.tile);
-    const int64_t ld_grid = tile::padded_rows(split.tile + g.halo_rows());
-    std::vector<acc_t> fold(mc * ld), block(tile::kColumnBlock * ld), column(2 * ld_grid),
+    const int64_t pad = tile::padded_rows(g.dilation);
+    const int64_t ld_grid = pad + tile::padded_rows(g.halo_rows() + ld);
+    const int64_t lc_padded = ceil_div(lc, tile::kColumnBlock) * tile::kColumnBlock;
+    std::vector<acc_t> fold(mc * ld, acc_t(0)), dp_tile(lc_padded * ld_grid),
         grad_fold(grad_input ? mc * ld : 0);
-    tile::Workspace<acc_t> w{fold.data(), cond_t.data(), block.data(), column.data(), ld, ld_grid, 0};
+    tile::Workspace<acc_t> w{fold.data(), cond_t.data(), dp_tile.data(), nullptr, ld, ld_grid, pad};
     for (int64_t group = begin; group < end; ++group) {
       acc_t* grad_cond = grad_condensed ? partial.data() + group * mc * lc : nullptr;
       const int64_t item_end = group_begin(group + 1, groups, tiles);

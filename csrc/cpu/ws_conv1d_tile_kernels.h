@@ -28,12 +28,11 @@ template <typename acc_t>
 struct Workspace {
   const acc_t* fold;        // (Mc, ld): folded input rows, zero past `rows`
   const acc_t* cond_t;      // (Lc padded to kColumnBlock, Mc): condensed^T, zero padded
-  acc_t* block;             // backward: (kColumnBlock, ld), dP of a column block
-  acc_t* column;            // forward: kColumnBlock + 1 prefix columns of (pad + ld), front-padded
-                            // with `pad` zeros; backward: 2 prefix columns of ld_grid
+  acc_t* block;             // backward: the dP tile, Lc (padded to kColumnBlock) columns of ld_grid
+  acc_t* column;            // forward: kColumnBlock + 1 prefix columns of (pad + ld)
   int64_t ld;               // padded rows of the tile
-  int64_t ld_grid;          // backward: padded rows of the prefix columns (halo + rows)
-  int64_t pad;              // forward: zeros in front of each column, >= d
+  int64_t ld_grid;          // backward: stride of a dP column: pad + halo + ld, padded
+  int64_t pad;              // zeros in front of each prefix column, >= d
 };
 
 // kBytes-wide vectors of the compiler's vector extension, as wide as the registers of the build
@@ -185,14 +184,14 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
   }
 }
 
-// Backward of input rows [u0, u0 + rows): grad_fold (Mc, ld) = dP condensed (df of §2) and
-// grad_cond (Mc, Lc) += fold dP^T, with dP built column by column from the segment markers
-// (+gy at a segment's first point, -gy just past its last) and the line prefix sum. The prefix
-// columns start `halo` rows above u0, where the first segment reaching u0 starts.
-template <typename acc_t, int kBytes, int64_t kVecs>
-WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
-                             int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond) {
-  const int64_t lc = g.condensed_len, mc = g.condensed_channels, halo = g.halo_rows();
+// dP of the backward (§2) for input rows [u0, u0 + rows), one column per condensed column v:
+// dp_t[v * ld_dp + pad + g] for grid rows g in [0, halo + rows) that start `halo` rows above u0
+// (the first segment reaching u0 starts there). Each column is the previous one shifted by d
+// plus the segment markers at v: +gy at a segment's first point, -gy just past its last.
+template <typename acc_t>
+WS_INLINE void adjoint_columns(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
+                               int64_t u0, int64_t rows) {
+  const int64_t lc = g.condensed_len, halo = g.halo_rows();
   const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
   const int64_t grid_rows = halo + rows, grid_row0 = u0 - halo;
   const int64_t first = grid_row0 > 0 ? grid_row0 : 0;
@@ -200,78 +199,107 @@ WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g,
   int64_t t_end = (u0 + rows + s - 1) / s;
   if (t_end > g.out_len) t_end = g.out_len;
   const int64_t count = t_end > t_begin ? t_end - t_begin : 0;
-  const int64_t start_row = t_begin * s - grid_row0;       // grid row of the first placed start
-  const int64_t end_row = start_row + L * d;                 // ... and of its end marker
-  // end markers past the grid are dropped: how many fit
-  int64_t end_count = end_row < grid_rows ? (grid_rows - end_row + s - 1) / s : 0;
+  const int64_t start_row = t_begin * s - grid_row0;  // grid row of the first placed start
+  const int64_t end_row = start_row + L * d;          // ... and of its end marker
+  int64_t end_count = end_row < grid_rows ? (grid_rows - end_row + s - 1) / s : 0;  // in the grid
   if (end_count > count) end_count = count;
-  if (grad_fold) {
-    for (int64_t i = 0; i < mc * w.ld; ++i) grad_fold[i] = 0;
+  const int64_t lc_padded = (lc + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
+  for (int64_t v = 0; v < lc_padded; ++v) {
+    acc_t* col = w.block + v * w.ld_grid + w.pad;  // w.pad zeros in front of every column
+    for (int64_t r = -w.pad; r < 0; ++r) col[r] = 0;
+    if (v == 0 || v >= lc) {
+      for (int64_t r = 0; r < w.ld_grid - w.pad; ++r) col[r] = 0;
+      if (v >= lc) continue;
+    } else {
+      const acc_t* prev = col - w.ld_grid;
+      for (int64_t r = 0; r < grid_rows; ++r) col[r] = prev[r - d];
+      for (int64_t r = grid_rows; r < w.ld_grid - w.pad; ++r) col[r] = 0;
+    }
+    if (v % S == 0 && v / S < g.out_channels) {  // segment starts of filter v / S
+      const acc_t* gy_n = gy + (v / S) * g.out_len + t_begin;
+      for (int64_t t = 0; t < count; ++t) col[start_row + t * s] += gy_n[t];
+    }
+    if (v >= L && (v - L) % S == 0 && (v - L) / S < g.out_channels) {  // ... and their ends
+      const acc_t* gy_n = gy + ((v - L) / S) * g.out_len + t_begin;
+      for (int64_t t = 0; t < end_count; ++t) col[end_row + t * s] -= gy_n[t];
+    }
   }
-  acc_t* q_prev = w.column;
-  acc_t* q = w.column + w.ld_grid;
-  for (int64_t i = 0; i < w.ld_grid; ++i) q_prev[i] = 0;
+}
+
+// grad_fold[j][r] = sum_v dP[v][r] * cond_t[v][j]  (df of §2): kJ channels x kVecs vectors of
+// rows in registers, the reduction over v innermost.
+template <typename acc_t, int kBytes, int64_t kVecs, int64_t kJ>
+WS_INLINE void grad_fold_block(const Workspace<acc_t>& w, const Conv1dGeometry& g, int64_t j0,
+                               const acc_t* dp0, acc_t* grad_fold) {
+  using V = typename Vector<acc_t, kBytes>::type;
+  constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+  const int64_t lc = g.condensed_len, mc = g.condensed_channels;
+  for (int64_t r0 = 0; r0 < w.ld; r0 += kVecs * kLane) {
+    V acc[kJ][kVecs];
+    for (int64_t jj = 0; jj < kJ; ++jj) {
+      for (int64_t i = 0; i < kVecs; ++i) acc[jj][i] = V{};
+    }
+    for (int64_t v = 0; v < lc; ++v) {
+      V dp[kVecs];
+      for (int64_t i = 0; i < kVecs; ++i) dp[i] = load<kBytes>(dp0 + v * w.ld_grid + r0 + i * kLane);
+      const acc_t* c = w.cond_t + v * mc + j0;
+      for (int64_t jj = 0; jj < kJ; ++jj) {
+        for (int64_t i = 0; i < kVecs; ++i) acc[jj][i] += dp[i] * c[jj];
+      }
+    }
+    for (int64_t jj = 0; jj < kJ; ++jj) {
+      for (int64_t i = 0; i < kVecs; ++i) store<kBytes>(grad_fold + (j0 + jj) * w.ld + r0 + i * kLane, acc[jj][i]);
+    }
+  }
+}
+
+// grad_cond[j][v] += sum_r fold[j][r] * dP[v][r]: kJ channels x kColumnBlock columns of vector
+// accumulators over the rows, summed across lanes at the end.
+template <typename acc_t, int kBytes, int64_t kJ>
+WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& g, int64_t j0,
+                               const acc_t* dp0, acc_t* grad_cond) {
+  using V = typename Vector<acc_t, kBytes>::type;
+  constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+  const int64_t lc = g.condensed_len;
   for (int64_t v0 = 0; v0 < lc; v0 += kColumnBlock) {
-    for (int64_t k = 0; k < kColumnBlock; ++k) {
-      const int64_t v = v0 + k;
-      acc_t* dp = w.block + k * w.ld;
-      if (v >= lc) {
-        for (int64_t r = 0; r < w.ld; ++r) dp[r] = 0;
-        continue;
-      }
-      for (int64_t r = 0; r < d && r < grid_rows; ++r) q[r] = 0;
-      for (int64_t r = d; r < grid_rows; ++r) q[r] = q_prev[r - d];
-      if (v % S == 0 && v / S < g.out_channels) {  // segment starts of filter v / S
-        const acc_t* gy_n = gy + (v / S) * g.out_len + t_begin;
-        for (int64_t t = 0; t < count; ++t) q[start_row + t * s] += gy_n[t];
-      }
-      if (v >= L && (v - L) % S == 0 && (v - L) / S < g.out_channels) {  // ... and their ends
-        const acc_t* gy_n = gy + ((v - L) / S) * g.out_len + t_begin;
-        for (int64_t t = 0; t < end_count; ++t) q[end_row + t * s] -= gy_n[t];
-      }
-      for (int64_t r = 0; r < rows; ++r) dp[r] = q[halo + r];
-      for (int64_t r = rows; r < w.ld; ++r) dp[r] = 0;
-      acc_t* swap = q_prev;
-      q_prev = q;
-      q = swap;
+    V acc[kJ][kColumnBlock];
+    for (int64_t jj = 0; jj < kJ; ++jj) {
+      for (int64_t k = 0; k < kColumnBlock; ++k) acc[jj][k] = V{};
     }
-    const acc_t* c = w.cond_t + v0 * mc;
-    using V = typename Vector<acc_t, kBytes>::type;
-    constexpr int64_t kLane = kLanes<acc_t, kBytes>;
-    constexpr int64_t kRows = kVecs * kLane;
-    static_assert(kRowBlock % kRows == 0, "a register block must tile the padded rows");
-    if (grad_fold) {  // grad_fold[j][r] += sum_k cond_t[v0 + k][j] * dP_k[r]
-      for (int64_t r0 = 0; r0 < w.ld; r0 += kRows) {
-        V dpk[kColumnBlock][kVecs];
-        for (int64_t k = 0; k < kColumnBlock; ++k) {
-          for (int64_t i = 0; i < kVecs; ++i) dpk[k][i] = load<kBytes>(w.block + k * w.ld + r0 + i * kLane);
-        }
-        for (int64_t j = 0; j < mc; ++j) {
-          acc_t* gf = grad_fold + j * w.ld + r0;
-          for (int64_t i = 0; i < kVecs; ++i) {
-            V sum = load<kBytes>(gf + i * kLane);
-            for (int64_t k = 0; k < kColumnBlock; ++k) sum += dpk[k][i] * c[k * mc + j];
-            store<kBytes>(gf + i * kLane, sum);
-          }
-        }
+    for (int64_t r = 0; r < w.ld; r += kLane) {
+      V f[kJ];
+      for (int64_t jj = 0; jj < kJ; ++jj) f[jj] = load<kBytes>(w.fold + (j0 + jj) * w.ld + r);
+      for (int64_t k = 0; k < kColumnBlock; ++k) {
+        const V dp = load<kBytes>(dp0 + (v0 + k) * w.ld_grid + r);
+        for (int64_t jj = 0; jj < kJ; ++jj) acc[jj][k] += f[jj] * dp;
       }
     }
-    if (grad_cond) {  // grad_cond[j][v0 + k] += sum_r fold[j][r] * dP_k[r]
-      for (int64_t j = 0; j < mc; ++j) {
-        const acc_t* f = w.fold + j * w.ld;
-        V acc[kColumnBlock];
-        for (int64_t k = 0; k < kColumnBlock; ++k) acc[k] = V{};
-        for (int64_t r = 0; r < w.ld; r += kLane) {
-          const V fr = load<kBytes>(f + r);
-          for (int64_t k = 0; k < kColumnBlock; ++k) acc[k] += fr * load<kBytes>(w.block + k * w.ld + r);
-        }
-        for (int64_t k = 0; k < kColumnBlock && v0 + k < lc; ++k) {
-          acc_t sum = 0;
-          for (int64_t i = 0; i < kLane; ++i) sum += acc[k][i];
-          grad_cond[j * lc + v0 + k] += sum;
-        }
+    for (int64_t jj = 0; jj < kJ; ++jj) {
+      for (int64_t k = 0; k < kColumnBlock && v0 + k < lc; ++k) {
+        acc_t sum = 0;
+        for (int64_t i = 0; i < kLane; ++i) sum += acc[jj][k][i];
+        grad_cond[(j0 + jj) * lc + v0 + k] += sum;
       }
     }
+  }
+}
+
+// Backward of input rows [u0, u0 + rows): the dP tile (adjoint_columns), then
+// grad_fold (Mc, ld) = dP condensed and grad_cond (Mc, Lc) += fold dP^T.
+template <typename acc_t, int kBytes, int64_t kVecs>
+WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
+                             int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond) {
+  const int64_t mc = g.condensed_channels;
+  adjoint_columns(w, g, gy, u0, rows);
+  const acc_t* dp0 = w.block + w.pad + g.halo_rows();  // row 0 of the tile in column 0
+  int64_t j0 = 0;
+  for (; j0 + 4 <= mc; j0 += 4) {
+    if (grad_fold) grad_fold_block<acc_t, kBytes, kVecs, 4>(w, g, j0, dp0, grad_fold);
+    if (grad_cond) grad_cond_block<acc_t, kBytes, 4>(w, g, j0, dp0, grad_cond);
+  }
+  for (; j0 < mc; ++j0) {
+    if (grad_fold) grad_fold_block<acc_t, kBytes, kVecs, 1>(w, g, j0, dp0, grad_fold);
+    if (grad_cond) grad_cond_block<acc_t, kBytes, 1>(w, g, j0, dp0, grad_cond);
   }
 }
 

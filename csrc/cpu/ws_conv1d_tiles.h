@@ -16,6 +16,7 @@ constexpr int64_t kFoldBytes = 128 * 1024;   // folded input rows of one tile
 constexpr int64_t kMaxTileRows = 2048;
 constexpr int64_t kMinTileRows = 256;
 constexpr int64_t kMaxReductionGroups = 64;  // partial sums of grad_condensed
+constexpr int64_t kDpTileBytes = 512 * 1024;  // backward: the dP tile of one row tile
 
 struct TileSplit {
   int64_t tile;             // outputs (forward) or input rows (backward) per tile
@@ -37,9 +38,11 @@ inline TileSplit forward_tiles(const Conv1dGeometry& g) {
   return {tile, ceil_div(g.out_len, tile)};
 }
 
-// Backward: tiles of input rows; each also scans `halo` rows of segment starts above it.
+// Backward: tiles of input rows whose dP tile (Lc columns of halo + rows) fills kDpTileBytes; the
+// halo rows of each column hold the segment starts above the tile.
 inline TileSplit backward_tiles(const Conv1dGeometry& g) {
-  int64_t tile = std::max<int64_t>(1, target_rows(g) - g.halo_rows());
+  const int64_t by_cache = kDpTileBytes / (4 * g.condensed_len) - g.halo_rows();
+  int64_t tile = std::max<int64_t>(by_cache, 64);
   tile = std::min(tile, std::max<int64_t>(1, g.length));
   return {tile, ceil_div(g.length, tile)};
 }
