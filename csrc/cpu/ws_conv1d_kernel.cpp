@@ -17,6 +17,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -74,20 +75,20 @@ void forward_kernel(const scalar_t* x, const scalar_t* condensed, const scalar_t
     const int64_t pad = tile::padded_rows(g.dilation);  // zeros in front of each prefix column
     // float and double outputs are written in place; half types go through an acc_t tile
     constexpr bool in_place = std::is_same_v<scalar_t, acc_t>;
-    std::vector<acc_t> fold(mc * ld), column((tile::kColumnBlock + 1) * (pad + ld)),
-        y_tile(in_place ? 0 : n_out * split.tile);
-    tile::Workspace<acc_t> w{fold.data(), cond_t.data(), nullptr, column.data(), ld, 0, pad};
+    std::unique_ptr<acc_t[]> fold(new acc_t[mc * ld]), column(new acc_t[(tile::kColumnBlock + 1) * (pad + ld)]),
+        y_tile(new acc_t[in_place ? 1 : n_out * split.tile]);
+    tile::Workspace<acc_t> w{fold.get(), cond_t.data(), nullptr, column.get(), ld, 0, pad};
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / split.tiles_per_batch;
       const int64_t t0 = (item % split.tiles_per_batch) * split.tile;
       const int64_t t1 = std::min(t0 + split.tile, g.out_len);
       fold_channels(x + b * g.in_channels * g.length, g, g.first_row(t0), g.tile_rows(t0, t1),
-                    ld, fold.data());
+                    ld, fold.get());
       scalar_t* y_b = y + b * n_out * g.out_len + t0;
       if constexpr (in_place) {
         run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, y_b, g.out_len);
       } else {
-        run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, y_tile.data(), t1 - t0);
+        run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, y_tile.get(), t1 - t0);
         for (int64_t n = 0; n < n_out; ++n) {
           for (int64_t t = 0; t < t1 - t0; ++t) {
             y_b[n * g.out_len + t] = static_cast<scalar_t>(y_tile[n * (t1 - t0) + t]);
@@ -114,9 +115,10 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
     const int64_t pad = tile::padded_rows(g.dilation);
     const int64_t ld_grid = pad + tile::padded_rows(g.halo_rows() + ld);
     const int64_t lc_padded = ceil_div(lc, tile::kColumnBlock) * tile::kColumnBlock;
-    std::vector<acc_t> fold(mc * ld, acc_t(0)), dp_tile(lc_padded * ld_grid),
-        grad_fold(grad_input ? mc * ld : 0);
-    tile::Workspace<acc_t> w{fold.data(), cond_t.data(), dp_tile.data(), nullptr, ld, ld_grid, pad};
+    // every element of these is written before it is read: no zero-filling
+    std::unique_ptr<acc_t[]> fold(new acc_t[mc * ld]), dp_tile(new acc_t[lc_padded * ld_grid]),
+        grad_fold(new acc_t[grad_input ? mc * ld : 1]);
+    tile::Workspace<acc_t> w{fold.get(), cond_t.data(), dp_tile.get(), nullptr, ld, ld_grid, pad};
     for (int64_t group = begin; group < end; ++group) {
       acc_t* grad_cond = grad_condensed ? partial.data() + group * mc * lc : nullptr;
       const int64_t item_end = group_begin(group + 1, groups, tiles);
@@ -126,14 +128,14 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
         const int64_t rows = std::min(split.tile, g.length - i0);
         const int64_t u0 = i0 + g.pad_left;
         if (grad_cond) {
-          fold_channels(x + b * g.in_channels * g.length, g, u0, rows, ld, fold.data());
+          fold_channels(x + b * g.in_channels * g.length, g, u0, rows, ld, fold.get());
         }
         run_backward_tile(w, g, gy + b * g.out_channels * g.out_len, u0, rows,
-                      grad_input ? grad_fold.data() : nullptr, grad_cond);
+                      grad_input ? grad_fold.get() : nullptr, grad_cond);
         if (grad_input) {  // dx[b, c*Mc + j, i] = df[j][i] for every repeat c
           scalar_t* gx_b = grad_input + b * g.in_channels * g.length + i0;
           for (int64_t m = 0; m < g.in_channels; ++m) {
-            const acc_t* src = grad_fold.data() + (m % mc) * ld;
+            const acc_t* src = grad_fold.get() + (m % mc) * ld;
             scalar_t* dst = gx_b + m * g.length;
             for (int64_t r = 0; r < rows; ++r) dst[r] = static_cast<scalar_t>(src[r]);
           }

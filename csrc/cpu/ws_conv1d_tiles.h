@@ -42,7 +42,7 @@ inline TileSplit forward_tiles(const Conv1dGeometry& g) {
 // halo rows of each column hold the segment starts above the tile.
 inline TileSplit backward_tiles(const Conv1dGeometry& g) {
   const int64_t by_cache = kDpTileBytes / (4 * g.condensed_len) - g.halo_rows();
-  int64_t tile = std::max<int64_t>(by_cache, 64);
+  int64_t tile = std::max<int64_t>(by_cache / 64 * 64, 64);  // whole register blocks, no padding
   tile = std::min(tile, std::max<int64_t>(1, g.length));
   return {tile, ceil_div(g.length, tile)};
 }
