@@ -44,5 +44,11 @@ TORCH_LIBRARY(wsnet_ext, m) {
       "ws_conv1d_backward(Tensor grad_output, Tensor input, Tensor condensed, int kernel_size, "
       "int sample_stride, int channel_repeat, int stride, int[2] padding, int dilation, "
       "bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+  // DESIGN.md §3 channel sampling: condensed (Lc, ...) -> weight (N, M, ...),
+  // weight[n, m, ...] = condensed[n*S + m % Mc, ...], and its deterministic backward.
+  m.def("ws_sample_channels(Tensor condensed, int out_channels, int sample_stride, "
+        "int channel_repeat) -> Tensor");
+  m.def("ws_sample_channels_backward(Tensor grad_weight, int condensed_len, int sample_stride, "
+        "int channel_repeat) -> Tensor");
   m.def("_build_info() -> str", &wsnet::build_info);
 }

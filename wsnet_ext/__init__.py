@@ -2,9 +2,16 @@
 
 from ._build import build_info, cpu_kernel_isa, cuda_built
 from . import _ops  # noqa: F401  (fake kernels and autograd of the ops)
+from .channel_sampled import WSConv2d, WSLinear
 from .conv1d import WSConv1d
-from .functional import sample_conv1d_weight, ws_conv1d
+from .convert import hashify, materialize, wsnetify
+from .functional import sample_channels, sample_conv1d_weight, ws_conv1d
+from .hashed import HashedConv1d, HashedConv2d, HashedLinear
+from .summary import summary
+from . import models
 
 __version__ = "0.1.0"
 
-__all__ = ["WSConv1d", "build_info", "cpu_kernel_isa", "cuda_built", "sample_conv1d_weight", "ws_conv1d"]
+__all__ = ["HashedConv1d", "HashedConv2d", "HashedLinear", "WSConv1d", "WSConv2d", "WSLinear",
+           "build_info", "cpu_kernel_isa", "cuda_built", "hashify", "materialize", "models",
+           "sample_channels", "sample_conv1d_weight", "summary", "ws_conv1d", "wsnetify"]

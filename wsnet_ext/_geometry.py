@@ -45,3 +45,16 @@ def resolve_padding(padding, kernel_size: int, dilation: int, stride: int) -> tu
             return (total // 2, total - total // 2)
         raise ValueError(f"padding expects an int >= 0, 'same' or 'valid', got {padding!r}")
     return (padding, padding)
+
+
+def channel_condensed_length(in_channels: int, out_channels: int, sample_stride: int,
+                             channel_repeat: int) -> int:
+    """Rows of a channel-sampled condensed tensor (DESIGN.md §3): M / C + (N - 1) * S."""
+    return in_channels // channel_repeat + (out_channels - 1) * sample_stride
+
+
+def channel_compactness(in_channels: int, out_channels: int, sample_stride: int,
+                        channel_repeat: int) -> float:
+    """(N * M) / (M / C + (N - 1) * S): plain-layer over condensed parameters (DESIGN.md §3)."""
+    return in_channels * out_channels / channel_condensed_length(in_channels, out_channels,
+                                                                 sample_stride, channel_repeat)

@@ -10,6 +10,8 @@ from ._geometry import conv_out_length
 
 _forward = torch.ops.wsnet_ext.ws_conv1d_forward.default
 _backward = torch.ops.wsnet_ext.ws_conv1d_backward.default
+_sample_channels = torch.ops.wsnet_ext.ws_sample_channels.default
+_sample_channels_backward = torch.ops.wsnet_ext.ws_sample_channels_backward.default
 
 
 @torch.library.register_fake("wsnet_ext::ws_conv1d_forward")
@@ -46,3 +48,27 @@ def _backward_rule(ctx, grad_output):
 
 torch.library.register_autograd("wsnet_ext::ws_conv1d_forward", _backward_rule,
                                 setup_context=_setup_context)
+
+
+@torch.library.register_fake("wsnet_ext::ws_sample_channels")
+def _ws_sample_channels_fake(condensed, out_channels, sample_stride, channel_repeat):
+    condensed_channels = condensed.shape[0] - (out_channels - 1) * sample_stride
+    return condensed.new_empty((out_channels, condensed_channels * channel_repeat, *condensed.shape[1:]))
+
+
+@torch.library.register_fake("wsnet_ext::ws_sample_channels_backward")
+def _ws_sample_channels_backward_fake(grad_weight, condensed_len, sample_stride, channel_repeat):
+    return grad_weight.new_empty((condensed_len, *grad_weight.shape[2:]))
+
+
+def _sample_setup_context(ctx, inputs, output):
+    condensed, _, sample_stride, channel_repeat = inputs
+    ctx.sampling = (condensed.shape[0], sample_stride, channel_repeat)
+
+
+def _sample_backward_rule(ctx, grad_weight):
+    return _sample_channels_backward(grad_weight, *ctx.sampling), None, None, None
+
+
+torch.library.register_autograd("wsnet_ext::ws_sample_channels", _sample_backward_rule,
+                                setup_context=_sample_setup_context)

@@ -7,7 +7,7 @@ import torch
 from . import _checks
 from ._build import cuda_built
 from ._geometry import condensed_length, conv_out_length, out_channels_of, resolve_padding
-from ._ops import _forward
+from ._ops import _forward, _sample_channels
 
 
 def sample_conv1d_weight(condensed: torch.Tensor, out_channels: int, kernel_size: int,
@@ -75,3 +75,22 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
                            "(wsnet_ext.cuda_built() is False); rebuild with the CUDA toolkit present")
     y = _forward(x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
     return y.squeeze(0) if unbatched else y
+
+
+def sample_channels(condensed: torch.Tensor, out_channels: int, sample_stride: int,
+                    channel_repeat: int = 1) -> torch.Tensor:
+    """Channel-axis sampling (DESIGN.md §3): condensed (Mc + (N-1)*S, ...) -> weight (N, M, ...)
+    with weight[n, m, ...] = condensed[n*S + m % Mc, ...] and M = Mc * channel_repeat.
+    The weight of WSConv2d (condensed (Lc, kh, kw)) and WSLinear (condensed (Lc,)).
+    Differentiable; the backward adds the gradients of shared entries in a fixed order."""
+    _checks.tensor_arg("condensed", condensed, tuple(range(1, 6)), "(Lc, ...)")
+    n = _checks.single_int("out_channels", out_channels)
+    step = _checks.single_int("sample_stride", sample_stride)
+    repeat = _checks.single_int("channel_repeat", channel_repeat)
+    if condensed.shape[0] - (n - 1) * step < 1:
+        raise ValueError(
+            f"condensed expects at least (out_channels - 1) * sample_stride + 1 = {(n - 1) * step + 1} "
+            f"rows, got shape {tuple(condensed.shape)}")
+    if condensed.device.type == "cuda" and not cuda_built():
+        raise RuntimeError("condensed is on CUDA but this wsnet_ext build has no CUDA kernels")
+    return _sample_channels(condensed, n, step, repeat)

@@ -1,0 +1,79 @@
+"""Networks of the experiments, each in a plain, a WSNet ('ws') and a HashedNets ('hashed')
+variant: a SoundNet-style 1D CNN on raw audio, HashNet's 3-layer fully connected net, a 5-layer
+CNN for 32x32 colour images, and a small 1D CNN for short signals (MNIST-1D)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .convert import hashify, wsnetify
+
+VARIANTS = ("plain", "ws", "hashed")
+
+
+def _variant(model: nn.Module, variant: str, compression: float | None, exclude=(), seed: int = 0) -> nn.Module:
+    """Turn a plain model into its WSNet or HashedNets variant at `compression`."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant expects one of {VARIANTS}, got {variant!r}")
+    if variant == "plain":
+        return model
+    if compression is None or compression < 1:
+        raise ValueError(f"compression expects a number >= 1 for variant {variant!r}, got {compression!r}")
+    if variant == "ws":
+        wsnetify(model, compression, exclude=exclude, init="random", tolerance=1.0)
+    else:
+        hashify(model, compression, exclude=exclude, seed=seed)
+    return model
+
+
+def soundnet(num_classes: int, variant: str = "plain", compression: float | None = None) -> nn.Sequential:
+    """SoundNet's 8 layers on raw audio (B, 1, T): conv 1->16 k64 s2, 16->32 k32 s2, 32->64 k16
+    s2, 64->128 k8 s2, 128->256 k4 s2, 256->512 k4 s2, 512->1024 k4 s2, each with batch norm and
+    ReLU, max-pools of 8 after conv1-2 and of 4 after conv5, then global average pooling and a
+    linear classifier (kept plain in every variant)."""
+    spec = [(1, 16, 64, 8), (16, 32, 32, 8), (32, 64, 16, 1), (64, 128, 8, 1), (128, 256, 4, 4),
+            (256, 512, 4, 1), (512, 1024, 4, 1)]
+    layers: list[nn.Module] = []
+    for m, n, k, pool in spec:
+        layers += [nn.Conv1d(m, n, k, stride=2, padding=k // 2), nn.BatchNorm1d(n), nn.ReLU()]
+        if pool > 1:
+            layers.append(nn.MaxPool1d(pool, ceil_mode=True))
+    layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(1024, num_classes)]
+    model = nn.Sequential(*layers)
+    return _variant(model, variant, compression, exclude=(str(len(layers) - 1),))
+
+
+def mlp(in_features: int, num_classes: int, variant: str = "plain", compression: float | None = None,
+        hidden: int = 1000) -> nn.Sequential:
+    """HashNet's MNIST net: in -> 1000 (ReLU) -> classes; both layers compressed."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+    return _variant(model, variant, compression)
+
+
+def cnn5(num_classes: int = 10, variant: str = "plain", compression: float | None = None,
+         in_channels: int = 3, width: int = 64) -> nn.Sequential:
+    """A 5-layer CNN for 32x32 images: three 3x3 conv layers (width, 2*width, 4*width) with batch
+    norm, ReLU and 2x2 max-pools, then two fully connected layers; the first conv (3 input
+    channels leave nothing to share) stays plain."""
+    w = width
+    model = nn.Sequential(
+        nn.Conv2d(in_channels, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(4 * w * 4 * 4, 256), nn.ReLU(), nn.Linear(256, num_classes))
+    return _variant(model, variant, compression, exclude=("0",))
+
+
+def cnn1d(num_classes: int = 10, variant: str = "plain", compression: float | None = None,
+          in_channels: int = 1, width: int = 32, length: int = 40) -> nn.Sequential:
+    """A small 1D CNN for short signals (MNIST-1D: 40 samples): three conv layers of `width`
+    channels, kernel 5, stride 2, ReLU, then a linear classifier; the first conv stays plain."""
+    out = length
+    for _ in range(3):
+        out = (out + 2 * 2 - 5) // 2 + 1
+    model = nn.Sequential(
+        nn.Conv1d(in_channels, width, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Conv1d(width, width, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Conv1d(width, width, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(width * out, num_classes))
+    return _variant(model, variant, compression, exclude=("0",))

@@ -1,0 +1,105 @@
+"""wsnet_ext.summary: per-layer and total parameters of a model next to the plain layers they
+stand for, compactness, and for WSConv1d the FLOPs and theoretical speed-up (DESIGN.md §2 "Cost")."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ._geometry import conv_out_length
+from .channel_sampled import WSConv2d, WSLinear
+from .conv1d import WSConv1d
+from .hashed import HashedConv1d, HashedConv2d, HashedLinear
+
+_LAYERS = (WSConv1d, WSConv2d, WSLinear, HashedConv1d, HashedConv2d, HashedLinear, nn.Conv1d, nn.Conv2d, nn.Linear)
+
+
+@dataclass
+class LayerSummary:
+    name: str
+    type: str
+    params: int              # parameters the layer holds
+    plain_params: int        # parameters of the plain layer it stands for (weight + bias)
+    compactness: float       # plain weight / held weight parameters (biases not counted)
+    length: int | None = None        # WSConv1d: input length seen
+    macs: int | None = None          # WSConv1d: multiply-adds per sample, integral image (steps 1-2)
+    plain_macs: int | None = None    # WSConv1d: multiply-adds per sample of the plain conv
+    speedup: float | None = None     # plain_macs / macs
+
+
+@dataclass
+class ModelSummary:
+    layers: list[LayerSummary]
+    total_params: int        # every parameter of the model
+    total_plain_params: int  # ... had each summarized layer been plain
+    other_params: int = field(default=0)  # parameters outside the summarized layers
+
+    @property
+    def compactness(self) -> float:
+        return self.total_plain_params / max(1, self.total_params)
+
+    def __str__(self) -> str:
+        head = f"{'layer':<28} {'type':<13} {'params':>10} {'plain':>10} {'compact':>8} {'T':>7} {'MACs':>10} {'plain MACs':>11} {'speed-up':>8}"
+        lines = [head, "-" * len(head)]
+        for r in self.layers:
+            extra = (f"{r.length:>7} {r.macs:>10} {r.plain_macs:>11} {r.speedup:>8.2f}" if r.macs is not None
+                     else f"{'':>7} {'':>10} {'':>11} {'':>8}")
+            lines.append(f"{r.name:<28} {r.type:<13} {r.params:>10} {r.plain_params:>10} {r.compactness:>8.2f} {extra}")
+        lines.append("-" * len(head))
+        lines.append(f"{'total':<28} {'':<13} {self.total_params:>10} {self.total_plain_params:>10} {self.compactness:>8.2f}"
+                     f"   (other parameters: {self.other_params})")
+        return "\n".join(lines)
+
+
+def _plain_counts(layer: nn.Module) -> tuple[int, int]:
+    """(plain weight numel, held weight numel)."""
+    if isinstance(layer, (WSConv1d, WSConv2d, WSLinear)):
+        return layer.weight.numel(), layer.condensed.numel()
+    if isinstance(layer, (HashedConv1d, HashedConv2d, HashedLinear)):
+        return math.prod(layer.virtual_shape), layer.real_weight.numel()
+    return layer.weight.numel(), layer.weight.numel()
+
+
+@torch.no_grad()
+def summary(model: nn.Module, example_input: torch.Tensor | None = None) -> ModelSummary:
+    """Summarize the WSNet, HashedNets and plain Conv/Linear layers of `model`. With
+    `example_input`, one forward pass records each WSConv1d's input length, for its FLOPs.
+    print(summary(...)) gives a table."""
+    lengths: dict[str, int] = {}
+    hooks = []
+    if example_input is not None:
+        for name, layer in model.named_modules():
+            if isinstance(layer, WSConv1d):
+                hooks.append(layer.register_forward_hook(
+                    lambda mod, inputs, out, name=name: lengths.__setitem__(name, inputs[0].shape[-1])))
+        try:
+            model(example_input)
+        finally:
+            for hook in hooks:
+                hook.remove()
+    rows = []
+    counted = set()
+    for name, layer in model.named_modules():
+        if not isinstance(layer, _LAYERS):
+            continue
+        plain_weight, held_weight = _plain_counts(layer)
+        bias = layer.bias.numel() if getattr(layer, "bias", None) is not None else 0
+        params = sum(p.numel() for p in layer.parameters(recurse=False))
+        counted.update(id(p) for p in layer.parameters(recurse=False))
+        row = LayerSummary(name, type(layer).__name__, params, plain_weight + bias, plain_weight / held_weight)
+        if isinstance(layer, WSConv1d) and name in lengths:
+            t = lengths[name]
+            pads = (layer.dilation * (layer.kernel_size - 1) if layer.padding == "same"
+                    else 0 if layer.padding == "valid" else 2 * layer.padding)
+            out_len = conv_out_length(t, pads, layer.dilation, layer.kernel_size, layer.stride)
+            row.length = t
+            row.macs = (t + pads) * layer.condensed.shape[1] * layer.condensed.shape[0]
+            row.plain_macs = out_len * layer.out_channels * layer.in_channels * layer.kernel_size
+            row.speedup = row.plain_macs / row.macs
+        rows.append(row)
+    total = sum(p.numel() for p in model.parameters())
+    other = sum(p.numel() for p in model.parameters() if id(p) not in counted)
+    return ModelSummary(rows, total, sum(r.plain_params for r in rows) + other, other)
