@@ -62,3 +62,24 @@ def test_runs_on_current_stream_and_other_device_index():
     stream.synchronize()
     expected = wsnet_ext.ws_conv1d(x.cpu(), cond.cpu(), kernel_size=3, sample_stride=2, channel_repeat=2)
     torch.testing.assert_close(y.cpu(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_channel_sampling_cuda_matches_cpu():
+    torch.manual_seed(0)
+    layer = wsnet_ext.WSConv2d(8, 12, 3, sample_stride=2, channel_repeat=2, padding=1, dtype=torch.float64)
+    x = torch.randn(2, 8, 9, 9, dtype=torch.float64)
+    y = layer(x)
+    grad = torch.autograd.grad(y.square().sum(), layer.condensed)[0]
+    layer_cuda = layer.cuda()
+    y_cuda = layer_cuda(x.cuda())
+    grad_cuda = torch.autograd.grad(y_cuda.square().sum(), layer_cuda.condensed)[0]
+    torch.testing.assert_close(y_cuda.cpu(), y)
+    torch.testing.assert_close(grad_cuda.cpu(), grad)
+    lin = wsnet_ext.WSLinear(30, 7, sample_stride=3, channel_repeat=3).cuda()
+    torch.testing.assert_close(lin.weight.cpu(), wsnet_ext.sample_channels(lin.condensed.detach().cpu(), 7, 3, 3))
+
+
+def test_hashed_layers_cuda():
+    layer = wsnet_ext.HashedConv1d(4, 6, 3, compression=4, seed=2)
+    x = torch.randn(2, 4, 20)
+    torch.testing.assert_close(layer.cuda()(x.cuda()).cpu(), layer.cpu()(x), rtol=1e-5, atol=1e-5)

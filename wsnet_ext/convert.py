@@ -22,21 +22,29 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def choose_sampling(layer: nn.Module, target: float) -> tuple[int, int, float] | None:
-    """(sample_stride, channel_repeat, compactness) closest to `target` in log scale for a plain
-    Conv1d / Conv2d / Linear; ties prefer no channel sharing (C = 1), then the smaller S."""
+def choose_sampling(layer: nn.Module, target: float, close: float = 0.1) -> tuple[int, int, float] | None:
+    """(sample_stride, channel_repeat, compactness) for a plain Conv1d / Conv2d / Linear.
+
+    Channel repeats make input channels share identical weights (C = M gives every input the
+    same weight: the layer only sees their sum), so the smallest C that gets within `close`
+    (relative) of `target` wins, with the S closest to the target; if no C gets that close, the
+    (S, C) closest to the target in log scale, ties to the smaller C, then S."""
     if isinstance(layer, nn.Conv1d):
         m, n, length = layer.in_channels, layer.out_channels, layer.kernel_size[0]
-        candidates = [(s, c, conv1d_compactness(m, n, length, s, c))
-                      for c in _divisors(m) for s in range(1, length + 1)]
+        options = {c: [(s, c, conv1d_compactness(m, n, length, s, c)) for s in range(1, length + 1)]
+                   for c in _divisors(m)}
     else:
         m = layer.in_channels if isinstance(layer, nn.Conv2d) else layer.in_features
         n = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
-        candidates = [(s, c, channel_compactness(m, n, s, c))
-                      for c in _divisors(m) for s in range(1, m // c + 1)]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda sck: (abs(math.log(sck[2] / target)), sck[1], sck[0]))
+        options = {c: [(s, c, channel_compactness(m, n, s, c)) for s in range(1, max(m // c, n) + 1)]
+                   for c in _divisors(m)}
+    distance = lambda sck: abs(math.log(sck[2] / target))  # noqa: E731
+    for c in sorted(options):
+        best = min(options[c], key=lambda sck: (distance(sck), sck[0]))
+        if abs(best[2] / target - 1) <= close:
+            return best
+    everything = [sck for group in options.values() for sck in group]
+    return min(everything, key=lambda sck: (distance(sck), sck[1], sck[0])) if everything else None
 
 
 def _unsupported(layer: nn.Module) -> str | None:

@@ -51,29 +51,30 @@ def mlp(in_features: int, num_classes: int, variant: str = "plain", compression:
 
 
 def cnn5(num_classes: int = 10, variant: str = "plain", compression: float | None = None,
-         in_channels: int = 3, width: int = 64) -> nn.Sequential:
-    """A 5-layer CNN for 32x32 images: three 3x3 conv layers (width, 2*width, 4*width) with batch
-    norm, ReLU and 2x2 max-pools, then two fully connected layers; the first conv (3 input
-    channels leave nothing to share) stays plain."""
+         in_channels: int = 3, width: int = 64, image_size: int = 32) -> nn.Sequential:
+    """A 5-layer CNN for square images (32x32 colour by default): three 3x3 conv layers (width,
+    2*width, 4*width) with batch norm, ReLU and 2x2 max-pools, then two fully connected layers;
+    the first conv (few input channels leave nothing to share) stays plain."""
     w = width
     model = nn.Sequential(
         nn.Conv2d(in_channels, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(4 * w * 4 * 4, 256), nn.ReLU(), nn.Linear(256, num_classes))
+        nn.Flatten(), nn.Linear(4 * w * (image_size // 8) ** 2, 256), nn.ReLU(), nn.Linear(256, num_classes))
     return _variant(model, variant, compression, exclude=("0",))
 
 
 def cnn1d(num_classes: int = 10, variant: str = "plain", compression: float | None = None,
-          in_channels: int = 1, width: int = 32, length: int = 40) -> nn.Sequential:
-    """A small 1D CNN for short signals (MNIST-1D: 40 samples): three conv layers of `width`
-    channels, kernel 5, stride 2, ReLU, then a linear classifier; the first conv stays plain."""
-    out = length
-    for _ in range(3):
-        out = (out + 2 * 2 - 5) // 2 + 1
+          in_channels: int = 1, width: int = 64, length: int = 40) -> nn.Sequential:
+    """The MNIST-1D authors' small CNN (Greydanus 2020) for short signals: conv k5 s2 p1, then
+    two conv k3 s2 p1 of `width` channels, ReLU, and a linear classifier; the first conv (one
+    input channel, little to share) stays plain."""
+    out = (length + 2 - 5) // 2 + 1
+    for _ in range(2):
+        out = (out + 2 - 3) // 2 + 1
     model = nn.Sequential(
-        nn.Conv1d(in_channels, width, 5, stride=2, padding=2), nn.ReLU(),
-        nn.Conv1d(width, width, 5, stride=2, padding=2), nn.ReLU(),
-        nn.Conv1d(width, width, 5, stride=2, padding=2), nn.ReLU(),
+        nn.Conv1d(in_channels, width, 5, stride=2, padding=1), nn.ReLU(),
+        nn.Conv1d(width, width, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv1d(width, width, 3, stride=2, padding=1), nn.ReLU(),
         nn.Flatten(), nn.Linear(width * out, num_classes))
     return _variant(model, variant, compression, exclude=("0",))
