@@ -10,6 +10,20 @@ from ._geometry import condensed_length, conv_out_length, out_channels_of, resol
 from ._ops import _forward, _sample_channels
 
 
+def _autocast_dtype(device_type: str):
+    """The autocast dtype for `device_type`, or None when autocast is off (torch >= 2.4 API,
+    with the older per-device functions as a fallback)."""
+    try:
+        enabled = torch.is_autocast_enabled(device_type)
+    except TypeError:
+        enabled = torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+    if not enabled:
+        return None
+    if hasattr(torch, "get_autocast_dtype"):
+        return torch.get_autocast_dtype(device_type)
+    return torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
+
+
 def sample_conv1d_weight(condensed: torch.Tensor, out_channels: int, kernel_size: int,
                          sample_stride: int, channel_repeat: int = 1) -> torch.Tensor:
     """The sampled filter W[n, m, l] = condensed[m % Mc, n*S + l], shape (N, M, L) (DESIGN.md §2).
@@ -41,6 +55,11 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
     'same' or 'valid'."""
     _checks.tensor_arg("input", input, (2, 3), "(B, M, T) or (M, T)")
     _checks.tensor_arg("condensed", condensed, (2,), "(Mc, Lc)")
+    dtype = _autocast_dtype(input.device.type)
+    if dtype is not None:
+        # as conv1d under autocast: compute in the autocast dtype (accumulating in float32)
+        input, condensed = input.to(dtype), condensed.to(dtype)
+        bias = bias.to(dtype) if isinstance(bias, torch.Tensor) else bias
     _checks.same_dtype_device(input, "input", condensed, "condensed")
     length = _checks.single_int("kernel_size", kernel_size)
     step = _checks.single_int("sample_stride", sample_stride)
@@ -51,6 +70,8 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
     unbatched = input.dim() == 2
     x = input.unsqueeze(0) if unbatched else input
     in_channels = x.shape[1]
+    if in_channels < 1:
+        raise ValueError(f"input expects at least one channel, got shape {tuple(input.shape)}")
     _checks.divides("input channels", in_channels, "channel_repeat", repeat)
     if condensed.shape[0] != in_channels // repeat:
         raise ValueError(

@@ -61,6 +61,32 @@ std::vector<acc_t> transposed_condensed(const scalar_t* cond, const Conv1dGeomet
   return cond_t;
 }
 
+// Outputs [t0, t1) of batch b by the definition itself: y[n, t] = bias[n] + sum over taps l and
+// input channels m of xp[m, t*s + l*d] * condensed[m % Mc, n*S + l], padding included as zeros.
+// O(L * M) per output; used for tiles whose input, or a condensed filter, holds NaN or Inf: the
+// line prefix sums would carry them to outputs whose windows never see them, and the channel
+// fold would add +Inf and -Inf before the multiply, so only this order matches conv1d.
+template <typename scalar_t, typename acc_t>
+void forward_tile_definition(const scalar_t* x_b, const acc_t* cond_t, const acc_t* bias,
+                             const Conv1dGeometry& g, int64_t t0, int64_t t1, acc_t* y,
+                             int64_t ld_y) {
+  const int64_t mc = g.condensed_channels;
+  for (int64_t n = 0; n < g.out_channels; ++n) {
+    for (int64_t t = t0; t < t1; ++t) {
+      acc_t sum = bias ? bias[n] : acc_t(0);
+      for (int64_t l = 0; l < g.kernel_size; ++l) {
+        const int64_t i = g.input_time(g.first_row(t) + l * g.dilation);
+        const acc_t* c = cond_t + (g.first_col(n) + l) * mc;
+        for (int64_t m = 0; m < g.in_channels; ++m) {
+          const acc_t xv = i >= 0 ? static_cast<acc_t>(x_b[m * g.length + i]) : acc_t(0);
+          sum += xv * c[m % mc];
+        }
+      }
+      y[n * ld_y + (t - t0)] = sum;
+    }
+  }
+}
+
 template <typename scalar_t>
 void forward_kernel(const scalar_t* x, const scalar_t* condensed, const scalar_t* bias,
                     scalar_t* y, const Conv1dGeometry& g) {
@@ -69,6 +95,7 @@ void forward_kernel(const scalar_t* x, const scalar_t* condensed, const scalar_t
   const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed, g);
   std::vector<acc_t> bias_acc(bias ? n_out : 0);
   for (int64_t n = 0; n < (bias ? n_out : 0); ++n) bias_acc[n] = static_cast<acc_t>(bias[n]);
+  const bool cond_finite = tile::all_finite(cond_t.data(), static_cast<int64_t>(cond_t.size()));
   const TileSplit split = forward_tiles(g);
   at::parallel_for(0, g.batch * split.tiles_per_batch, 1, [&](int64_t begin, int64_t end) {
     const int64_t ld = tile::padded_rows(g.tile_rows(0, split.tile));  // the largest tile
@@ -85,10 +112,17 @@ void forward_kernel(const scalar_t* x, const scalar_t* condensed, const scalar_t
       fold_channels(x + b * g.in_channels * g.length, g, g.first_row(t0), g.tile_rows(t0, t1),
                     ld, fold.get());
       scalar_t* y_b = y + b * n_out * g.out_len + t0;
+      // NaN / Inf: the definition's own sums, so they reach exactly the outputs conv1d's would
+      const bool finite = cond_finite && tile::all_finite(fold.get(), mc * ld);
+      const auto run = [&](acc_t* out, int64_t ld_y) {
+        if (finite) run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, out, ld_y);
+        else forward_tile_definition(x + b * g.in_channels * g.length, cond_t.data(),
+                                     bias ? bias_acc.data() : nullptr, g, t0, t1, out, ld_y);
+      };
       if constexpr (in_place) {
-        run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, y_b, g.out_len);
+        run(y_b, g.out_len);
       } else {
-        run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, y_tile.get(), t1 - t0);
+        run(y_tile.get(), t1 - t0);
         for (int64_t n = 0; n < n_out; ++n) {
           for (int64_t t = 0; t < t1 - t0; ++t) {
             y_b[n * g.out_len + t] = static_cast<scalar_t>(y_tile[n * (t1 - t0) + t]);
@@ -97,6 +131,19 @@ void forward_kernel(const scalar_t* x, const scalar_t* condensed, const scalar_t
       }
     }
   });
+}
+
+// Whether the grad_output entries whose segments reach padded rows [u0, u0 + rows) are finite.
+template <typename acc_t>
+bool grad_output_finite(const acc_t* gy_b, const Conv1dGeometry& g, int64_t u0, int64_t rows) {
+  const int64_t first = std::max<int64_t>(0, u0 - g.halo_rows());
+  const int64_t t_begin = ceil_div(first, g.stride);
+  const int64_t t_end = std::min<int64_t>(g.out_len, ceil_div(u0 + rows, g.stride));
+  bool finite = true;
+  for (int64_t n = 0; n < g.out_channels && t_begin < t_end; ++n) {
+    finite &= tile::all_finite(gy_b + n * g.out_len + t_begin, t_end - t_begin);
+  }
+  return finite;
 }
 
 template <typename scalar_t>
@@ -130,8 +177,9 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
         if (grad_cond) {
           fold_channels(x + b * g.in_channels * g.length, g, u0, rows, ld, fold.get());
         }
-        run_backward_tile(w, g, gy + b * g.out_channels * g.out_len, u0, rows,
-                      grad_input ? grad_fold.get() : nullptr, grad_cond);
+        const acc_t* gy_b = gy + b * g.out_channels * g.out_len;
+        run_backward_tile(w, g, gy_b, u0, rows, grad_input ? grad_fold.get() : nullptr, grad_cond,
+                          !grad_output_finite(gy_b, g, u0, rows));
         if (grad_input) {  // dx[b, c*Mc + j, i] = df[j][i] for every repeat c
           scalar_t* gx_b = grad_input + b * g.in_channels * g.length + i0;
           for (int64_t m = 0; m < g.in_channels; ++m) {

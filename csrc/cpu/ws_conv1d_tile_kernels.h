@@ -9,6 +9,7 @@
 //   y[n, t] = Q_{last_col(n)}[t*s + (L-1)*d] - Q_{first_col(n)-1}[t*s - d]       (§2 step 4)
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "../ws_conv1d_geometry.h"
@@ -184,6 +185,13 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
   }
 }
 
+template <typename acc_t>
+inline bool all_finite(const acc_t* p, int64_t n) {
+  bool finite = true;
+  for (int64_t i = 0; i < n; ++i) finite &= std::isfinite(p[i]);
+  return finite;
+}
+
 // dP of the backward (§2) for input rows [u0, u0 + rows), one column per condensed column v:
 // dp_t[v * ld_dp + pad + g] for grid rows g in [0, halo + rows) that start `halo` rows above u0
 // (the first segment reaching u0 starts there). Each column is the previous one shifted by d
@@ -222,6 +230,31 @@ WS_INLINE void adjoint_columns(const Workspace<acc_t>& w, const Conv1dGeometry& 
     if (v >= L && (v - L) % S == 0 && (v - L) / S < g.out_channels) {  // ... and their ends
       const acc_t* gy_n = gy + ((v - L) / S) * g.out_len + t_begin;
       for (int64_t t = 0; t < end_count; ++t) col[end_row + t * s] -= gy_n[t];
+    }
+  }
+}
+
+// dP of the same tile summed point by point, each point over the (at most L) segments through it:
+// dp[v, r] = sum of gy[n, t] with v = n*S + l, u0 + r = t*s + l*d. O(L) per point instead of
+// O(1), used when grad_output holds NaN or Inf: the prefix sums would carry them along whole
+// lines, to points no segment through them reaches (conv1d's gradient does not).
+template <typename acc_t>
+WS_INLINE void adjoint_columns_direct(const Workspace<acc_t>& w, const Conv1dGeometry& g,
+                                      const acc_t* gy, int64_t u0, int64_t rows) {
+  const int64_t lc = g.condensed_len, halo = g.halo_rows();
+  const int64_t lc_padded = (lc + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
+  for (int64_t v = 0; v < lc_padded; ++v) {
+    acc_t* col = w.block + v * w.ld_grid + w.pad + halo;
+    for (int64_t r = 0; r < w.ld; ++r) {
+      acc_t sum = 0;
+      for (int64_t l = 0; r < rows && v < lc && l < g.kernel_size; ++l) {
+        const int64_t first_col = v - l, first_row = u0 + r - l * g.dilation;
+        if (first_col < 0 || first_row < 0) break;
+        if (first_col % g.sample_stride != 0 || first_row % g.stride != 0) continue;
+        const int64_t n = first_col / g.sample_stride, t = first_row / g.stride;
+        if (n < g.out_channels && t < g.out_len) sum += gy[n * g.out_len + t];
+      }
+      col[r] = sum;
     }
   }
 }
@@ -284,13 +317,18 @@ WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
   }
 }
 
-// Backward of input rows [u0, u0 + rows): the dP tile (adjoint_columns), then
+// Backward of input rows [u0, u0 + rows): the dP tile (adjoint_columns, or pointwise), then
 // grad_fold (Mc, ld) = dP condensed and grad_cond (Mc, Lc) += fold dP^T.
 template <typename acc_t, int kBytes, int64_t kVecs>
 WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
-                             int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond) {
+                             int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond,
+                             bool pointwise) {
   const int64_t mc = g.condensed_channels;
-  adjoint_columns(w, g, gy, u0, rows);
+  if (pointwise) {
+    adjoint_columns_direct(w, g, gy, u0, rows);
+  } else {
+    adjoint_columns(w, g, gy, u0, rows);
+  }
   const acc_t* dp0 = w.block + w.pad + g.halo_rows();  // row 0 of the tile in column 0
   int64_t j0 = 0;
   for (; j0 + 4 <= mc; j0 += 4) {
