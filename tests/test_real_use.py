@@ -71,3 +71,17 @@ def test_bitwise_deterministic_across_runs_and_thread_counts():
     for result in (run_training_step(2), run_training_step(1)):
         for a, b in zip(first, result):
             assert torch.equal(a, b)
+
+
+def test_import_under_another_torch_names_both_versions(monkeypatch):
+    from wsnet_ext import _build
+    monkeypatch.setattr(torch, "__version__", "9.9.9+cu999")
+    with pytest.raises(ImportError, match=r"built against torch 2\..* but torch 9\.9\.9\+cu999 is installed; "
+                                          r"rebuild it .*--no-build-isolation"):
+        _build.check_torch_version()
+
+
+def test_build_records_versions():
+    info = wsnet_ext.build_info()
+    assert info["torch"] == torch.__version__
+    assert info["cuda_kernels"] == (info["cuda"] != "")

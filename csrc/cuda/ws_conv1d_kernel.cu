@@ -5,8 +5,8 @@
 // Forward: fold_kernel writes f (B, Mc, Tp); forward_tile_kernel gives each block a tile of
 // (outputs x filters), computes its P tile in shared memory (§2.2), prefix-sums it along the
 // sampling lines (§2.3) and gathers one difference per output (§2.4). P never reaches global
-// memory. A tile too large for shared memory falls back to forward_direct_kernel (the sum over
-// the L taps of the folded input, same result).
+// memory. A tile too large for shared memory falls back to forward_direct_kernel, and a tile
+// whose P holds NaN or Inf computes its outputs by the definition (see definition_output).
 // Backward: per chunk of the batch, adjoint_gather_kernel writes dP (§2 backward, summing each
 // point's covering segments), then grad_condensed = f^T dP and df = dP condensed^T run as batched
 // GEMMs (cuBLAS, through ATen); grad_bias is a deterministic block reduction.
@@ -57,6 +57,25 @@ __global__ void fold_kernel(const scalar_t* __restrict__ x, acc_t* __restrict__ 
   }
 }
 
+// y[b, n, t] by the definition: bias[n] + sum over taps l and input channels m of
+// xp[b, m, t*s + l*d] * condensed[m % Mc, n*S + l], padding as zeros. Used where NaN or Inf
+// appear: the line prefix sums (and the channel fold, which adds +Inf and -Inf before the
+// multiply) would otherwise spread them differently from conv1d.
+template <typename scalar_t, typename acc_t>
+__device__ acc_t definition_output(const scalar_t* __restrict__ x, const acc_t* __restrict__ cond,
+                                   const scalar_t* __restrict__ bias, const Conv1dGeometry& g,
+                                   int64_t b, int64_t n, int64_t t) {
+  acc_t sum = bias != nullptr ? static_cast<acc_t>(bias[n]) : acc_t(0);
+  for (int64_t l = 0; l < g.kernel_size; ++l) {
+    const int64_t i = g.input_time(g.first_row(t) + l * g.dilation), v = g.first_col(n) + l;
+    for (int64_t m = 0; m < g.in_channels; ++m) {
+      const acc_t xv = i >= 0 ? static_cast<acc_t>(x[(b * g.in_channels + m) * g.length + i]) : acc_t(0);
+      sum += xv * cond[(m % g.condensed_channels) * g.condensed_len + v];
+    }
+  }
+  return sum;
+}
+
 struct ForwardTiles {
   int64_t outputs;  // outputs t per tile
   int64_t filters;  // filters n per tile
@@ -85,11 +104,13 @@ ForwardTiles choose_forward_tiles(const Conv1dGeometry& g, int64_t acc_bytes) {
 }
 
 template <typename scalar_t, typename acc_t>
-__global__ void forward_tile_kernel(const acc_t* __restrict__ f, const acc_t* __restrict__ cond,
+__global__ void forward_tile_kernel(const scalar_t* __restrict__ x, const acc_t* __restrict__ f,
+                                    const acc_t* __restrict__ cond,
                                     const scalar_t* __restrict__ bias, scalar_t* __restrict__ y,
                                     Conv1dGeometry g, ForwardTiles tiles) {
   extern __shared__ __align__(16) unsigned char shared_raw[];
   acc_t* q = reinterpret_cast<acc_t*>(shared_raw);  // (rows x cols): P, then its line prefix
+  __shared__ int nonfinite;  // the tile's P holds NaN or Inf
   const int64_t rows = tiles.rows, cols = tiles.cols, d = g.dilation;
   const int64_t total_tiles = g.batch * tiles.n_tiles * tiles.t_tiles;
   for (int64_t tile = blockIdx.x; tile < total_tiles; tile += gridDim.x) {  // uniform per block
@@ -98,6 +119,8 @@ __global__ void forward_tile_kernel(const acc_t* __restrict__ f, const acc_t* __
     const int64_t b = tile / (tiles.t_tiles * tiles.n_tiles);
     const int64_t row0 = g.first_row(t0), col0 = g.first_col(n0);
     const acc_t* f_b = f + b * g.condensed_channels * g.padded_len;
+    if (threadIdx.x == 0) nonfinite = 0;
+    __syncthreads();
     // inner_product (§2.2); rows past the input's end (last tile) hold zeros
     for (int64_t k = threadIdx.x; k < rows * cols; k += blockDim.x) {
       const int64_t u = row0 + k / cols, v = col0 + k % cols;
@@ -108,8 +131,20 @@ __global__ void forward_tile_kernel(const acc_t* __restrict__ f, const acc_t* __
         }
       }
       q[k] = sum;
+      if (!isfinite(sum)) nonfinite = 1;
     }
     __syncthreads();
+    const int64_t t_count = std::min(tiles.outputs, g.out_len - t0);
+    const int64_t n_count = std::min(tiles.filters, g.out_channels - n0);
+    if (nonfinite) {  // uniform per block
+      for (int64_t k = threadIdx.x; k < t_count * n_count; k += blockDim.x) {
+        const int64_t n = n0 + k / t_count, t = t0 + k % t_count;
+        y[(b * g.out_channels + n) * g.out_len + t] =
+            static_cast<scalar_t>(definition_output(x, cond, bias, g, b, n, t));
+      }
+      __syncthreads();
+      continue;
+    }
     // line_prefix_sum (§2.3): one thread per line; lines start in the top d rows or column 0
     const int64_t top_starts = std::min(d, rows) * cols;
     const int64_t lines = top_starts + std::max<int64_t>(rows - d, 0);
@@ -124,8 +159,6 @@ __global__ void forward_tile_kernel(const acc_t* __restrict__ f, const acc_t* __
     }
     __syncthreads();
     // gather (§2.4)
-    const int64_t t_count = std::min(tiles.outputs, g.out_len - t0);
-    const int64_t n_count = std::min(tiles.filters, g.out_channels - n0);
     for (int64_t k = threadIdx.x; k < t_count * n_count; k += blockDim.x) {
       const int64_t n = n0 + k / t_count, t = t0 + k % t_count;
       acc_t out = segment_sum(q, cols, g, n, t, row0, col0);
@@ -136,9 +169,10 @@ __global__ void forward_tile_kernel(const acc_t* __restrict__ f, const acc_t* __
   }
 }
 
-// y[b, n, t] = bias[n] + sum_l sum_j f[b, j, t*s + l*d] * condensed[j, n*S + l]
+// The fallback when not even one output's P fits in shared memory: every output by the
+// definition, O(L * M) each.
 template <typename scalar_t, typename acc_t>
-__global__ void forward_direct_kernel(const acc_t* __restrict__ f, const acc_t* __restrict__ cond,
+__global__ void forward_direct_kernel(const scalar_t* __restrict__ x, const acc_t* __restrict__ cond,
                                       const scalar_t* __restrict__ bias, scalar_t* __restrict__ y,
                                       Conv1dGeometry g) {
   const int64_t total = g.batch * g.out_channels * g.out_len;
@@ -146,14 +180,7 @@ __global__ void forward_direct_kernel(const acc_t* __restrict__ f, const acc_t* 
     const int64_t t = idx % g.out_len;
     const int64_t n = (idx / g.out_len) % g.out_channels;
     const int64_t b = idx / (g.out_len * g.out_channels);
-    acc_t sum = bias != nullptr ? static_cast<acc_t>(bias[n]) : acc_t(0);
-    for (int64_t l = 0; l < g.kernel_size; ++l) {
-      const int64_t u = g.first_row(t) + l * g.dilation, v = g.first_col(n) + l;
-      for (int64_t j = 0; j < g.condensed_channels; ++j) {
-        sum += f[(b * g.condensed_channels + j) * g.padded_len + u] * cond[j * g.condensed_len + v];
-      }
-    }
-    y[idx] = static_cast<scalar_t>(sum);
+    y[idx] = static_cast<scalar_t>(definition_output(x, cond, bias, g, b, n, t));
   }
 }
 
@@ -234,12 +261,12 @@ at::Tensor ws_conv1d_forward_cuda(const at::Tensor& input, const at::Tensor& con
       const int64_t blocks = std::min<int64_t>(total_tiles, int64_t(1) << 30);
       forward_tile_kernel<scalar_t, acc_t>
           <<<blocks, kThreads, tiles.rows * tiles.cols * sizeof(acc_t), stream>>>(
-              f.const_data_ptr<acc_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
-              y.mutable_data_ptr<scalar_t>(), g, tiles);
+              x.const_data_ptr<scalar_t>(), f.const_data_ptr<acc_t>(), cond.const_data_ptr<acc_t>(),
+              bias_ptr, y.mutable_data_ptr<scalar_t>(), g, tiles);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     } else {
       forward_direct_kernel<scalar_t, acc_t><<<grid_for(y.numel()), kThreads, 0, stream>>>(
-          f.const_data_ptr<acc_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
+          x.const_data_ptr<scalar_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
           y.mutable_data_ptr<scalar_t>(), g);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
