@@ -4,6 +4,7 @@ is found (no GPU is needed to compile them).
 Environment:
   WSNET_CPU_ONLY=1     skip the CUDA kernels (quick local iteration)
   WSNET_FORCE_CUDA=1   fail unless the CUDA kernels can be built
+  WSNET_SANITIZE=1     build the CPU kernels with AddressSanitizer and UBSan (debug; CPU only)
   CUDA_HOME            toolkit root; default /usr/local/cuda
   TORCH_CUDA_ARCH_LIST GPU architectures; default: the visible GPU's, else DEFAULT_ARCHS
 """
@@ -43,8 +44,8 @@ if cuda_home:
 import torch  # noqa: E402
 from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension  # noqa: E402
 
-if flag("WSNET_CPU_ONLY"):
-    build_cuda, why_not = False, "WSNET_CPU_ONLY is set"
+if flag("WSNET_CPU_ONLY") or flag("WSNET_SANITIZE"):
+    build_cuda, why_not = False, "WSNET_CPU_ONLY or WSNET_SANITIZE is set"
 elif torch.version.cuda is None:
     build_cuda, why_not = False, f"torch {torch.__version__} is a CPU-only build"
 else:
@@ -62,6 +63,11 @@ if sys.platform.startswith("linux"):
     # libgomp.so.1 then resolves to the copy torch has already loaded.
     cxx_flags.append("-fopenmp")
     link_flags.append("-fopenmp")
+if flag("WSNET_SANITIZE"):
+    sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]
+    cxx_flags = [f for f in cxx_flags if f != "-O3"] + ["-O1"] + sanitize
+    link_flags += sanitize
+    say("building with AddressSanitizer and UBSan: run Python with LD_PRELOAD of libasan (see scripts/sanitize.sh)")
 if build_cuda:
     if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
         os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_ARCHS
