@@ -4,6 +4,8 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
+#include <vector>
+
 #include "ws_channel_sampling.h"
 
 namespace wsnet {
@@ -26,6 +28,42 @@ inline ChannelSampling make_channel_sampling(int64_t condensed_len, int64_t inne
   cs.in_channels = cs.condensed_channels * channel_repeat;
   cs.inner = inner;
   return cs;
+}
+
+// The sampling of a condensed tensor (Lc, ...) into out_channels filters; checked.
+inline ChannelSampling sampling_of_condensed(const at::Tensor& condensed, int64_t out_channels,
+                                             int64_t sample_stride, int64_t channel_repeat) {
+  TORCH_CHECK_VALUE(condensed.dim() >= 1, "ws_sample_channels: expected condensed of shape "
+                    "(Lc, ...), got ", condensed.sizes());
+  const int64_t rows = condensed.size(0);
+  return make_channel_sampling(rows, rows > 0 ? condensed.numel() / rows : 0, out_channels,
+                               sample_stride, channel_repeat);
+}
+
+// The sampling whose weight gradient is grad_weight (N, M, ...); checked.
+inline ChannelSampling sampling_of_grad(const at::Tensor& grad_weight, int64_t condensed_len,
+                                        int64_t sample_stride, int64_t channel_repeat) {
+  TORCH_CHECK_VALUE(grad_weight.dim() >= 2, "ws_sample_channels_backward: expected grad_weight "
+                    "of shape (N, M, ...), got ", grad_weight.sizes());
+  const int64_t nm = grad_weight.size(0) * grad_weight.size(1);
+  const ChannelSampling cs = make_channel_sampling(
+      condensed_len, nm > 0 ? grad_weight.numel() / nm : 0, grad_weight.size(0), sample_stride,
+      channel_repeat);
+  TORCH_CHECK_VALUE(grad_weight.size(1) == cs.in_channels, "ws_sample_channels_backward: expected ",
+                    cs.in_channels, " input channels in grad_weight, got ", grad_weight.sizes());
+  return cs;
+}
+
+// (N, M, ...) of the weight sampled from condensed (Lc, ...), and (Lc, ...) back from (N, M, ...).
+inline std::vector<int64_t> sampled_weight_shape(const at::Tensor& condensed, const ChannelSampling& cs) {
+  std::vector<int64_t> shape{cs.out_channels, cs.in_channels};
+  for (int64_t i = 1; i < condensed.dim(); ++i) shape.push_back(condensed.size(i));
+  return shape;
+}
+inline std::vector<int64_t> condensed_shape(const at::Tensor& grad_weight, const ChannelSampling& cs) {
+  std::vector<int64_t> shape{cs.condensed_len};
+  for (int64_t i = 2; i < grad_weight.dim(); ++i) shape.push_back(grad_weight.size(i));
+  return shape;
 }
 
 }  // namespace wsnet

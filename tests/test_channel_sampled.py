@@ -95,7 +95,7 @@ def test_compactness_and_init_scale():
 
 @pytest.mark.parametrize("kwargs,message", [
     (dict(in_channels=6, channel_repeat=4), "in_channels expects a multiple of channel_repeat=4, got 6"),
-    (dict(padding="full"), "padding expects an int >= 0, a pair, 'same' or 'valid', got 'full'"),
+    (dict(padding="full"), "padding expects an int >= 0, a tuple, 'same' or 'valid', got 'full'"),
     (dict(padding="same", stride=2), "padding='same' expects stride=1"),
     (dict(sample_stride=0), "sample_stride expects an int >= 1, got 0"),
 ])

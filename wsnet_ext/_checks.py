@@ -47,3 +47,19 @@ def same_dtype_device(reference: torch.Tensor, ref_name: str, other: torch.Tenso
 def divides(name: str, value: int, divisor_name: str, divisor: int) -> None:
     if value % divisor:
         raise ValueError(f"{name} expects a multiple of {divisor_name}={divisor}, got {value}")
+
+
+def conv_options(kernel_size, stride, padding, dilation, expand) -> tuple:
+    """(kernel_size, stride, padding, dilation) of an N-d conv as tuples (`expand` is torch's
+    _single / _pair); padding may also be 'same' (stride 1 only) or 'valid', as in nn.ConvNd."""
+    kernel_size = tuple(single_int("kernel_size", k) for k in expand(kernel_size))
+    stride = tuple(single_int("stride", k) for k in expand(stride))
+    dilation = tuple(single_int("dilation", k) for k in expand(dilation))
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"padding expects an int >= 0, a tuple, 'same' or 'valid', got {padding!r}")
+        if padding == "same" and any(s != 1 for s in stride):
+            raise ValueError(f"padding='same' expects stride=1, got stride={stride}")
+    else:
+        padding = tuple(single_int("padding", k, minimum=0) for k in expand(padding))
+    return kernel_size, stride, padding, dilation

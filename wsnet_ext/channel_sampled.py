@@ -63,17 +63,8 @@ class WSConv2d(_ChannelSampled):
                  channel_repeat: int = 1, stride=1, padding=0, dilation=1, bias: bool = True,
                  device=None, dtype=None):
         super().__init__()
-        self.kernel_size = tuple(_checks.single_int("kernel_size", k) for k in _pair(kernel_size))
-        self.stride = tuple(_checks.single_int("stride", k) for k in _pair(stride))
-        self.dilation = tuple(_checks.single_int("dilation", k) for k in _pair(dilation))
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"padding expects an int >= 0, a pair, 'same' or 'valid', got {padding!r}")
-            if padding == "same" and self.stride != (1, 1):
-                raise ValueError(f"padding='same' expects stride=1, got stride={self.stride}")
-            self.padding = padding
-        else:
-            self.padding = tuple(_checks.single_int("padding", k, minimum=0) for k in _pair(padding))
+        self.kernel_size, self.stride, self.padding, self.dilation = _checks.conv_options(
+            kernel_size, stride, padding, dilation, _pair)
         self._init_condensed(in_channels, out_channels, sample_stride, channel_repeat,
                              self.kernel_size, bias, {"device": device, "dtype": dtype})
 

@@ -109,15 +109,8 @@ class _HashedConv(_Hashed):
         expand = _single if self._dims == 1 else _pair
         self.in_channels = _checks.single_int("in_channels", in_channels)
         self.out_channels = _checks.single_int("out_channels", out_channels)
-        self.kernel_size = tuple(_checks.single_int("kernel_size", k) for k in expand(kernel_size))
-        self.stride = tuple(_checks.single_int("stride", k) for k in expand(stride))
-        self.dilation = tuple(_checks.single_int("dilation", k) for k in expand(dilation))
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"padding expects an int >= 0, 'same' or 'valid', got {padding!r}")
-            self.padding = padding
-        else:
-            self.padding = tuple(_checks.single_int("padding", k, minimum=0) for k in expand(padding))
+        self.kernel_size, self.stride, self.padding, self.dilation = _checks.conv_options(
+            kernel_size, stride, padding, dilation, expand)
         self._init_hashed((self.out_channels, self.in_channels, *self.kernel_size), compression, seed,
                           self.in_channels * math.prod(self.kernel_size), self.out_channels, bias,
                           {"device": device, "dtype": dtype})

@@ -17,14 +17,9 @@ namespace {
 
 at::Tensor ws_sample_channels_cpu(const at::Tensor& condensed, int64_t out_channels,
                                   int64_t sample_stride, int64_t channel_repeat) {
-  TORCH_CHECK_VALUE(condensed.dim() >= 1, "ws_sample_channels: expected condensed of shape "
-                    "(Lc, ...), got ", condensed.sizes());
   const at::Tensor c = condensed.contiguous();
-  const ChannelSampling cs = make_channel_sampling(c.size(0), c.numel() / std::max<int64_t>(1, c.size(0)),
-                                                   out_channels, sample_stride, channel_repeat);
-  std::vector<int64_t> shape{cs.out_channels, cs.in_channels};
-  for (int64_t i = 1; i < c.dim(); ++i) shape.push_back(c.size(i));
-  at::Tensor weight = at::empty(shape, c.options());
+  const ChannelSampling cs = sampling_of_condensed(c, out_channels, sample_stride, channel_repeat);
+  at::Tensor weight = at::empty(sampled_weight_shape(c, cs), c.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, c.scalar_type(), "ws_sample_channels_cpu", [&] {
     const scalar_t* src = c.const_data_ptr<scalar_t>();
     scalar_t* dst = weight.mutable_data_ptr<scalar_t>();
@@ -40,17 +35,9 @@ at::Tensor ws_sample_channels_cpu(const at::Tensor& condensed, int64_t out_chann
 
 at::Tensor ws_sample_channels_backward_cpu(const at::Tensor& grad_weight, int64_t condensed_len,
                                            int64_t sample_stride, int64_t channel_repeat) {
-  TORCH_CHECK_VALUE(grad_weight.dim() >= 2, "ws_sample_channels_backward: expected grad_weight "
-                    "of shape (N, M, ...), got ", grad_weight.sizes());
   const at::Tensor gw = grad_weight.contiguous();
-  const int64_t inner = gw.numel() / std::max<int64_t>(1, gw.size(0) * gw.size(1));
-  const ChannelSampling cs = make_channel_sampling(condensed_len, inner, gw.size(0), sample_stride,
-                                                   channel_repeat);
-  TORCH_CHECK_VALUE(gw.size(1) == cs.in_channels, "ws_sample_channels_backward: expected ",
-                    cs.in_channels, " input channels in grad_weight, got ", gw.sizes());
-  std::vector<int64_t> shape{condensed_len};
-  for (int64_t i = 2; i < gw.dim(); ++i) shape.push_back(gw.size(i));
-  at::Tensor grad = at::empty(shape, gw.options());
+  const ChannelSampling cs = sampling_of_grad(gw, condensed_len, sample_stride, channel_repeat);
+  at::Tensor grad = at::empty(condensed_shape(gw, cs), gw.options());
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, gw.scalar_type(), "ws_sample_channels_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* src = gw.const_data_ptr<scalar_t>();
