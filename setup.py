@@ -56,7 +56,7 @@ if flag("WSNET_FORCE_CUDA") and not build_cuda:
 here = os.path.dirname(os.path.abspath(__file__))
 sources = sorted(glob.glob(os.path.join("csrc", "*.cpp")) + glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
 macros = [("WSNET_TORCH_VERSION", f'"{torch.__version__}"')]
-cxx_flags = ["-O3"]  # torch adds its own -std (C++17 up to 2.9, C++20 after)
+cxx_flags = ["-O3", "-Wno-psabi"]  # torch adds its own -std (C++17 up to 2.9, C++20 after)
 link_flags = []
 if sys.platform.startswith("linux"):
     # at::parallel_for is OpenMP inline code: without -fopenmp it silently runs on one thread.
