@@ -10,7 +10,7 @@ trap 'rm -rf "$work"' EXIT
 cp -r "$here/csrc" "$here/wsnet_ext" "$here/setup.py" "$here/pyproject.toml" "$here/tests" "$work/"
 rm -f "$work"/wsnet_ext/_C*.so
 cd "$work"
-WSNET_SANITIZE=1 MAX_JOBS=${MAX_JOBS:-2} python setup.py build_ext --inplace > build.log 2>&1 || { tail -30 build.log; exit 1; }
+WSNET_FORCE_CUDA=0 WSNET_SANITIZE=1 MAX_JOBS=${MAX_JOBS:-2} python setup.py build_ext --inplace > build.log 2>&1 || { tail -30 build.log; exit 1; }
 asan=$(gcc -print-file-name=libasan.so)
 ubsan=$(gcc -print-file-name=libubsan.so)
 # Python and torch leak on purpose at exit and torch is not built with ASan: report only errors

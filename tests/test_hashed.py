@@ -46,6 +46,15 @@ def test_hashed_layer_matches_definition(cls, args, x_shape, fn, compression):
     torch.testing.assert_close(g, torch.autograd.grad(y_ref, w_ref, gy)[0])  # shared entries add up
 
 
+def test_positional_arguments_follow_the_design_contract():
+    # HashedConv2d(in, out, kernel_size, compression, stride, padding, bias, seed)
+    layer = wsnet_ext.HashedConv2d(3, 4, 3, 2, 2, 1, False, 7)
+    assert layer.stride == (2, 2) and layer.padding == (1, 1) and layer.bias is None
+    assert int(layer.hash_seed) == 7 and layer.dilation == (1, 1)
+    lin = wsnet_ext.HashedLinear(5, 6, 3, False, 9)
+    assert lin.bias is None and int(lin.hash_seed) == 9
+
+
 def test_state_dict_round_trip_rebuilds_hash():
     a = wsnet_ext.HashedLinear(30, 10, compression=8, seed=5)
     b = wsnet_ext.HashedLinear(30, 10, compression=8, seed=0)

@@ -153,7 +153,7 @@ def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d
         else:
             cls = HashedConv1d if isinstance(layer, nn.Conv1d) else HashedConv2d
             new = cls(layer.in_channels, layer.out_channels, layer.kernel_size, compression, layer.stride,
-                      layer.padding, layer.dilation, bias, seed + k, **factory)
+                      layer.padding, bias, seed + k, dilation=layer.dilation, **factory)
         _replace(model, name, new)
         report.append({"name": name, "type": type(layer).__name__, "new_type": type(new).__name__,
                        "compression": new.compression, "reason": ""})

@@ -103,8 +103,9 @@ class HashedLinear(_Hashed):
 class _HashedConv(_Hashed):
     _dims = 0
 
+    # argument order of DESIGN.md §5 (dilation, beyond the contract, comes after seed)
     def __init__(self, in_channels, out_channels, kernel_size, compression, stride=1, padding=0,
-                 dilation=1, bias=True, seed=0, device=None, dtype=None):
+                 bias=True, seed=0, dilation=1, device=None, dtype=None):
         super().__init__()
         expand = _single if self._dims == 1 else _pair
         self.in_channels = _checks.single_int("in_channels", in_channels)
