@@ -156,7 +156,7 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
   const TileSplit split = backward_tiles(g);
   const int64_t tiles = g.batch * split.tiles_per_batch;
   const int64_t groups = reduction_groups(tiles);
-  std::vector<acc_t> partial(grad_condensed ? groups * mc * lc : 0, acc_t(0));
+  std::vector<acc_t> partial(grad_condensed ? groups * mc * lc : 0);
   at::parallel_for(0, groups, 1, [&](int64_t begin, int64_t end) {
     const int64_t ld = tile::padded_rows(split.tile);
     const int64_t pad = tile::padded_rows(g.dilation);
@@ -165,9 +165,12 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
     // every element of these is written before it is read: no zero-filling
     std::unique_ptr<acc_t[]> fold(new acc_t[mc * ld]), dp_tile(new acc_t[lc_padded * ld_grid]),
         grad_fold(new acc_t[grad_input ? mc * ld : 1]);
+    constexpr int64_t slots = tile::kSlots<acc_t>;
+    std::vector<acc_t> lanes(grad_condensed ? mc * lc * slots : 0);
     tile::Workspace<acc_t> w{fold.get(), cond_t.data(), dp_tile.get(), nullptr, ld, ld_grid, pad};
     for (int64_t group = begin; group < end; ++group) {
-      acc_t* grad_cond = grad_condensed ? partial.data() + group * mc * lc : nullptr;
+      acc_t* grad_cond = grad_condensed ? lanes.data() : nullptr;
+      std::fill(lanes.begin(), lanes.end(), acc_t(0));
       const int64_t item_end = group_begin(group + 1, groups, tiles);
       for (int64_t item = group_begin(group, groups, tiles); item < item_end; ++item) {
         const int64_t b = item / split.tiles_per_batch;
@@ -189,6 +192,14 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
           }
         }
       }
+      if (grad_cond) {  // the group's partial: lane accumulators summed in a fixed order
+        acc_t* part = partial.data() + group * mc * lc;
+        for (int64_t i = 0; i < mc * lc; ++i) {
+          acc_t sum = 0;
+          for (int64_t lane = 0; lane < slots; ++lane) sum += lanes[i * slots + lane];
+          part[i] = sum;
+        }
+      }
     }
   });
   if (grad_condensed) {  // fixed-order sum of the group partials
@@ -205,7 +216,8 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
 template <typename scalar_t>
 void bias_grad_kernel(const scalar_t* gy, scalar_t* grad_bias, const Conv1dGeometry& g) {
   using acc_t = at::opmath_type<scalar_t>;
-  at::parallel_for(0, g.out_channels, 1, [&](int64_t begin, int64_t end) {
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.batch * g.out_len));
+  at::parallel_for(0, g.out_channels, grain, [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n) {
       acc_t sum = 0;
       for (int64_t b = 0; b < g.batch; ++b) {

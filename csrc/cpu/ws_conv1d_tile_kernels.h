@@ -286,13 +286,21 @@ WS_INLINE void grad_fold_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
   }
 }
 
-// grad_cond[j][v] += sum_r fold[j][r] * dP[v][r]: kJ channels x kColumnBlock columns of vector
-// accumulators over the rows, summed across lanes at the end.
+// Lane accumulators of grad_condensed: kSlots values per (j, v), as many as the widest vector
+// holds; a build with narrower vectors fills the first ones. Summed once per reduction group
+// (sum_lane_slots), not once per tile: on short tiles the sums across lanes cost as much as the
+// products.
+template <typename T>
+constexpr int64_t kSlots = 64 / sizeof(T);
+
+// lanes[j][v][:] += sum_r fold[j][r] * dP[v][r], lane-wise: kJ channels x kColumnBlock columns of
+// vector accumulators over the rows.
 template <typename acc_t, int kBytes, int64_t kJ>
 WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& g, int64_t j0,
-                               const acc_t* dp0, acc_t* grad_cond) {
+                               const acc_t* dp0, acc_t* lanes) {
   using V = typename Vector<acc_t, kBytes>::type;
   constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+  static_assert(kLane <= kSlots<acc_t>, "a vector must fit the lane slots");
   const int64_t lc = g.condensed_len;
   for (int64_t v0 = 0; v0 < lc; v0 += kColumnBlock) {
     V acc[kJ][kColumnBlock];
@@ -309,16 +317,15 @@ WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
     }
     for (int64_t jj = 0; jj < kJ; ++jj) {
       for (int64_t k = 0; k < kColumnBlock && v0 + k < lc; ++k) {
-        acc_t sum = 0;
-        for (int64_t i = 0; i < kLane; ++i) sum += acc[jj][k][i];
-        grad_cond[(j0 + jj) * lc + v0 + k] += sum;
+        acc_t* slot = lanes + ((j0 + jj) * lc + v0 + k) * kSlots<acc_t>;
+        store<kBytes>(slot, load<kBytes>(slot) + acc[jj][k]);
       }
     }
   }
 }
 
 // Backward of input rows [u0, u0 + rows): the dP tile (adjoint_columns, or pointwise), then
-// grad_fold (Mc, ld) = dP condensed and grad_cond (Mc, Lc) += fold dP^T.
+// grad_fold (Mc, ld) = dP condensed and grad_cond (Mc, Lc, kSlots lanes) += fold dP^T.
 template <typename acc_t, int kBytes, int64_t kVecs>
 WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
                              int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond,

@@ -47,8 +47,9 @@ inline TileSplit backward_tiles(const Conv1dGeometry& g) {
   return {tile, ceil_div(g.length, tile)};
 }
 
+// Groups of at least 4 tiles (each group sums its lane accumulators once), at most 64.
 inline int64_t reduction_groups(int64_t tiles) {
-  return std::max<int64_t>(1, std::min(tiles, kMaxReductionGroups));
+  return std::clamp<int64_t>(tiles / 4, 1, kMaxReductionGroups);
 }
 
 // Tiles [group_begin(k), group_begin(k+1)) form reduction group k.
