@@ -249,16 +249,16 @@ at::Tensor ws_conv1d_forward_cuda(const at::Tensor& input, const at::Tensor& con
   const at::Tensor bias_c = bias.has_value() ? bias->contiguous() : at::Tensor();
   at::Tensor y = at::empty({g.batch, g.out_channels, g.out_len}, input.options());
   if (y.numel() == 0) return y;
-  at::Tensor f = at::empty({g.batch, g.condensed_channels, g.padded_len}, cond.options());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_forward_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* bias_ptr = bias_c.defined() ? bias_c.const_data_ptr<scalar_t>() : nullptr;
-    fold_kernel<scalar_t, acc_t><<<grid_for(f.numel()), kThreads, 0, stream>>>(
-        x.const_data_ptr<scalar_t>(), f.mutable_data_ptr<acc_t>(), g, 0, g.batch);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
     const ForwardTiles tiles = choose_forward_tiles(g, sizeof(acc_t));
-    if (tiles.outputs > 0) {
+    if (tiles.outputs > 0) {  // the folded input f feeds the tiles; the fallback reads x itself
+      at::Tensor f = at::empty({g.batch, g.condensed_channels, g.padded_len}, cond.options());
+      fold_kernel<scalar_t, acc_t><<<grid_for(f.numel()), kThreads, 0, stream>>>(
+          x.const_data_ptr<scalar_t>(), f.mutable_data_ptr<acc_t>(), g, 0, g.batch);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
       const int64_t total_tiles = g.batch * tiles.t_tiles * tiles.n_tiles;
       const int64_t blocks = std::min<int64_t>(total_tiles, int64_t(1) << 30);
       forward_tile_kernel<scalar_t, acc_t>
