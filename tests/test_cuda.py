@@ -15,7 +15,7 @@ def test_cuda_kernels_were_built():
 
 
 @pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID)
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
 def test_grid_matches_definition_cuda(sample_stride, repeat, stride, dilation, padding, dtype):
     run_case(batch=3, mc=2, repeat=repeat, length=dilation * 4 + 31, out_channels=6, kernel_size=5,
              sample_stride=sample_stride, stride=stride, padding=padding, dilation=dilation,
@@ -30,8 +30,8 @@ def test_grid_matches_definition_cuda(sample_stride, repeat, stride, dilation, p
     (2, 2, 1, 500, 4, 120, 1, 1, 0, 1),  # (L-1)*d + 1 rows x L cols > 48 KiB: direct kernel
     (2, 2, 2, 100_003, 16, 9, 4, 2, 5, 2),
     (2, 4, 2, 333, 256, 4, 1, 2, 2, 1),
-])
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+], ids=lambda c: "x".join(map(str, c)))
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16], ids=str)
 def test_shapes_cuda(config, dtype):
     batch, mc, repeat, length, n, k, s_samp, stride, padding, dilation = config
     run_case(batch=batch, mc=mc, repeat=repeat, length=length, out_channels=n, kernel_size=k,

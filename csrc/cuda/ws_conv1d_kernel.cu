@@ -112,7 +112,6 @@ __global__ void forward_tile_kernel(const scalar_t* __restrict__ x, const acc_t*
                                     Conv1dGeometry g, ForwardTiles tiles) {
   extern __shared__ __align__(16) unsigned char shared_raw[];
   acc_t* q = reinterpret_cast<acc_t*>(shared_raw);  // (rows x cols): P, then its line prefix
-  __shared__ int nonfinite;  // the tile's P holds NaN or Inf
   const int64_t rows = tiles.rows, cols = tiles.cols, d = g.dilation;
   const int64_t total_tiles = g.batch * tiles.n_tiles * tiles.t_tiles;
   for (int64_t tile = blockIdx.x; tile < total_tiles; tile += gridDim.x) {  // uniform per block
@@ -121,9 +120,8 @@ __global__ void forward_tile_kernel(const scalar_t* __restrict__ x, const acc_t*
     const int64_t b = tile / (tiles.t_tiles * tiles.n_tiles);
     const int64_t row0 = g.first_row(t0), col0 = g.first_col(n0);
     const acc_t* f_b = f + b * g.condensed_channels * g.padded_len;
-    if (threadIdx.x == 0) nonfinite = 0;
-    __syncthreads();
     // inner_product (§2.2); rows past the input's end (last tile) hold zeros
+    int nonfinite = 0;  // this thread wrote NaN or Inf
     for (int64_t k = threadIdx.x; k < rows * cols; k += blockDim.x) {
       const int64_t u = row0 + k / cols, v = col0 + k % cols;
       acc_t sum = 0;
@@ -133,9 +131,9 @@ __global__ void forward_tile_kernel(const scalar_t* __restrict__ x, const acc_t*
         }
       }
       q[k] = sum;
-      if (!isfinite(sum)) nonfinite = 1;
+      nonfinite |= !isfinite(sum);
     }
-    __syncthreads();
+    nonfinite = __syncthreads_or(nonfinite);  // barrier, and: does the tile's P hold NaN or Inf?
     const int64_t t_count = std::min(tiles.outputs, g.out_len - t0);
     const int64_t n_count = std::min(tiles.filters, g.out_channels - n0);
     if (nonfinite) {  // uniform per block
