@@ -28,7 +28,8 @@ timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/te
   -rs 2>&1 | tee "$OUT/test_cuda.log" | tail -25
 
 step benchmark
-timeout 150 python3 benchmarks/bench_ws_conv1d.py --device cuda --out "$OUT" --tag "$(date +%F)-h" 2>&1 \
+card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr -cd "A-Za-z0-9")
+timeout 150 python3 benchmarks/bench_ws_conv1d.py --device cuda --out "$OUT" --tag "$(date +%F)-$card" 2>&1 \
   | tail -20
 step profile
 timeout 45 python3 benchmarks/profile_cuda.py --rows 6 > "$OUT/profile_cuda.log" 2>&1; tail -3 "$OUT/profile_cuda.log"
@@ -37,7 +38,8 @@ sanitize() {  # tool, then pytest -k filter
   PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout "$3" compute-sanitizer --tool "$1" --error-exitcode 99 \
     --print-limit 20 python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda.py -k "$2" 2>&1 \
     | tail -30 | tee -a "$OUT/sanitize.log"
-  echo "exit ${PIPESTATUS[0]}" | tee -a "$OUT/sanitize.log"
+  local rc=${PIPESTATUS[0]}
+  echo "exit $rc" | tee -a "$OUT/sanitize.log"
 }
 sanitize memcheck "shapes_cuda and float32 or channel_sampling or agree or stream or hashed" 80
 sanitize racecheck "shapes_cuda and float32 and not 100003" 60
