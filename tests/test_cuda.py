@@ -23,11 +23,14 @@ def test_grid_matches_definition_cuda(sample_stride, repeat, stride, dilation, p
 
 
 @pytest.mark.parametrize("config", [
-    # (batch, mc, C, T, N, L, S, stride, padding, dilation): small, forward-tile fallback
-    # (a tile larger than shared memory), long input, many filters
+    # (batch, mc, C, T, N, L, S, stride, padding, dilation): small, conv1-like, every forward
+    # kernel (stream, P tiles, direct), long input, many filters
     (0, 2, 2, 40, 5, 3, 2, 1, 1, 1),
     (1, 1, 1, 1000, 16, 64, 8, 2, 32, 1),
-    (2, 2, 1, 500, 4, 120, 1, 1, 0, 1),  # (L-1)*d + 1 rows x L cols > 48 KiB: direct kernel
+    (2, 2, 1, 500, 4, 120, 1, 1, 0, 1),
+    (2, 400, 1, 50, 3, 3, 1, 1, 1, 1),   # Mc rows of f over the stream kernel's shared memory: P tiles
+    (2, 2, 1, 700, 2, 9, 3, 1, 0, 70),   # halo of 561 rows > the stream kernel's 512: P tiles
+    (1, 1, 1, 1000, 2, 130, 1, 1, 0, 5),  # one P tile (646 x 130) > 48 KiB: direct kernel
     (2, 2, 2, 100_003, 16, 9, 4, 2, 5, 2),
     (2, 4, 2, 333, 256, 4, 1, 2, 2, 1),
 ], ids=lambda c: "x".join(map(str, c)))

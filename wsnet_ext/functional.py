@@ -9,6 +9,10 @@ from ._build import cuda_built
 from ._geometry import condensed_length, conv_out_length, out_channels_of, resolve_padding
 from ._ops import _forward, _sample_channels
 
+# Read once at import: a plain constant to torch.compile (the build-info op returns a string,
+# which dynamo cannot trace).
+_CUDA_KERNELS = cuda_built()
+
 
 def _autocast_dtype(device_type: str):
     """The autocast dtype for `device_type`, or None when autocast is off (torch >= 2.4 API,
@@ -91,7 +95,7 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
         raise ValueError(
             f"input expects length >= {dilation * (length - 1) + 1 - pads[0] - pads[1]} for kernel_size="
             f"{length}, dilation={dilation}, padding={padding}, got length {x.shape[2]}")
-    if x.device.type == "cuda" and not cuda_built():
+    if x.device.type == "cuda" and not _CUDA_KERNELS:
         raise RuntimeError("input is on CUDA but this wsnet_ext build has no CUDA kernels "
                            "(wsnet_ext.cuda_built() is False); rebuild with the CUDA toolkit present")
     y = _forward(x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
@@ -112,6 +116,6 @@ def sample_channels(condensed: torch.Tensor, out_channels: int, sample_stride: i
         raise ValueError(
             f"condensed expects at least (out_channels - 1) * sample_stride + 1 = {(n - 1) * step + 1} "
             f"rows, got shape {tuple(condensed.shape)}")
-    if condensed.device.type == "cuda" and not cuda_built():
+    if condensed.device.type == "cuda" and not _CUDA_KERNELS:
         raise RuntimeError("condensed is on CUDA but this wsnet_ext build has no CUDA kernels")
     return _sample_channels(condensed, n, step, repeat)

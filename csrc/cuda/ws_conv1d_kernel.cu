@@ -5,11 +5,13 @@
 // Forward: fold_kernel writes f (B, Mc, Tp); forward_tile_kernel gives each block a tile of
 // (outputs x filters), computes its P tile in shared memory (§2.2), prefix-sums it along the
 // sampling lines (§2.3) and gathers one difference per output (§2.4). P never reaches global
-// memory. A tile too large for shared memory falls back to forward_direct_kernel, and a tile
+// memory. forward_stream_kernel (ws_conv1d_stream_kernel.cuh) is the usual path: it sweeps the
+// condensed columns over a run of rows and keeps only two columns of the prefix. Where its rows do
+// not fit, the tile kernel runs, and where even one tile does not fit, forward_direct_kernel. A tile
 // whose P holds NaN or Inf computes its outputs by the definition (see definition_output).
 // Backward: per chunk of the batch, adjoint_gather_kernel writes dP (§2 backward, summing each
 // point's covering segments), then grad_condensed = f^T dP and df = dP condensed^T run as batched
-// GEMMs (cuBLAS, through ATen); grad_bias is a deterministic block reduction.
+// GEMMs (cuBLAS, through ATen); grad_bias is ATen's (deterministic) sum.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -21,6 +23,7 @@
 #include <algorithm>
 
 #include "../ws_conv1d_op_args.h"
+#include "ws_conv1d_stream_kernel.cuh"
 
 namespace wsnet {
 namespace {
@@ -30,6 +33,13 @@ constexpr int kThreads = 256;
 // for the kernel's static shared variables (the 48 KiB bound counts both).
 constexpr int64_t kSharedBytes = 48 * 1024 - 256;
 constexpr int64_t kAdjointChunkBytes = int64_t(256) << 20;  // dP chunk of the backward
+
+int64_t multiprocessors() {
+  int device = 0, count = 0;
+  C10_CUDA_CHECK(cudaGetDevice(&device));
+  C10_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+  return count;
+}
 
 int64_t grid_for(int64_t work) {
   return std::max<int64_t>(1, std::min<int64_t>((work + kThreads - 1) / kThreads, int64_t(1) << 20));
@@ -57,25 +67,6 @@ __global__ void fold_kernel(const scalar_t* __restrict__ x, acc_t* __restrict__ 
     }
     f[idx] = sum;
   }
-}
-
-// y[b, n, t] by the definition: bias[n] + sum over taps l and input channels m of
-// xp[b, m, t*s + l*d] * condensed[m % Mc, n*S + l], padding as zeros. Used where NaN or Inf
-// appear: the line prefix sums (and the channel fold, which adds +Inf and -Inf before the
-// multiply) would otherwise spread them differently from conv1d.
-template <typename scalar_t, typename acc_t>
-__device__ acc_t definition_output(const scalar_t* __restrict__ x, const acc_t* __restrict__ cond,
-                                   const scalar_t* __restrict__ bias, const Conv1dGeometry& g,
-                                   int64_t b, int64_t n, int64_t t) {
-  acc_t sum = bias != nullptr ? static_cast<acc_t>(bias[n]) : acc_t(0);
-  for (int64_t l = 0; l < g.kernel_size; ++l) {
-    const int64_t i = g.input_time(g.first_row(t) + l * g.dilation), v = g.first_col(n) + l;
-    for (int64_t m = 0; m < g.in_channels; ++m) {
-      const acc_t xv = i >= 0 ? static_cast<acc_t>(x[(b * g.in_channels + m) * g.length + i]) : acc_t(0);
-      sum += xv * cond[(m % g.condensed_channels) * g.condensed_len + v];
-    }
-  }
-  return sum;
 }
 
 struct ForwardTiles {
@@ -194,39 +185,26 @@ __global__ void adjoint_gather_kernel(const scalar_t* __restrict__ gy, acc_t* __
     const int64_t v = idx % g.condensed_len;
     const int64_t u = (idx / g.condensed_len) % g.padded_len;
     const int64_t b = b0 + idx / (g.condensed_len * g.padded_len);
+    // only taps l = v - n*S (l = v mod S, stepping by S) meet a filter's column; of those, only
+    // rows u - l*d that are multiples of s start an output. (l*d) mod s is stepped, not divided.
+    const int S = static_cast<int>(g.sample_stride), s = static_cast<int>(g.stride);
+    const int l0 = static_cast<int>(v % S), step_mod = static_cast<int>((int64_t(S) * g.dilation) % s);
+    const int u_mod = static_cast<int>(u % s);
+    int ld_mod = static_cast<int>((int64_t(l0) * g.dilation) % s);
     acc_t sum = 0;
-    for (int64_t l = 0; l < g.kernel_size; ++l) {
-      const int64_t col = v - l, row = u - l * g.dilation;  // segment start (n*S, t*s)
-      if (col < 0 || row < 0) break;
-      if (col % g.sample_stride != 0 || row % g.stride != 0) continue;
-      const int64_t n = col / g.sample_stride, t = row / g.stride;
-      if (n < g.out_channels && t < g.out_len) {
-        sum += static_cast<acc_t>(gy[(b * g.out_channels + n) * g.out_len + t]);
+    for (int64_t l = l0; l < g.kernel_size && l <= v; l += S) {
+      const int64_t row = u - l * g.dilation;  // segment start row t*s
+      if (row < 0) break;
+      if (ld_mod == u_mod) {
+        const int64_t n = (v - l) / S, t = row / s;
+        if (n < g.out_channels && t < g.out_len) {
+          sum += static_cast<acc_t>(gy[(b * g.out_channels + n) * g.out_len + t]);
+        }
       }
+      ld_mod += step_mod;
+      if (ld_mod >= s) ld_mod -= s;
     }
     dp[idx] = sum;
-  }
-}
-
-// grad_bias[n] = sum_{b,t} gy[b, n, t], one block per n, fixed reduction order.
-template <typename scalar_t, typename acc_t>
-__global__ void bias_grad_kernel(const scalar_t* __restrict__ gy, scalar_t* __restrict__ grad_bias,
-                                 Conv1dGeometry g) {
-  __shared__ acc_t partial[kThreads];
-  for (int64_t n = blockIdx.x; n < g.out_channels; n += gridDim.x) {
-    acc_t sum = 0;
-    for (int64_t k = threadIdx.x; k < g.batch * g.out_len; k += blockDim.x) {
-      const int64_t b = k / g.out_len, t = k % g.out_len;
-      sum += static_cast<acc_t>(gy[(b * g.out_channels + n) * g.out_len + t]);
-    }
-    partial[threadIdx.x] = sum;
-    __syncthreads();
-    for (int width = blockDim.x / 2; width > 0; width /= 2) {
-      if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
-      __syncthreads();
-    }
-    if (threadIdx.x == 0) grad_bias[n] = static_cast<scalar_t>(partial[0]);
-    __syncthreads();
   }
 }
 
@@ -251,8 +229,17 @@ at::Tensor ws_conv1d_forward_cuda(const at::Tensor& input, const at::Tensor& con
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_forward_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* bias_ptr = bias_c.defined() ? bias_c.const_data_ptr<scalar_t>() : nullptr;
+    const StreamTiles stream_tiles = choose_stream_tiles(g, sizeof(acc_t), kSharedBytes, multiprocessors());
     const ForwardTiles tiles = choose_forward_tiles(g, sizeof(acc_t));
-    if (tiles.outputs > 0) {  // the folded input f feeds the tiles; the fallback reads x itself
+    if (stream_tiles.outputs > 0) {  // the usual path: fold, P, prefix and gather in one pass
+      const int64_t total_tiles = g.batch * stream_tiles.t_tiles;
+      forward_stream_kernel<scalar_t, acc_t>
+          <<<std::min<int64_t>(total_tiles, int64_t(1) << 30), stream_tiles.threads,
+             stream_tiles.shared_bytes, stream>>>(
+              x.const_data_ptr<scalar_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
+              y.mutable_data_ptr<scalar_t>(), g, stream_tiles);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    } else if (tiles.outputs > 0) {  // a long halo: (outputs x filters) tiles of P in shared memory
       at::Tensor f = at::empty({g.batch, g.condensed_channels, g.padded_len}, cond.options());
       fold_kernel<scalar_t, acc_t><<<grid_for(f.numel()), kThreads, 0, stream>>>(
           x.const_data_ptr<scalar_t>(), f.mutable_data_ptr<acc_t>(), g, 0, g.batch);
@@ -315,14 +302,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cuda(
       }
     }
   }
-  if (gy.numel() > 0 && output_mask[2]) {
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_bias_grad_cuda", [&] {
-      using acc_t = at::opmath_type<scalar_t>;
-      bias_grad_kernel<scalar_t, acc_t>
-          <<<std::min<int64_t>(g.out_channels, 65535), kThreads, 0, stream>>>(
-              gy.const_data_ptr<scalar_t>(), grad_bias.mutable_data_ptr<scalar_t>(), g);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-    });
+  if (gy.numel() > 0 && output_mask[2]) {  // ATen's reduction: fixed order, no atomics
+    grad_bias.copy_(gy.sum({0, 2}, false, acc));
   }
   at::Tensor grad_condensed = output_mask[1] ? grad_condensed_acc.to(input.scalar_type()) : empty();
   return {grad_input, grad_condensed, grad_bias};
