@@ -303,7 +303,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cuda(
     }
   }
   if (gy.numel() > 0 && output_mask[2]) {  // ATen's reduction: fixed order, no atomics
-    grad_bias.copy_(gy.sum({0, 2}, false, acc));
+    grad_bias.copy_(gy.sum(at::IntArrayRef{0, 2}, /*keepdim=*/false, acc));
   }
   at::Tensor grad_condensed = output_mask[1] ? grad_condensed_acc.to(input.scalar_type()) : empty();
   return {grad_input, grad_condensed, grad_bias};
