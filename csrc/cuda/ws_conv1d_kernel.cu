@@ -9,8 +9,8 @@
 // condensed columns over a run of rows and keeps only two columns of the prefix. Where its rows do
 // not fit, the tile kernel runs, and where even one tile does not fit, forward_direct_kernel. A tile
 // whose P holds NaN or Inf computes its outputs by the definition (see definition_output).
-// Backward: per chunk of the batch, adjoint_gather_kernel writes dP (§2 backward, summing each
-// point's covering segments), then grad_condensed = f^T dP and df = dP condensed^T run as batched
+// Backward: per chunk of the batch, adjoint_stream_kernel (ws_conv1d_adjoint_kernel.cuh) writes dP
+// (§2 backward: each point's covering segments, as a running box sum along the lines), then grad_condensed = f^T dP and df = dP condensed^T run as batched
 // GEMMs (cuBLAS, through ATen); grad_bias is ATen's (deterministic) sum.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -23,6 +23,7 @@
 #include <algorithm>
 
 #include "../ws_conv1d_op_args.h"
+#include "ws_conv1d_adjoint_kernel.cuh"
 #include "ws_conv1d_stream_kernel.cuh"
 
 namespace wsnet {
@@ -175,39 +176,6 @@ __global__ void forward_direct_kernel(const scalar_t* __restrict__ x, const acc_
   }
 }
 
-// dP[b - b0, u, v] = sum of gy[b, n, t] over the segments through (u, v): v = n*S + l,
-// u = t*s + l*d, 0 <= l < L  (§2 backward, adjoint of the gather)
-template <typename scalar_t, typename acc_t>
-__global__ void adjoint_gather_kernel(const scalar_t* __restrict__ gy, acc_t* __restrict__ dp,
-                                      Conv1dGeometry g, int64_t b0, int64_t bc) {
-  const int64_t total = bc * g.padded_len * g.condensed_len;
-  WS_GRID_STRIDE_LOOP(idx, total) {
-    const int64_t v = idx % g.condensed_len;
-    const int64_t u = (idx / g.condensed_len) % g.padded_len;
-    const int64_t b = b0 + idx / (g.condensed_len * g.padded_len);
-    // only taps l = v - n*S (l = v mod S, stepping by S) meet a filter's column; of those, only
-    // rows u - l*d that are multiples of s start an output. (l*d) mod s is stepped, not divided.
-    const int S = static_cast<int>(g.sample_stride), s = static_cast<int>(g.stride);
-    const int l0 = static_cast<int>(v % S), step_mod = static_cast<int>((int64_t(S) * g.dilation) % s);
-    const int u_mod = static_cast<int>(u % s);
-    int ld_mod = static_cast<int>((int64_t(l0) * g.dilation) % s);
-    acc_t sum = 0;
-    for (int64_t l = l0; l < g.kernel_size && l <= v; l += S) {
-      const int64_t row = u - l * g.dilation;  // segment start row t*s
-      if (row < 0) break;
-      if (ld_mod == u_mod) {
-        const int64_t n = (v - l) / S, t = row / s;
-        if (n < g.out_channels && t < g.out_len) {
-          sum += static_cast<acc_t>(gy[(b * g.out_channels + n) * g.out_len + t]);
-        }
-      }
-      ld_mod += step_mod;
-      if (ld_mod >= s) ld_mod -= s;
-    }
-    dp[idx] = sum;
-  }
-}
-
 at::ScalarType acc_type_of(at::ScalarType t) {
   return t == at::kDouble ? at::kDouble : at::kFloat;
 }
@@ -231,7 +199,12 @@ at::Tensor ws_conv1d_forward_cuda(const at::Tensor& input, const at::Tensor& con
     const scalar_t* bias_ptr = bias_c.defined() ? bias_c.const_data_ptr<scalar_t>() : nullptr;
     const StreamTiles stream_tiles = choose_stream_tiles(g, sizeof(acc_t), kSharedBytes, multiprocessors());
     const ForwardTiles tiles = choose_forward_tiles(g, sizeof(acc_t));
-    if (stream_tiles.outputs > 0) {  // the usual path: fold, P, prefix and gather in one pass
+    // The stream kernel parallelizes over rows only: it needs enough of them (a block per
+    // multiprocessor at least, blocks not mostly halo). Short inputs go to the P tiles, which also
+    // split the filters.
+    const bool stream_first = stream_tiles.outputs > 0 && stream_tiles.rows >= 64 &&
+                              g.batch * stream_tiles.t_tiles >= multiprocessors();
+    if (stream_tiles.outputs > 0 && (stream_first || tiles.outputs == 0)) {  // fold, P, prefix, gather in one pass
       const int64_t total_tiles = g.batch * stream_tiles.t_tiles;
       forward_stream_kernel<scalar_t, acc_t>
           <<<std::min<int64_t>(total_tiles, int64_t(1) << 30), stream_tiles.threads,
@@ -281,23 +254,31 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cuda(
     const int64_t acc_bytes = acc == at::kDouble ? 8 : 4;
     const int64_t per_batch = g.padded_len * g.condensed_len * acc_bytes;
     const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(g.batch, kAdjointChunkBytes / per_batch));
+    const AdjointTiles adjoint_tiles = choose_adjoint_tiles(g);
     for (int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
       const int64_t bc = std::min(chunk, g.batch - b0);
-      at::Tensor dp = at::empty({bc, g.padded_len, g.condensed_len}, cond.options());
+      at::Tensor dpt = at::empty({bc, g.condensed_len, g.padded_len}, cond.options());  // dP transposed
       at::Tensor f = at::empty({bc, g.condensed_channels, g.padded_len}, cond.options());
       AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_backward_cuda", [&] {
         using acc_t = at::opmath_type<scalar_t>;
-        adjoint_gather_kernel<scalar_t, acc_t><<<grid_for(dp.numel()), kThreads, 0, stream>>>(
-            gy.const_data_ptr<scalar_t>(), dp.mutable_data_ptr<acc_t>(), g, b0, bc);
+        if (adjoint_tiles.threads > 0) {
+          adjoint_stream_kernel<scalar_t, acc_t>
+              <<<std::min<int64_t>(bc * adjoint_tiles.u_tiles, int64_t(1) << 30), adjoint_tiles.threads,
+                 2 * adjoint_tiles.threads * sizeof(acc_t), stream>>>(
+                  gy.const_data_ptr<scalar_t>(), dpt.mutable_data_ptr<acc_t>(), g, adjoint_tiles, b0, bc);
+        } else {
+          adjoint_gather_kernel<scalar_t, acc_t><<<grid_for(dpt.numel()), kThreads, 0, stream>>>(
+              gy.const_data_ptr<scalar_t>(), dpt.mutable_data_ptr<acc_t>(), g, b0, bc);
+        }
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         fold_kernel<scalar_t, acc_t><<<grid_for(f.numel()), kThreads, 0, stream>>>(
             x.const_data_ptr<scalar_t>(), f.mutable_data_ptr<acc_t>(), g, b0, bc);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
       });
-      if (output_mask[1]) grad_condensed_acc += at::matmul(f, dp).sum(0);  // f^T dP
+      if (output_mask[1]) grad_condensed_acc += at::matmul(f, dpt.transpose(1, 2)).sum(0);  // f^T dP
       if (output_mask[0]) {
         // df (bc, Tp, Mc) -> rows of the unpadded input -> (bc, Mc, T) -> tiled over the repeats
-        const at::Tensor df = at::matmul(dp, cond.t()).narrow(1, g.pad_left, g.length);
+        const at::Tensor df = at::matmul(dpt.transpose(1, 2), cond.t()).narrow(1, g.pad_left, g.length);
         grad_input.narrow(0, b0, bc).copy_(df.permute({0, 2, 1}).repeat({1, channel_repeat, 1}));
       }
     }
