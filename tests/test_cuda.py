@@ -14,9 +14,24 @@ def test_cuda_kernels_were_built():
     assert wsnet_ext.cuda_built()
 
 
+# every CUDA forward kernel (where the shape fits it; else the usual pick) and both dP kernels
+KERNELS = [("auto", "stream"), ("lines", "stream"), ("stream", "gather"), ("tiles", "stream"),
+           ("direct", "gather")]
+
+
+@pytest.fixture(params=KERNELS, ids=lambda k: f"{k[0]}-{k[1]}")
+def cuda_kernels(request, monkeypatch):
+    forward, adjoint = request.param
+    if forward != "auto":
+        monkeypatch.setenv("WSNET_CUDA_FORWARD", forward)
+    if adjoint == "gather":
+        monkeypatch.setenv("WSNET_CUDA_ADJOINT", adjoint)
+    return request.param
+
+
 @pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
-def test_grid_matches_definition_cuda(sample_stride, repeat, stride, dilation, padding, dtype):
+def test_grid_matches_definition_cuda(sample_stride, repeat, stride, dilation, padding, dtype, cuda_kernels):
     run_case(batch=3, mc=2, repeat=repeat, length=dilation * 4 + 31, out_channels=6, kernel_size=5,
              sample_stride=sample_stride, stride=stride, padding=padding, dilation=dilation,
              bias=sample_stride % 2 == 1, dtype=dtype, seed=sample_stride * 7 + repeat, device="cuda")
@@ -35,7 +50,7 @@ def test_grid_matches_definition_cuda(sample_stride, repeat, stride, dilation, p
     (2, 4, 2, 333, 256, 4, 1, 2, 2, 1),
 ], ids=lambda c: "x".join(map(str, c)))
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16], ids=str)
-def test_shapes_cuda(config, dtype):
+def test_shapes_cuda(config, dtype, cuda_kernels):
     batch, mc, repeat, length, n, k, s_samp, stride, padding, dilation = config
     run_case(batch=batch, mc=mc, repeat=repeat, length=length, out_channels=n, kernel_size=k,
              sample_stride=s_samp, stride=stride, padding=padding, dilation=dilation, bias=True,

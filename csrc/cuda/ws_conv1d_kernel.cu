@@ -21,9 +21,12 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "../ws_conv1d_op_args.h"
 #include "ws_conv1d_adjoint_kernel.cuh"
+#include "ws_conv1d_lines_kernel.cuh"
 #include "ws_conv1d_stream_kernel.cuh"
 
 namespace wsnet {
@@ -176,6 +179,27 @@ __global__ void forward_direct_kernel(const scalar_t* __restrict__ x, const acc_
   }
 }
 
+enum class ForwardKernel { kLines, kStream, kTiles, kDirect };
+
+// The line and stream kernels parallelize over rows only: they need enough of them (a block per
+// multiprocessor at least, tiles not mostly halo). Short inputs go to the P tiles, which also split
+// the filters. WSNET_CUDA_FORWARD=lines|stream|tiles|direct forces one where it fits (for tests).
+ForwardKernel pick_forward_kernel(const Conv1dGeometry& g, const LineTiles& lines,
+                                  const StreamTiles& streamed, const ForwardTiles& tiles, int64_t sms) {
+  const char* forced = std::getenv("WSNET_CUDA_FORWARD");
+  const std::string want = forced != nullptr ? forced : "";
+  if (want == "lines" && lines.outputs > 0) return ForwardKernel::kLines;
+  if (want == "stream" && streamed.outputs > 0) return ForwardKernel::kStream;
+  if (want == "tiles" && tiles.outputs > 0) return ForwardKernel::kTiles;
+  if (want == "direct") return ForwardKernel::kDirect;
+  if (lines.outputs > 0 && lines.rows >= 64 && g.batch * lines.t_tiles >= sms) return ForwardKernel::kLines;
+  if (streamed.outputs > 0 && streamed.rows >= 64 && g.batch * streamed.t_tiles >= sms) return ForwardKernel::kStream;
+  if (tiles.outputs > 0) return ForwardKernel::kTiles;
+  if (lines.outputs > 0) return ForwardKernel::kLines;
+  if (streamed.outputs > 0) return ForwardKernel::kStream;
+  return ForwardKernel::kDirect;
+}
+
 at::ScalarType acc_type_of(at::ScalarType t) {
   return t == at::kDouble ? at::kDouble : at::kFloat;
 }
@@ -197,22 +221,26 @@ at::Tensor ws_conv1d_forward_cuda(const at::Tensor& input, const at::Tensor& con
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_forward_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* bias_ptr = bias_c.defined() ? bias_c.const_data_ptr<scalar_t>() : nullptr;
-    const StreamTiles stream_tiles = choose_stream_tiles(g, sizeof(acc_t), kSharedBytes, multiprocessors());
+    const int64_t sms = multiprocessors();
+    const LineTiles line_tiles = choose_line_tiles(g, sizeof(acc_t), kSharedBytes, sms);
+    const StreamTiles stream_tiles = choose_stream_tiles(g, sizeof(acc_t), kSharedBytes, sms);
     const ForwardTiles tiles = choose_forward_tiles(g, sizeof(acc_t));
-    // The stream kernel parallelizes over rows only: it needs enough of them (a block per
-    // multiprocessor at least, blocks not mostly halo). Short inputs go to the P tiles, which also
-    // split the filters.
-    const bool stream_first = stream_tiles.outputs > 0 && stream_tiles.rows >= 64 &&
-                              g.batch * stream_tiles.t_tiles >= multiprocessors();
-    if (stream_tiles.outputs > 0 && (stream_first || tiles.outputs == 0)) {  // fold, P, prefix, gather in one pass
-      const int64_t total_tiles = g.batch * stream_tiles.t_tiles;
+    const ForwardKernel kernel = pick_forward_kernel(g, line_tiles, stream_tiles, tiles, sms);
+    if (kernel == ForwardKernel::kLines) {  // fold, P, prefix and gather in one pass, no barriers
+      forward_lines_kernel<scalar_t, acc_t>
+          <<<std::min<int64_t>(g.batch * line_tiles.t_tiles, int64_t(1) << 30), line_tiles.threads,
+             line_tiles.shared_bytes, stream>>>(
+              x.const_data_ptr<scalar_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
+              y.mutable_data_ptr<scalar_t>(), g, line_tiles);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    } else if (kernel == ForwardKernel::kStream) {  // the same, one row per thread
       forward_stream_kernel<scalar_t, acc_t>
-          <<<std::min<int64_t>(total_tiles, int64_t(1) << 30), stream_tiles.threads,
+          <<<std::min<int64_t>(g.batch * stream_tiles.t_tiles, int64_t(1) << 30), stream_tiles.threads,
              stream_tiles.shared_bytes, stream>>>(
               x.const_data_ptr<scalar_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
               y.mutable_data_ptr<scalar_t>(), g, stream_tiles);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-    } else if (tiles.outputs > 0) {  // a long halo: (outputs x filters) tiles of P in shared memory
+    } else if (kernel == ForwardKernel::kTiles) {  // (outputs x filters) tiles of P in shared memory
       at::Tensor f = at::empty({g.batch, g.condensed_channels, g.padded_len}, cond.options());
       fold_kernel<scalar_t, acc_t><<<grid_for(f.numel()), kThreads, 0, stream>>>(
           x.const_data_ptr<scalar_t>(), f.mutable_data_ptr<acc_t>(), g, 0, g.batch);
@@ -246,7 +274,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cuda(
   const at::ScalarType acc = acc_type_of(input.scalar_type());
   const at::Tensor cond = condensed.to(acc).contiguous();
   const auto empty = [&] { return at::empty({0}, input.options()); };
-  at::Tensor grad_input = output_mask[0] ? at::zeros_like(x) : empty();
+  at::Tensor grad_input = output_mask[0] ? at::empty_like(x) : empty();  // every element written below
   at::Tensor grad_condensed_acc = at::zeros_like(cond);
   at::Tensor grad_bias = output_mask[2] ? at::zeros({g.out_channels}, input.options()) : empty();
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
@@ -254,7 +282,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cuda(
     const int64_t acc_bytes = acc == at::kDouble ? 8 : 4;
     const int64_t per_batch = g.padded_len * g.condensed_len * acc_bytes;
     const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(g.batch, kAdjointChunkBytes / per_batch));
-    const AdjointTiles adjoint_tiles = choose_adjoint_tiles(g);
+    // WSNET_CUDA_ADJOINT=gather forces the pointwise kernel (for tests)
+    const char* forced = std::getenv("WSNET_CUDA_ADJOINT");
+    const AdjointTiles adjoint_tiles =
+        forced != nullptr && std::string(forced) == "gather" ? AdjointTiles{} : choose_adjoint_tiles(g);
     for (int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
       const int64_t bc = std::min(chunk, g.batch - b0);
       at::Tensor dpt = at::empty({bc, g.condensed_len, g.padded_len}, cond.options());  // dP transposed
@@ -277,9 +308,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cuda(
       });
       if (output_mask[1]) grad_condensed_acc += at::matmul(f, dpt.transpose(1, 2)).sum(0);  // f^T dP
       if (output_mask[0]) {
-        // df (bc, Tp, Mc) -> rows of the unpadded input -> (bc, Mc, T) -> tiled over the repeats
-        const at::Tensor df = at::matmul(dpt.transpose(1, 2), cond.t()).narrow(1, g.pad_left, g.length);
-        grad_input.narrow(0, b0, bc).copy_(df.permute({0, 2, 1}).repeat({1, channel_repeat, 1}));
+        // df^T[b] = condensed dP[b]^T: (Mc, Lc) x (Lc, Tp) per batch row, straight from dpt's
+        // layout (no transposed copy); its unpadded rows go to every channel repeat in one copy.
+        at::Tensor dft = at::empty({bc, g.condensed_channels, g.padded_len}, cond.options());
+        for (int64_t b = 0; b < bc; ++b) {
+          at::Tensor dft_b = dft[b];
+          at::mm_out(dft_b, cond, dpt[b]);
+        }
+        grad_input.narrow(0, b0, bc)
+            .view({bc, channel_repeat, g.condensed_channels, g.length})
+            .copy_(dft.narrow(2, g.pad_left, g.length).unsqueeze(1).expand(
+                {bc, channel_repeat, g.condensed_channels, g.length}));
       }
     }
   }
