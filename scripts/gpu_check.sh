@@ -45,7 +45,7 @@ sanitize() {  # tool, then pytest -k filter
   local rc=${PIPESTATUS[0]}
   echo "exit $rc" | tee -a "$OUT/sanitize.log"
 }
-sanitize memcheck "shapes_cuda and float32 or channel_sampling or agree or stream or hashed" 80
+sanitize memcheck "shapes_cuda and float32 or channel_sampling or agree or current_stream or hashed" 120
 sanitize racecheck "shapes_cuda and float32 and not 100003" 60
 sanitize initcheck "shapes_cuda and float32 and not 100003" 60
 
