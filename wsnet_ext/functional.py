@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import _checks, _polyphase
+from . import _checks
 from ._build import cuda_built
 from ._geometry import condensed_length, conv_out_length, out_channels_of, resolve_padding
 from ._ops import _forward, _sample_channels
@@ -98,13 +98,7 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
     if x.device.type == "cuda" and not _CUDA_KERNELS:
         raise RuntimeError("input is on CUDA but this wsnet_ext build has no CUDA kernels "
                            "(wsnet_ext.cuda_built() is False); rebuild with the CUDA toolkit present")
-    phases = _polyphase.phase_count(x, condensed, pads, length, step, stride, dilation)
-    if phases > 1:  # the same layer as `phases` interleaved ones, 1/phases of the work
-        x, condensed = _polyphase.split_phases(x, condensed, pads, length, stride, repeat, phases)
-        y = _forward(x, condensed, bias, length // phases, step // phases, repeat, stride // phases,
-                     [0, 0], 1)
-    else:
-        y = _forward(x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
+    y = _forward(x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
     return y.squeeze(0) if unbatched else y
 
 

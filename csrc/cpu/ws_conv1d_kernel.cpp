@@ -24,27 +24,37 @@
 
 #include "../ws_conv1d_op_args.h"
 #include "ws_conv1d_isa.h"
+#include "ws_conv1d_polyphase.h"
 #include "ws_conv1d_tiles.h"
 
 namespace wsnet {
 namespace {
 
-// fold[j][r] = sum_c x[c*Mc + j, row0 + r - pad_left] (§2.1), zero in the padding and past rows.
+// fold[p*Mc + j][r] = sum_c x[c*Mc + j, phases*(row0 + r) + p - pad_left] (§2.1; with one phase,
+// fold[j][r] = sum_c xp[c*Mc + j, row0 + r]), zero in the padding and past `rows`.
 template <typename scalar_t, typename acc_t>
-void fold_channels(const scalar_t* x_b, const Conv1dGeometry& g, int64_t row0, int64_t rows,
+void fold_channels(const scalar_t* x_b, const InputLayout& in, int64_t row0, int64_t rows,
                    int64_t ld, acc_t* fold) {
-  const int64_t mc = g.condensed_channels;
-  const int64_t r_begin = std::clamp<int64_t>(g.pad_left - row0, 0, rows);
-  const int64_t r_end = std::clamp<int64_t>(g.pad_left + g.length - row0, r_begin, rows);
-  for (int64_t m = 0; m < g.in_channels; ++m) {
-    const scalar_t* src = x_b + m * g.length + (row0 - g.pad_left);
-    acc_t* dst = fold + (m % mc) * ld;
-    if (m < mc) {  // first repeat: write the row, zeros in the padding and past `rows`
-      std::fill(dst, dst + r_begin, acc_t(0));
-      for (int64_t r = r_begin; r < r_end; ++r) dst[r] = static_cast<acc_t>(src[r]);
-      std::fill(dst + r_end, dst + ld, acc_t(0));
-    } else {
-      for (int64_t r = r_begin; r < r_end; ++r) dst[r] += static_cast<acc_t>(src[r]);
+  const int64_t ph = in.phases;
+  for (int64_t p = 0; p < ph; ++p) {
+    const int64_t base = ph * row0 + p - in.pad_left;  // input row of r = 0
+    const auto [r_begin, r_end] = rows_inside(in, base, rows);
+    for (int64_t m = 0; m < in.channels; ++m) {
+      const scalar_t* src = x_b + m * in.length + base;
+      acc_t* dst = fold + (p * in.mc + m % in.mc) * ld;
+      if (m < in.mc) {  // first repeat: write the row, zeros in the padding and past `rows`
+        std::fill(dst, dst + r_begin, acc_t(0));
+        if (ph == 1) {
+          for (int64_t r = r_begin; r < r_end; ++r) dst[r] = static_cast<acc_t>(src[r]);
+        } else {
+          for (int64_t r = r_begin; r < r_end; ++r) dst[r] = static_cast<acc_t>(src[ph * r]);
+        }
+        std::fill(dst + r_end, dst + ld, acc_t(0));
+      } else if (ph == 1) {
+        for (int64_t r = r_begin; r < r_end; ++r) dst[r] += static_cast<acc_t>(src[r]);
+      } else {
+        for (int64_t r = r_begin; r < r_end; ++r) dst[r] += static_cast<acc_t>(src[ph * r]);
+      }
     }
   }
 }
@@ -87,12 +97,18 @@ void forward_tile_definition(const scalar_t* x_b, const acc_t* cond_t, const acc
   }
 }
 
+// g: the geometry the tiles run on (the split one under a polyphase split); g0 and condensed0:
+// the caller's, for the definition's sums where NaN / Inf appear; `in`: where the rows come from.
 template <typename scalar_t>
 void forward_kernel(const scalar_t* x, const scalar_t* condensed, const scalar_t* bias,
-                    scalar_t* y, const Conv1dGeometry& g) {
+                    scalar_t* y, const Conv1dGeometry& g, const InputLayout& in,
+                    const Conv1dGeometry& g0, const scalar_t* condensed0) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t mc = g.condensed_channels, n_out = g.out_channels;
   const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed, g);
+  const std::vector<acc_t> cond0_t = in.phases > 1 ? transposed_condensed<scalar_t, acc_t>(condensed0, g0)
+                                                   : std::vector<acc_t>();
+  const acc_t* definition_cond = in.phases > 1 ? cond0_t.data() : cond_t.data();
   std::vector<acc_t> bias_acc(bias ? n_out : 0);
   for (int64_t n = 0; n < (bias ? n_out : 0); ++n) bias_acc[n] = static_cast<acc_t>(bias[n]);
   const bool cond_finite = tile::all_finite(cond_t.data(), static_cast<int64_t>(cond_t.size()));
@@ -109,15 +125,15 @@ void forward_kernel(const scalar_t* x, const scalar_t* condensed, const scalar_t
       const int64_t b = item / split.tiles_per_batch;
       const int64_t t0 = (item % split.tiles_per_batch) * split.tile;
       const int64_t t1 = std::min(t0 + split.tile, g.out_len);
-      fold_channels(x + b * g.in_channels * g.length, g, g.first_row(t0), g.tile_rows(t0, t1),
-                    ld, fold.get());
+      const scalar_t* x_b = x + b * in.channels * in.length;
+      fold_channels(x_b, in, g.first_row(t0), g.tile_rows(t0, t1), ld, fold.get());
       scalar_t* y_b = y + b * n_out * g.out_len + t0;
       // NaN / Inf: the definition's own sums, so they reach exactly the outputs conv1d's would
       const bool finite = cond_finite && tile::all_finite(fold.get(), mc * ld);
       const auto run = [&](acc_t* out, int64_t ld_y) {
         if (finite) run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, out, ld_y);
-        else forward_tile_definition(x + b * g.in_channels * g.length, cond_t.data(),
-                                     bias ? bias_acc.data() : nullptr, g, t0, t1, out, ld_y);
+        else forward_tile_definition(x_b, definition_cond, bias ? bias_acc.data() : nullptr, g0, t0,
+                                     t1, out, ld_y);
       };
       if constexpr (in_place) {
         run(y_b, g.out_len);
@@ -146,9 +162,12 @@ bool grad_output_finite(const acc_t* gy_b, const Conv1dGeometry& g, int64_t u0, 
   return finite;
 }
 
+// g: the geometry the tiles run on (the split one under a polyphase split, whose rows have no
+// padding); `in`: where its rows are in x and grad_input. grad_condensed has g's layout.
 template <typename scalar_t>
 void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t* condensed,
-                     scalar_t* grad_input, scalar_t* grad_condensed, const Conv1dGeometry& g) {
+                     scalar_t* grad_input, scalar_t* grad_condensed, const Conv1dGeometry& g,
+                     const InputLayout& in) {
   using acc_t = at::opmath_type<scalar_t>;
   const acc_t* gy = gy_acc.const_data_ptr<acc_t>();
   const int64_t mc = g.condensed_channels, lc = g.condensed_len;
@@ -178,17 +197,25 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
         const int64_t rows = std::min(split.tile, g.length - i0);
         const int64_t u0 = i0 + g.pad_left;
         if (grad_cond) {
-          fold_channels(x + b * g.in_channels * g.length, g, u0, rows, ld, fold.get());
+          fold_channels(x + b * in.channels * in.length, in, u0, rows, ld, fold.get());
         }
         const acc_t* gy_b = gy + b * g.out_channels * g.out_len;
         run_backward_tile(w, g, gy_b, u0, rows, grad_input ? grad_fold.get() : nullptr, grad_cond,
                           !grad_output_finite(gy_b, g, u0, rows));
-        if (grad_input) {  // dx[b, c*Mc + j, i] = df[j][i] for every repeat c
-          scalar_t* gx_b = grad_input + b * g.in_channels * g.length + i0;
-          for (int64_t m = 0; m < g.in_channels; ++m) {
-            const acc_t* src = grad_fold.get() + (m % mc) * ld;
-            scalar_t* dst = gx_b + m * g.length;
-            for (int64_t r = 0; r < rows; ++r) dst[r] = static_cast<scalar_t>(src[r]);
+        if (grad_input) {  // dx[b, c*Mc + j, i] = df[p*Mc + j][r], i = phases*(u0 + r) + p - pad_left
+          scalar_t* gx_b = grad_input + b * in.channels * in.length;
+          for (int64_t p = 0; p < in.phases; ++p) {
+            const int64_t base = in.phases * u0 + p - in.pad_left;
+            const auto [r_begin, r_end] = rows_inside(in, base, rows);
+            for (int64_t m = 0; m < in.channels; ++m) {
+              const acc_t* src = grad_fold.get() + (p * in.mc + m % in.mc) * ld;
+              scalar_t* dst = gx_b + m * in.length + base;
+              if (in.phases == 1) {
+                for (int64_t r = r_begin; r < r_end; ++r) dst[r] = static_cast<scalar_t>(src[r]);
+              } else {
+                for (int64_t r = r_begin; r < r_end; ++r) dst[in.phases * r] = static_cast<scalar_t>(src[r]);
+              }
+            }
           }
         }
       }
@@ -240,10 +267,15 @@ at::Tensor ws_conv1d_forward_cpu(const at::Tensor& input, const at::Tensor& cond
   const at::Tensor bias_c = bias.has_value() ? bias->contiguous() : at::Tensor();
   at::Tensor y = at::empty({g.batch, g.out_channels, g.out_len}, input.options());
   if (y.numel() == 0) return y;
+  // strided layers run as their polyphase split (ws_conv1d_polyphase.h): 1/g of the work
+  const Polyphase plan = plan_polyphase(g);
+  const Conv1dGeometry gs = plan.phases > 1 ? split_geometry(g, plan) : g;
+  const at::Tensor cs = plan.phases > 1 ? split_condensed(c, plan) : c;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_forward_cpu", [&] {
-    forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),
+    forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), cs.const_data_ptr<scalar_t>(),
                              bias_c.defined() ? bias_c.const_data_ptr<scalar_t>() : nullptr,
-                             y.mutable_data_ptr<scalar_t>(), g);
+                             y.mutable_data_ptr<scalar_t>(), gs, input_layout(g, plan), g,
+                             c.const_data_ptr<scalar_t>());
   });
   return y;
 }
@@ -263,24 +295,33 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cpu(
     if (!wanted) return at::empty({0}, input.options());
     return no_output ? at::zeros_like(like) : at::empty_like(like);
   };
+  // strided layers run as their polyphase split (ws_conv1d_polyphase.h); input rows that no
+  // phase row reaches get no write there, so grad_input starts at zero then
+  const Polyphase plan = plan_polyphase(g);
+  const bool split = plan.phases > 1;
+  const Conv1dGeometry gs = split ? split_geometry(g, plan) : g;
+  const at::Tensor cs = split ? split_condensed(c, plan) : c;
   at::Tensor grad_input = make(output_mask[0], x);
-  at::Tensor grad_condensed = make(output_mask[1], c);
+  if (split && output_mask[0] && !no_output) grad_input.zero_();
+  at::Tensor grad_condensed = make(output_mask[1], cs);  // the split layout, merged back below
   at::Tensor grad_bias = make(output_mask[2], at::empty({g.out_channels}, input.options()));
-  if (no_output) return {grad_input, grad_condensed, grad_bias};
+  if (no_output) return {grad_input, output_mask[1] ? at::zeros_like(c) : grad_condensed, grad_bias};
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     if (output_mask[0] || output_mask[1]) {
       const at::Tensor gy_acc = gy.to(c10::CppTypeToScalarType<acc_t>::value);  // no copy for f32/f64
       backward_kernel<scalar_t>(
-          gy_acc, x.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),
+          gy_acc, x.const_data_ptr<scalar_t>(), cs.const_data_ptr<scalar_t>(),
           output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr,
-          output_mask[1] ? grad_condensed.mutable_data_ptr<scalar_t>() : nullptr, g);
+          output_mask[1] ? grad_condensed.mutable_data_ptr<scalar_t>() : nullptr, gs,
+          input_layout(g, plan));
     }
     if (output_mask[2]) {
       bias_grad_kernel<scalar_t>(gy.const_data_ptr<scalar_t>(),
                                  grad_bias.mutable_data_ptr<scalar_t>(), g);
     }
   });
+  if (split && output_mask[1]) grad_condensed = merge_condensed(grad_condensed, plan);
   return {grad_input, grad_condensed, grad_bias};
 }
 
