@@ -59,14 +59,17 @@ void fold_channels(const scalar_t* x_b, const InputLayout& in, int64_t row0, int
   }
 }
 
-// condensed^T in the accumulation type, rows padded with zeros to whole column blocks.
+// condensed^T of g's layout in the accumulation type, rows padded with zeros to whole column
+// blocks, read from the caller's condensed (Mc0, Lc0): with `phases` > 1 (a polyphase split),
+// g's channel p*Mc0 + j, column v is the caller's channel j, column v*phases + p.
 template <typename scalar_t, typename acc_t>
-std::vector<acc_t> transposed_condensed(const scalar_t* cond, const Conv1dGeometry& g) {
-  const int64_t mc = g.condensed_channels, lc = g.condensed_len;
+std::vector<acc_t> transposed_condensed(const scalar_t* cond, const Conv1dGeometry& g, int64_t phases) {
+  const int64_t mc = g.condensed_channels, lc = g.condensed_len, mc0 = mc / phases;
   const int64_t lc_padded = ceil_div(lc, tile::kColumnBlock) * tile::kColumnBlock;
   std::vector<acc_t> cond_t(lc_padded * mc, acc_t(0));
   for (int64_t j = 0; j < mc; ++j) {
-    for (int64_t v = 0; v < lc; ++v) cond_t[v * mc + j] = static_cast<acc_t>(cond[j * lc + v]);
+    const scalar_t* row = cond + (j % mc0) * lc * phases + j / mc0;
+    for (int64_t v = 0; v < lc; ++v) cond_t[v * mc + j] = static_cast<acc_t>(row[v * phases]);
   }
   return cond_t;
 }
@@ -98,15 +101,15 @@ void forward_tile_definition(const scalar_t* x_b, const acc_t* cond_t, const acc
 }
 
 // g: the geometry the tiles run on (the split one under a polyphase split); g0 and condensed0:
-// the caller's, for the definition's sums where NaN / Inf appear; `in`: where the rows come from.
+// the caller's (g's condensed filter is read from it, and the definition's sums where NaN / Inf
+// appear use it); `in`: where the rows come from.
 template <typename scalar_t>
-void forward_kernel(const scalar_t* x, const scalar_t* condensed, const scalar_t* bias,
-                    scalar_t* y, const Conv1dGeometry& g, const InputLayout& in,
-                    const Conv1dGeometry& g0, const scalar_t* condensed0) {
+void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const Conv1dGeometry& g,
+                    const InputLayout& in, const Conv1dGeometry& g0, const scalar_t* condensed0) {
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t mc = g.condensed_channels, n_out = g.out_channels;
-  const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed, g);
-  const std::vector<acc_t> cond0_t = in.phases > 1 ? transposed_condensed<scalar_t, acc_t>(condensed0, g0)
+  const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed0, g, in.phases);
+  const std::vector<acc_t> cond0_t = in.phases > 1 ? transposed_condensed<scalar_t, acc_t>(condensed0, g0, 1)
                                                    : std::vector<acc_t>();
   const acc_t* definition_cond = in.phases > 1 ? cond0_t.data() : cond_t.data();
   std::vector<acc_t> bias_acc(bias ? n_out : 0);
@@ -163,7 +166,8 @@ bool grad_output_finite(const acc_t* gy_b, const Conv1dGeometry& g, int64_t u0, 
 }
 
 // g: the geometry the tiles run on (the split one under a polyphase split, whose rows have no
-// padding); `in`: where its rows are in x and grad_input. grad_condensed has g's layout.
+// padding); `in`: where its rows are in x and grad_input. condensed and grad_condensed have the
+// caller's layout.
 template <typename scalar_t>
 void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t* condensed,
                      scalar_t* grad_input, scalar_t* grad_condensed, const Conv1dGeometry& g,
@@ -171,7 +175,7 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
   using acc_t = at::opmath_type<scalar_t>;
   const acc_t* gy = gy_acc.const_data_ptr<acc_t>();
   const int64_t mc = g.condensed_channels, lc = g.condensed_len;
-  const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed, g);
+  const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed, g, in.phases);
   const TileSplit split = backward_tiles(g);
   const int64_t tiles = g.batch * split.tiles_per_batch;
   const int64_t groups = reduction_groups(tiles);
@@ -229,12 +233,14 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
       }
     }
   });
-  if (grad_condensed) {  // fixed-order sum of the group partials
+  if (grad_condensed) {  // fixed-order sum of the group partials, into the caller's layout
+    const int64_t mc0 = mc / in.phases;
     at::parallel_for(0, mc * lc, 1024, [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) {
         acc_t sum = 0;
         for (int64_t group = 0; group < groups; ++group) sum += partial[group * mc * lc + k];
-        grad_condensed[k] = static_cast<scalar_t>(sum);
+        const int64_t j = k / lc, v = k % lc;  // g's channel j = p*Mc0 + j0, column v
+        grad_condensed[(j % mc0) * lc * in.phases + v * in.phases + j / mc0] = static_cast<scalar_t>(sum);
       }
     });
   }
@@ -270,9 +276,8 @@ at::Tensor ws_conv1d_forward_cpu(const at::Tensor& input, const at::Tensor& cond
   // strided layers run as their polyphase split (ws_conv1d_polyphase.h): 1/g of the work
   const Polyphase plan = plan_polyphase(g);
   const Conv1dGeometry gs = plan.phases > 1 ? split_geometry(g, plan) : g;
-  const at::Tensor cs = plan.phases > 1 ? split_condensed(c, plan) : c;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_forward_cpu", [&] {
-    forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), cs.const_data_ptr<scalar_t>(),
+    forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(),
                              bias_c.defined() ? bias_c.const_data_ptr<scalar_t>() : nullptr,
                              y.mutable_data_ptr<scalar_t>(), gs, input_layout(g, plan), g,
                              c.const_data_ptr<scalar_t>());
@@ -300,18 +305,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cpu(
   const Polyphase plan = plan_polyphase(g);
   const bool split = plan.phases > 1;
   const Conv1dGeometry gs = split ? split_geometry(g, plan) : g;
-  const at::Tensor cs = split ? split_condensed(c, plan) : c;
   at::Tensor grad_input = make(output_mask[0], x);
   if (split && output_mask[0] && !no_output) grad_input.zero_();
-  at::Tensor grad_condensed = make(output_mask[1], cs);  // the split layout, merged back below
+  at::Tensor grad_condensed = make(output_mask[1], c);
   at::Tensor grad_bias = make(output_mask[2], at::empty({g.out_channels}, input.options()));
-  if (no_output) return {grad_input, output_mask[1] ? at::zeros_like(c) : grad_condensed, grad_bias};
+  if (no_output) return {grad_input, grad_condensed, grad_bias};
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_backward_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     if (output_mask[0] || output_mask[1]) {
       const at::Tensor gy_acc = gy.to(c10::CppTypeToScalarType<acc_t>::value);  // no copy for f32/f64
       backward_kernel<scalar_t>(
-          gy_acc, x.const_data_ptr<scalar_t>(), cs.const_data_ptr<scalar_t>(),
+          gy_acc, x.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),
           output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr,
           output_mask[1] ? grad_condensed.mutable_data_ptr<scalar_t>() : nullptr, gs,
           input_layout(g, plan));
@@ -321,7 +325,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cpu(
                                  grad_bias.mutable_data_ptr<scalar_t>(), g);
     }
   });
-  if (split && output_mask[1]) grad_condensed = merge_condensed(grad_condensed, plan);
   return {grad_input, grad_condensed, grad_bias};
 }
 

@@ -9,12 +9,10 @@
 // the entries. SoundNet's strided layers (s = 2, S and L even) halve their work.
 //
 // The split costs no pass of its own: the kernels' fold reads the phases straight from the input
-// (InputLayout) and the backward writes grad_input back the same way; only the small condensed
-// filter is rearranged. WSNET_CPU_POLYPHASE=0 turns it off (tests compare both paths).
+// (InputLayout), the backward writes grad_input back the same way, and the condensed filter and
+// its gradient are read and written in the caller's layout by index. WSNET_CPU_POLYPHASE=0 turns it off (tests compare both paths).
 // The CUDA kernels skip the lines that carry no output themselves and do not use this.
 #pragma once
-
-#include <ATen/core/Tensor.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -77,17 +75,6 @@ inline std::pair<int64_t, int64_t> rows_inside(const InputLayout& in, int64_t ba
   const int64_t begin = std::clamp<int64_t>(-floor_div(base, in.phases), 0, rows);
   const int64_t end = std::clamp<int64_t>(floor_div(in.length - 1 - base, in.phases) + 1, begin, rows);
   return {begin, end};
-}
-
-// condensed (Mc, Lc) -> (g*Mc, Lc/g): row p*Mc + j = condensed[j, p::g]; and back.
-inline at::Tensor split_condensed(const at::Tensor& c, const Polyphase& plan) {
-  const int64_t mc = c.size(0), lc = c.size(1), ph = plan.phases;
-  return c.view({mc, lc / ph, ph}).permute({2, 0, 1}).reshape({ph * mc, lc / ph}).contiguous();
-}
-
-inline at::Tensor merge_condensed(const at::Tensor& c_split, const Polyphase& plan) {
-  const int64_t ph = plan.phases, mc = c_split.size(0) / ph, cols = c_split.size(1);
-  return c_split.view({ph, mc, cols}).permute({1, 2, 0}).reshape({mc, cols * ph}).contiguous();
 }
 
 }  // namespace wsnet
