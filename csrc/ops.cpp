@@ -1,5 +1,6 @@
-// Op schemas of wsnet_ext (DESIGN.md §6). Kernels register per device in cpu/ and cuda/; fake
-// kernels and autograd are registered from Python (wsnet_ext/_ops.py).
+// Op schemas of wsnet_ext (DESIGN.md §6). Kernels register per device in cpu/ and cuda/, the
+// autograd of ws_conv1d_forward in ws_conv1d_autograd.cpp; fake kernels and the autograd of
+// ws_sample_channels are registered from Python (wsnet_ext/_ops.py).
 #include <Python.h>
 #include <torch/library.h>
 

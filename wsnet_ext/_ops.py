@@ -1,5 +1,5 @@
-"""Fake (meta) kernels and autograd of the registered ops, so that torch.compile traces them
-and backward runs our backward op (DESIGN.md §6)."""
+"""Fake (meta) kernels of the registered ops and the autograd of ws_sample_channels, so that
+torch.compile traces them and backward runs our backward ops (DESIGN.md §6)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from . import _build  # noqa: F401  (loads the library that defines the ops)
 from ._geometry import conv_out_length
 
 _forward = torch.ops.wsnet_ext.ws_conv1d_forward.default
-_backward = torch.ops.wsnet_ext.ws_conv1d_backward.default
 _sample_channels = torch.ops.wsnet_ext.ws_sample_channels.default
 _sample_channels_backward = torch.ops.wsnet_ext.ws_sample_channels_backward.default
 
@@ -31,23 +30,8 @@ def _ws_conv1d_backward_fake(grad_output, input, condensed, kernel_size, sample_
             grad_like(output_mask[2], (grad_output.shape[1],)))
 
 
-def _setup_context(ctx, inputs, output):
-    input, condensed, bias, *options = inputs
-    ctx.save_for_backward(input, condensed)
-    ctx.options = options
-    ctx.has_bias = bias is not None
-
-
-def _backward_rule(ctx, grad_output):
-    input, condensed = ctx.saved_tensors
-    mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]]
-    grad_input, grad_condensed, grad_bias = _backward(grad_output, input, condensed, *ctx.options, mask)
-    return ((grad_input if mask[0] else None), (grad_condensed if mask[1] else None),
-            (grad_bias if mask[2] else None)) + (None,) * len(ctx.options)
-
-
-torch.library.register_autograd("wsnet_ext::ws_conv1d_forward", _backward_rule,
-                                setup_context=_setup_context)
+# The autograd of ws_conv1d_forward is registered in C++ (csrc/ws_conv1d_autograd.cpp): its
+# backward calls ws_conv1d_backward with a mask of the inputs that need gradients.
 
 
 @torch.library.register_fake("wsnet_ext::ws_sample_channels")
