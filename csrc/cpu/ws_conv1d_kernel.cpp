@@ -152,19 +152,6 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
   });
 }
 
-// Whether the grad_output entries whose segments reach padded rows [u0, u0 + rows) are finite.
-template <typename acc_t>
-bool grad_output_finite(const acc_t* gy_b, const Conv1dGeometry& g, int64_t u0, int64_t rows) {
-  const int64_t first = std::max<int64_t>(0, u0 - g.halo_rows());
-  const int64_t t_begin = ceil_div(first, g.stride);
-  const int64_t t_end = std::min<int64_t>(g.out_len, ceil_div(u0 + rows, g.stride));
-  bool finite = true;
-  for (int64_t n = 0; n < g.out_channels && t_begin < t_end; ++n) {
-    finite &= tile::all_finite(gy_b + n * g.out_len + t_begin, t_end - t_begin);
-  }
-  return finite;
-}
-
 // g: the geometry the tiles run on (the split one under a polyphase split, whose rows have no
 // padding); `in`: where its rows are in x and grad_input. condensed and grad_condensed have the
 // caller's layout.
@@ -204,8 +191,7 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
           fold_channels(x + b * in.channels * in.length, in, u0, rows, ld, fold.get());
         }
         const acc_t* gy_b = gy + b * g.out_channels * g.out_len;
-        run_backward_tile(w, g, gy_b, u0, rows, grad_input ? grad_fold.get() : nullptr, grad_cond,
-                          !grad_output_finite(gy_b, g, u0, rows));
+        run_backward_tile(w, g, gy_b, u0, rows, grad_input ? grad_fold.get() : nullptr, grad_cond);
         if (grad_input) {  // dx[b, c*Mc + j, i] = df[p*Mc + j][r], i = phases*(u0 + r) + p - pad_left
           scalar_t* gx_b = grad_input + b * in.channels * in.length;
           for (int64_t p = 0; p < in.phases; ++p) {

@@ -11,6 +11,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "../ws_conv1d_geometry.h"
 
@@ -185,19 +186,39 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
   }
 }
 
+// (bits & exponent) ^ exponent of a value: 0 exactly when it is NaN or Inf (all exponent bits set).
+// Integer min-reductions of it vectorize, where std::isfinite in a loop did not.
+template <typename acc_t>
+using FiniteKey = std::conditional_t<sizeof(acc_t) == 8, uint64_t, uint32_t>;
+
+template <typename acc_t>
+WS_INLINE FiniteKey<acc_t> finite_key(acc_t value) {
+  using bits_t = FiniteKey<acc_t>;
+  constexpr bits_t kExponent = sizeof(acc_t) == 8 ? bits_t(0x7ff0000000000000ULL) : bits_t(0x7f800000U);
+  bits_t bits;
+  __builtin_memcpy(&bits, &value, sizeof(bits));
+  return (bits & kExponent) ^ kExponent;
+}
+
+// Whether p[0, n) holds no NaN or Inf.
 template <typename acc_t>
 inline bool all_finite(const acc_t* p, int64_t n) {
-  bool finite = true;
-  for (int64_t i = 0; i < n; ++i) finite &= std::isfinite(p[i]);
-  return finite;
+  FiniteKey<acc_t> smallest = finite_key(acc_t(0));
+  for (int64_t i = 0; i < n; ++i) {
+    const FiniteKey<acc_t> key = finite_key(p[i]);
+    smallest = key < smallest ? key : smallest;
+  }
+  return smallest != 0;
 }
 
 // dP of the backward (§2) for input rows [u0, u0 + rows), one column per condensed column v:
 // dp_t[v * ld_dp + pad + g] for grid rows g in [0, halo + rows) that start `halo` rows above u0
 // (the first segment reaching u0 starts there). Each column is the previous one shifted by d
 // plus the segment markers at v: +gy at a segment's first point, -gy just past its last.
+// Returns whether every grad_output value it placed is finite (else the caller redoes the tile
+// pointwise: the running sums would carry NaN / Inf along whole lines).
 template <typename acc_t>
-WS_INLINE void adjoint_columns(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
+WS_INLINE bool adjoint_columns(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
                                int64_t u0, int64_t rows) {
   const int64_t lc = g.condensed_len, halo = g.halo_rows();
   const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
@@ -212,6 +233,7 @@ WS_INLINE void adjoint_columns(const Workspace<acc_t>& w, const Conv1dGeometry& 
   int64_t end_count = end_row < grid_rows ? (grid_rows - end_row + s - 1) / s : 0;  // in the grid
   if (end_count > count) end_count = count;
   const int64_t lc_padded = (lc + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
+  FiniteKey<acc_t> smallest = finite_key(acc_t(0));
   for (int64_t v = 0; v < lc_padded; ++v) {
     acc_t* col = w.block + v * w.ld_grid + w.pad;  // w.pad zeros in front of every column
     for (int64_t r = -w.pad; r < 0; ++r) col[r] = 0;
@@ -225,13 +247,18 @@ WS_INLINE void adjoint_columns(const Workspace<acc_t>& w, const Conv1dGeometry& 
     }
     if (v % S == 0 && v / S < g.out_channels) {  // segment starts of filter v / S
       const acc_t* gy_n = gy + (v / S) * g.out_len + t_begin;
-      for (int64_t t = 0; t < count; ++t) col[start_row + t * s] += gy_n[t];
+      for (int64_t t = 0; t < count; ++t) {
+        const FiniteKey<acc_t> key = finite_key(gy_n[t]);
+        smallest = key < smallest ? key : smallest;
+        col[start_row + t * s] += gy_n[t];
+      }
     }
     if (v >= L && (v - L) % S == 0 && (v - L) / S < g.out_channels) {  // ... and their ends
       const acc_t* gy_n = gy + ((v - L) / S) * g.out_len + t_begin;
       for (int64_t t = 0; t < end_count; ++t) col[end_row + t * s] -= gy_n[t];
     }
   }
+  return smallest != 0;
 }
 
 // dP of the same tile summed point by point, each point over the (at most L) segments through it:
@@ -328,14 +355,9 @@ WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
 // grad_fold (Mc, ld) = dP condensed and grad_cond (Mc, Lc, kSlots lanes) += fold dP^T.
 template <typename acc_t, int kBytes, int64_t kVecs>
 WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
-                             int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond,
-                             bool pointwise) {
+                             int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond) {
   const int64_t mc = g.condensed_channels;
-  if (pointwise) {
-    adjoint_columns_direct(w, g, gy, u0, rows);
-  } else {
-    adjoint_columns(w, g, gy, u0, rows);
-  }
+  if (!adjoint_columns(w, g, gy, u0, rows)) adjoint_columns_direct(w, g, gy, u0, rows);
   const acc_t* dp0 = w.block + w.pad + g.halo_rows();  // row 0 of the tile in column 0
   int64_t j0 = 0;
   for (; j0 + 4 <= mc; j0 += 4) {
