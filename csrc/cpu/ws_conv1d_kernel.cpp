@@ -237,12 +237,21 @@ void bias_grad_kernel(const scalar_t* gy, scalar_t* grad_bias, const Conv1dGeome
   using acc_t = at::opmath_type<scalar_t>;
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.batch * g.out_len));
   at::parallel_for(0, g.out_channels, grain, [&](int64_t begin, int64_t end) {
+    // kLanes partial sums in a fixed order (they vectorize; one running sum is a latency chain)
+    constexpr int64_t kLanes = 16;
     for (int64_t n = begin; n < end; ++n) {
-      acc_t sum = 0;
+      acc_t part[kLanes] = {};
+      acc_t tail = 0;
       for (int64_t b = 0; b < g.batch; ++b) {
         const scalar_t* row = gy + (b * g.out_channels + n) * g.out_len;
-        for (int64_t t = 0; t < g.out_len; ++t) sum += static_cast<acc_t>(row[t]);
+        int64_t t = 0;
+        for (; t + kLanes <= g.out_len; t += kLanes) {
+          for (int64_t i = 0; i < kLanes; ++i) part[i] += static_cast<acc_t>(row[t + i]);
+        }
+        for (; t < g.out_len; ++t) tail += static_cast<acc_t>(row[t]);
       }
+      acc_t sum = tail;
+      for (int64_t i = 0; i < kLanes; ++i) sum += part[i];
       grad_bias[n] = static_cast<scalar_t>(sum);
     }
   });
