@@ -90,6 +90,14 @@ def test_multiple_tiles(config):
              dtype=torch.float64, seed=length)
 
 
+@pytest.mark.parametrize("mc", [8, 13, 16, 29])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_many_condensed_channels(mc, dtype):
+    # the backward's register blocks of 8, 4 and 1 channels, alone and mixed
+    run_case(batch=2, mc=mc, repeat=2, length=301, out_channels=11, kernel_size=6, sample_stride=3,
+             stride=1, padding=2, dilation=1, bias=True, dtype=dtype, seed=mc)
+
+
 def test_long_input():
     # T >= 100000, so every tiling boundary is crossed many times
     run_case(batch=2, mc=2, repeat=2, length=100_003, out_channels=16, kernel_size=9,
