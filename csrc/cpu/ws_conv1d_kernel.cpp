@@ -25,6 +25,7 @@
 #include "../ws_conv1d_op_args.h"
 #include "ws_conv1d_isa.h"
 #include "ws_conv1d_polyphase.h"
+#include "ws_huge_pages.h"
 #include "ws_conv1d_tiles.h"
 
 namespace wsnet {
@@ -268,6 +269,7 @@ at::Tensor ws_conv1d_forward_cpu(const at::Tensor& input, const at::Tensor& cond
   const at::Tensor bias_c = bias.has_value() ? bias->contiguous() : at::Tensor();
   at::Tensor y = at::empty({g.batch, g.out_channels, g.out_len}, input.options());
   if (y.numel() == 0) return y;
+  advise_huge_pages(y);  // before the kernels first touch it
   // strided layers run as their polyphase split (ws_conv1d_polyphase.h): 1/g of the work
   const Polyphase plan = plan_polyphase(g);
   const Conv1dGeometry gs = plan.phases > 1 ? split_geometry(g, plan) : g;
@@ -301,6 +303,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cpu(
   const bool split = plan.phases > 1;
   const Conv1dGeometry gs = split ? split_geometry(g, plan) : g;
   at::Tensor grad_input = make(output_mask[0], x);
+  if (output_mask[0]) advise_huge_pages(grad_input);
   if (split && output_mask[0] && !no_output) grad_input.zero_();
   at::Tensor grad_condensed = make(output_mask[1], c);
   at::Tensor grad_bias = make(output_mask[2], at::empty({g.out_channels}, input.options()));
