@@ -10,7 +10,8 @@
 //
 // The split costs no pass of its own: the kernels' fold reads the phases straight from the input
 // (InputLayout), the backward writes grad_input back the same way, and the condensed filter and
-// its gradient are read and written in the caller's layout by index. WSNET_CPU_POLYPHASE=0 turns it off (tests compare both paths).
+// its gradient are read and written in the caller's layout by index. WSNET_CPU_POLYPHASE=0 turns
+// it off (tests compare both paths).
 // The CUDA kernels skip the lines that carry no output themselves and do not use this.
 #pragma once
 
