@@ -1,6 +1,11 @@
 """Builds wsnet_ext: CPU kernels always, CUDA kernels whenever torch has CUDA and a CUDA toolkit
 is found (no GPU is needed to compile them).
 
+Both libraries use only PyTorch's stable ABI (torch/csrc/stable, torch/headeronly, the C shims),
+built for TORCH_FLOOR, and Python's limited API: the wheel is tagged abi3 and loads on every
+torch >= TORCH_FLOOR and every CPython >= 3.10. wsnet_ext._C holds the op schemas and the CPU
+kernels; wsnet_ext._C_cuda the CUDA kernels, loaded only beside a CUDA torch of the same CUDA major.
+
 Environment:
   WSNET_CPU_ONLY=1     skip the CUDA kernels (quick local iteration)
   WSNET_FORCE_CUDA=1   fail unless the CUDA kernels can be built
@@ -16,6 +21,8 @@ import sys
 from setuptools import find_packages, setup
 
 DEFAULT_ARCHS = "7.5;8.0;9.0;10.0+PTX"  # T4, A100, H100, B200; PTX runs on newer GPUs
+TORCH_FLOOR = (2, 10)  # the oldest torch the libraries load on
+PYTHON_FLOOR = "cp310"  # the abi3 tag: every CPython from 3.10 on
 
 
 def say(message: str) -> None:
@@ -54,42 +61,50 @@ if flag("WSNET_FORCE_CUDA") and not build_cuda:
     raise SystemExit(f"wsnet_ext setup: WSNET_FORCE_CUDA is set but the CUDA kernels can't be built: {why_not}")
 
 here = os.path.dirname(os.path.abspath(__file__))
-sources = sorted(glob.glob(os.path.join("csrc", "*.cpp")) + glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
-macros = [("WSNET_TORCH_VERSION", f'"{torch.__version__}"')]
+torch_major_minor = tuple(int(part) for part in torch.__version__.split("+")[0].split(".")[:2])
+if torch_major_minor < TORCH_FLOOR:
+    raise SystemExit(f"wsnet_ext setup: building needs torch >= {TORCH_FLOOR[0]}.{TORCH_FLOOR[1]} "
+                     f"(its stable ABI headers), found {torch.__version__}")
+floor_text = f"{TORCH_FLOOR[0]}.{TORCH_FLOOR[1]}"
+# TORCH_TARGET_VERSION: the stable headers offer only what torch TORCH_FLOOR has ([major][minor] in
+# the top two bytes of a uint64); the libraries then load on every torch from the floor on.
+target_version = f"0x{TORCH_FLOOR[0]:02x}{TORCH_FLOOR[1]:02x}000000000000"
+macros = [("TORCH_TARGET_VERSION", target_version), ("WSNET_TORCH_VERSION", f'"{torch.__version__}"'),
+          ("WSNET_TORCH_FLOOR", f'"{floor_text}"'),
+          ("WSNET_CUDA_VERSION", f'"{torch.version.cuda if build_cuda else ""}"')]  # of _C_cuda, if built
 cxx_flags = ["-O3", "-Wno-psabi"]  # torch adds its own -std (C++17 up to 2.9, C++20 after)
-link_flags = []
-if sys.platform.startswith("linux"):
-    # at::parallel_for is OpenMP inline code: without -fopenmp it silently runs on one thread.
-    # libgomp.so.1 then resolves to the copy torch has already loaded.
-    cxx_flags.append("-fopenmp")
-    link_flags.append("-fopenmp")
+# only what is used is linked: the stable C shims live in libtorch_cpu (and libtorch_cuda)
+link_flags = ["-Wl,--as-needed"] if sys.platform.startswith("linux") else []
 if flag("WSNET_SANITIZE"):
     sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]
     cxx_flags = [f for f in cxx_flags if f != "-O3"] + ["-O1"] + sanitize
     link_flags += sanitize
     say("building with AddressSanitizer and UBSan: run Python with LD_PRELOAD of libasan (see scripts/sanitize.sh)")
+
+cpu_sources = sorted(glob.glob(os.path.join("csrc", "*.cpp")) + glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
+extensions = [CppExtension("wsnet_ext._C", cpu_sources, define_macros=macros, py_limited_api=True,
+                           extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags)]
 if build_cuda:
     if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
         os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_ARCHS
     say(f"building CPU and CUDA kernels (toolkit {cuda_home}, torch CUDA {torch.version.cuda}, "
-        f"archs {os.environ.get('TORCH_CUDA_ARCH_LIST', 'of the visible GPU')})")
-    sources += sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu")))
-    macros += [("WITH_CUDA", None), ("WSNET_CUDA_VERSION", f'"{torch.version.cuda}"')]
-    extension = CUDAExtension(
-        "wsnet_ext._C", sources, define_macros=macros,
-        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]}, extra_link_args=link_flags)
+        f"archs {os.environ.get('TORCH_CUDA_ARCH_LIST', 'of the visible GPU')}, torch floor {floor_text})")
+    cuda_sources = sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu")) + glob.glob(os.path.join("csrc", "cuda", "*.cpp")))
+    cuda_macros = macros + [("USE_CUDA", None)]
+    extensions.append(CUDAExtension(
+        "wsnet_ext._C_cuda", cuda_sources, define_macros=cuda_macros, py_limited_api=True,
+        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]}, extra_link_args=link_flags))
 else:
-    say(f"building CPU kernels only: {why_not}")
-    extension = CppExtension("wsnet_ext._C", sources, define_macros=macros,
-                             extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags)
+    say(f"building CPU kernels only (torch floor {floor_text}): {why_not}")
 
 setup(
     name="wsnet_ext",
-    version="0.1.0",
+    version="0.2.0",
     description="WSNet weight-sampling layers with integral-image CPU and CUDA kernels",
     packages=find_packages(include=["wsnet_ext", "wsnet_ext.*"]),
-    ext_modules=[extension],
+    ext_modules=extensions,
     cmdclass={"build_ext": BuildExtension},
-    install_requires=["torch>=2.4", "numpy"],
-    python_requires=">=3.9",
+    install_requires=[f"torch>={floor_text}", "numpy"],
+    python_requires=">=3.10",
+    options={"bdist_wheel": {"py_limited_api": PYTHON_FLOOR}},
 )

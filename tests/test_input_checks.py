@@ -122,16 +122,39 @@ def test_not_a_tensor():
 
 
 def test_direct_op_call_is_checked_too():
-    # the registered op checks what its kernels rely on, so torch.ops callers can't crash it
+    # the registered op checks what its kernels rely on, so torch.ops callers can't crash it; the
+    # kernels are built on PyTorch's stable ABI, whose errors reach Python as RuntimeError (the
+    # public functions raise ValueError first, tested above)
     x, cond, _ = tensors()
-    with pytest.raises(ValueError, match="expected condensed length kernel_size"):
+    with pytest.raises(RuntimeError, match="expected condensed length kernel_size"):
         torch.ops.wsnet_ext.ws_conv1d_forward(x, torch.randn(2, 12), None, 3, 2, 2, 1, [1, 1], 1)
-    with pytest.raises(ValueError, match="expected in_channels = condensed.shape\\[0\\] \\* channel_repeat"):
+    with pytest.raises(RuntimeError, match="expected in_channels = condensed.shape\\[0\\] \\* channel_repeat"):
         torch.ops.wsnet_ext.ws_conv1d_forward(x, cond, None, 3, 2, 3, 1, [1, 1], 1)
-    with pytest.raises(ValueError, match="expected an output length >= 1"):
+    with pytest.raises(RuntimeError, match="expected an output length >= 1"):
         torch.ops.wsnet_ext.ws_conv1d_forward(x[:, :, :1], cond, None, 3, 2, 2, 1, [0, 0], 1)
-    with pytest.raises(ValueError, match="expected grad_output of shape"):
+    with pytest.raises(RuntimeError, match="expected grad_output of shape"):
         torch.ops.wsnet_ext.ws_conv1d_backward(torch.randn(2, 5, 3), x, cond, 3, 2, 2, 1, [1, 1], 1, [True] * 3)
+
+
+@pytest.mark.parametrize("position,name", [(3, "kernel_size"), (4, "sample_stride"), (6, "stride"),
+                                           (8, "dilation")])
+def test_direct_op_call_rejects_options_past_2_31(position, name):
+    # products of two options (dilation * (kernel_size - 1), ...) must not overflow int64
+    x, cond, _ = tensors()
+    args = [x, cond, None, 3, 2, 2, 1, [1, 1], 1]
+    args[position] = 2 ** 40
+    with pytest.raises(RuntimeError, match="< 2\\^31, got"):
+        torch.ops.wsnet_ext.ws_conv1d_forward(*args)
+
+
+def test_direct_op_call_rejects_huge_channel_repeat():
+    x, cond, _ = tensors()
+    with pytest.raises(RuntimeError, match="< 2\\^31"):
+        torch.ops.wsnet_ext.ws_conv1d_forward(x, cond, None, 3, 2, 2 ** 62, 1, [1, 1], 1)
+    with pytest.raises(RuntimeError, match="padding \\[left, right\\] in \\[0, 2\\^31\\)"):
+        torch.ops.wsnet_ext.ws_conv1d_forward(x, cond, None, 3, 2, 2, 1, [2 ** 62, 0], 1)
+    with pytest.raises(RuntimeError, match="< 2\\^31"):
+        torch.ops.wsnet_ext.ws_sample_channels(torch.randn(9, 3), 2, 2 ** 40, 1)
 
 
 def test_sample_weight_checks_length():

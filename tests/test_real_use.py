@@ -73,15 +73,28 @@ def test_bitwise_deterministic_across_runs_and_thread_counts():
             assert torch.equal(a, b)
 
 
-def test_import_under_another_torch_names_both_versions(monkeypatch):
+def test_import_under_an_older_torch_names_both_versions(monkeypatch):
     from wsnet_ext import _build
-    monkeypatch.setattr(torch, "__version__", "9.9.9+cu999")
-    with pytest.raises(ImportError, match=r"built against torch 2\..* but torch 9\.9\.9\+cu999 is installed; "
-                                          r"rebuild it .*--no-build-isolation"):
+    monkeypatch.setattr(torch, "__version__", "2.9.1+cu128")
+    with pytest.raises(ImportError, match=r"needs torch >= 2\.10 \(built against torch 2\..* for that "
+                                          r"floor\), but torch 2\.9\.1\+cu128 is installed"):
         _build.check_torch_version()
+
+
+@pytest.mark.parametrize("version", ["2.10.0", "2.13.0+cpu", "2.99.0a0+git1234", "3.0.0"])
+def test_import_under_any_torch_from_the_floor_on(monkeypatch, version):
+    from wsnet_ext import _build
+    monkeypatch.setattr(torch, "__version__", version)
+    _build.check_torch_version()  # the stable ABI: no rebuild needed
 
 
 def test_build_records_versions():
     info = wsnet_ext.build_info()
-    assert info["torch"] == torch.__version__
+    assert info["torch_running"] == torch.__version__
+    assert info["torch_floor"] == "2.10"
+    built = tuple(int(p) for p in info["torch"].split("+")[0].split(".")[:2])
+    assert built >= (2, 10)
     assert info["cuda_kernels"] == (info["cuda"] != "")
+    assert info["cuda_loaded"] == (info["cuda_kernels"] and torch.version.cuda is not None
+                                   and torch.version.cuda.split(".")[0] == info["cuda"].split(".")[0])
+    assert info["cuda_loaded"] == (info["cuda_not_loaded"] == "")

@@ -1,6 +1,6 @@
 """wsnet_ext: WSNet weight-sampling layers (Jin et al., ICML 2018) with CPU and CUDA kernels."""
 
-from ._build import build_info, cpu_kernel_isa, cuda_built
+from ._build import build_info, cpu_kernel_isa, cuda_built, cuda_loaded
 from . import _ops  # noqa: F401  (fake kernels and autograd of the ops)
 from .channel_sampled import WSConv2d, WSLinear
 from .conv1d import WSConv1d
@@ -10,8 +10,8 @@ from .hashed import HashedConv1d, HashedConv2d, HashedLinear
 from .summary import summary
 from . import models
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["HashedConv1d", "HashedConv2d", "HashedLinear", "WSConv1d", "WSConv2d", "WSLinear",
-           "build_info", "cpu_kernel_isa", "cuda_built", "hashify", "materialize", "models",
+           "build_info", "cpu_kernel_isa", "cuda_built", "cuda_loaded", "hashify", "materialize", "models",
            "sample_channels", "sample_conv1d_weight", "summary", "ws_conv1d", "wsnetify"]

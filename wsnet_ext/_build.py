@@ -1,14 +1,24 @@
-"""Loads the compiled library and tells what it was built with."""
+"""Loads the compiled libraries and tells what they were built with.
+
+wsnet_ext._C (op schemas and CPU kernels) and wsnet_ext._C_cuda (CUDA kernels) use only PyTorch's
+stable ABI: built once, they load on every torch from the floor they were built for (2.10) on.
+The CUDA library is loaded only beside a CUDA torch of the CUDA major it was built for."""
 
 from __future__ import annotations
 
 import functools
 import importlib.util
 import os
+import warnings
 
 import torch
 
-_REBUILD = "rebuild it against the installed torch: pip install --no-build-isolation --force-reinstall --no-deps ."
+_REINSTALL = "reinstall it: pip install --no-build-isolation --force-reinstall --no-deps ."
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("+")[0].split(".")[:2])
+
 
 if importlib.util.find_spec(f"{__package__}._C") is None:
     raise ImportError(
@@ -16,36 +26,74 @@ if importlib.util.find_spec(f"{__package__}._C") is None:
         "`pip install --no-build-isolation -e .` (or, if wsnet_ext is installed elsewhere, run "
         "Python outside the source checkout)")
 try:
-    from . import _C  # noqa: F401  (registers the wsnet_ext ops)
-except ImportError as error:  # e.g. undefined symbols after a torch upgrade
+    from . import _C  # registers the wsnet_ext op schemas and CPU kernels
+except ImportError as error:
     raise ImportError(
         f"wsnet_ext: its compiled library failed to load under torch {torch.__version__} ({error}); "
-        f"{_REBUILD}") from error
+        f"{_REINSTALL}") from error
+
+_FIELDS = dict(item.split("=", 1) for item in _C.build_info().split(";"))
+
+
+def check_torch_version() -> None:
+    """The running torch must be at least the floor the libraries were built for."""
+    floor = _FIELDS["floor"]
+    if _version_tuple(torch.__version__) < _version_tuple(floor):
+        raise ImportError(
+            f"wsnet_ext needs torch >= {floor} (built against torch {_FIELDS['torch']} for that floor), "
+            f"but torch {torch.__version__} is installed; upgrade torch, or {_REINSTALL}")
+
+
+check_torch_version()
+
+
+def _load_cuda() -> tuple[bool, str, str]:
+    """(built, CUDA version built for, why not loaded or ''). Loads the CUDA kernels when it can."""
+    built_for = _FIELDS["cuda"]
+    if not built_for or importlib.util.find_spec(f"{__package__}._C_cuda") is None:
+        return False, "", "this build has no CUDA kernels"
+    if torch.version.cuda is None:
+        return True, built_for, f"torch {torch.__version__} is a CPU-only build"
+    if built_for.split(".")[0] != torch.version.cuda.split(".")[0]:
+        warnings.warn(f"wsnet_ext: its CUDA kernels were built for CUDA {built_for}, but torch "
+                      f"{torch.__version__} uses CUDA {torch.version.cuda}: they are not loaded (the "
+                      f"CPU kernels work); to use them, {_REINSTALL}", stacklevel=3)
+        return True, built_for, f"built for CUDA {built_for}, torch uses CUDA {torch.version.cuda}"
+    try:
+        from . import _C_cuda  # noqa: F401  (registers the CUDA kernels)
+    except ImportError as error:
+        warnings.warn(f"wsnet_ext: its CUDA library failed to load ({error}): the CUDA kernels are "
+                      f"unavailable, the CPU kernels work; {_REINSTALL}", stacklevel=3)
+        return True, built_for, f"the CUDA library failed to load: {error}"
+    return True, built_for, ""
+
+
+_CUDA_BUILT, _CUDA_BUILT_FOR, _CUDA_NOT_LOADED = _load_cuda()
 
 
 @functools.lru_cache(maxsize=None)
 def build_info() -> dict:
-    """{'cuda_kernels': bool, 'torch': version built against, 'cuda': CUDA version or ''}."""
-    fields = dict(item.split("=", 1) for item in torch.ops.wsnet_ext._build_info().split(";"))
-    return {"cuda_kernels": fields["cuda_kernels"] == "1", "torch": fields["torch"], "cuda": fields["cuda"]}
+    """What was built and what runs: {'cuda_kernels': CUDA kernels built, 'cuda_loaded': and loaded
+    in this process, 'cuda': CUDA version they were built for, 'torch': torch built against,
+    'torch_floor': oldest torch the build loads on, 'torch_running': this process's torch,
+    'cuda_not_loaded': why not, when not}."""
+    return {"cuda_kernels": _CUDA_BUILT, "cuda_loaded": _CUDA_BUILT and not _CUDA_NOT_LOADED,
+            "cuda": _CUDA_BUILT_FOR, "torch": _FIELDS["torch"], "torch_floor": _FIELDS["floor"],
+            "torch_running": torch.__version__, "cuda_not_loaded": _CUDA_NOT_LOADED}
 
 
 def cpu_kernel_isa() -> str:
     """The build of the CPU kernels this processor runs: 'avx512', 'avx2' or 'baseline'
     (WSNET_CPU_ISA=avx2|baseline caps it)."""
-    return torch.ops.wsnet_ext._cpu_kernel_isa()
+    return _C.cpu_kernel_isa()
 
 
 def cuda_built() -> bool:
     """Whether this build of wsnet_ext holds its CUDA kernels."""
-    return build_info()["cuda_kernels"]
+    return _CUDA_BUILT
 
 
-def check_torch_version() -> None:
-    built = build_info()["torch"]
-    if built != torch.__version__:
-        raise ImportError(
-            f"wsnet_ext was built against torch {built} but torch {torch.__version__} is installed; {_REBUILD}")
-
-
-check_torch_version()
+def cuda_loaded() -> bool:
+    """Whether the CUDA kernels are loaded in this process (built, and torch is a CUDA build of
+    the same CUDA major)."""
+    return build_info()["cuda_loaded"]

@@ -1,5 +1,7 @@
-"""Fake (meta) kernels of the registered ops and the autograd of ws_sample_channels, so that
-torch.compile traces them and backward runs our backward ops (DESIGN.md §6)."""
+"""Fake (meta) kernels and autograd of the registered ops, so that torch.compile traces them and
+backward runs our backward ops (docs/design.md, "Ops"). The autograd is registered with
+torch.library.register_autograd: the stable ABI the kernels are built on has no C++ autograd. Every
+backward op has an autograd of its own too, so second derivatives (create_graph=True) are exact."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from . import _build  # noqa: F401  (loads the library that defines the ops)
 from ._geometry import conv_out_length
 
 _forward = torch.ops.wsnet_ext.ws_conv1d_forward.default
+_backward = torch.ops.wsnet_ext.ws_conv1d_backward.default
 _sample_channels = torch.ops.wsnet_ext.ws_sample_channels.default
 _sample_channels_backward = torch.ops.wsnet_ext.ws_sample_channels_backward.default
 
@@ -30,8 +33,64 @@ def _ws_conv1d_backward_fake(grad_output, input, condensed, kernel_size, sample_
             grad_like(output_mask[2], (grad_output.shape[1],)))
 
 
-# The autograd of ws_conv1d_forward is registered in C++ (csrc/ws_conv1d_autograd.cpp): its
-# backward calls ws_conv1d_backward with a mask of the inputs that need gradients.
+def _forward_setup_context(ctx, inputs, output):
+    input, condensed, bias = inputs[:3]
+    ctx.save_for_backward(input, condensed)
+    ctx.options = inputs[3:]  # kernel_size, sample_stride, channel_repeat, stride, padding, dilation
+    ctx.has_bias = bias is not None
+
+
+def _forward_backward_rule(ctx, grad_output):
+    """y = F(x, c) + bias: one ws_conv1d_backward call for the gradients that are needed."""
+    needs = ctx.needs_input_grad
+    mask = [needs[0], needs[1], ctx.has_bias and needs[2]]
+    input, condensed = ctx.saved_tensors
+    grads = _backward(grad_output, input, condensed, *ctx.options, mask)
+    return (grads[0] if mask[0] else None, grads[1] if mask[1] else None,
+            grads[2] if mask[2] else None, None, None, None, None, None, None)
+
+
+torch.library.register_autograd("wsnet_ext::ws_conv1d_forward", _forward_backward_rule,
+                                setup_context=_forward_setup_context)
+
+
+def _backward_setup_context(ctx, inputs, output):
+    grad_output, input, condensed = inputs[:3]
+    ctx.save_for_backward(grad_output, input, condensed)
+    ctx.options = inputs[3:9]
+    ctx.output_mask = inputs[9]
+
+
+def _backward_backward_rule(ctx, grad_grad_input, grad_grad_condensed, grad_grad_bias):
+    """The backward op is bilinear: grad_input = A(c)^T gy, grad_condensed = B(x)^T gy and
+    grad_bias = sum gy, where F(x, c) = A(c) x = B(x) c is the forward without bias. So, with
+    (ggx, ggc, ggb) the gradients of its three outputs:
+      d grad_output = F(ggx, c) + F(x, ggc) + ggb   (broadcast over batch and time)
+      d input       = A(ggc)^T gy                   (the grad_input of the op with condensed ggc)
+      d condensed   = B(ggx)^T gy                   (the grad_condensed of the op with input ggx)
+    each computed by the ops themselves, which are differentiable again."""
+    grad_output, input, condensed = ctx.saved_tensors
+    options, mask = ctx.options, ctx.output_mask
+    needs = ctx.needs_input_grad
+    d_grad_output = d_input = d_condensed = None
+    if needs[0]:
+        terms = []
+        if mask[0]:
+            terms.append(_forward(grad_grad_input, condensed, None, *options))
+        if mask[1]:
+            terms.append(_forward(input, grad_grad_condensed, None, *options))
+        if mask[2]:
+            terms.append(grad_grad_bias[None, :, None].expand_as(grad_output))
+        d_grad_output = sum(terms[1:], terms[0]) if terms else torch.zeros_like(grad_output)
+    if needs[1] and mask[1]:
+        d_input = _backward(grad_output, input, grad_grad_condensed, *options, [True, False, False])[0]
+    if needs[2] and mask[0]:
+        d_condensed = _backward(grad_output, grad_grad_input, condensed, *options, [False, True, False])[1]
+    return (d_grad_output, d_input, d_condensed) + (None,) * 7
+
+
+torch.library.register_autograd("wsnet_ext::ws_conv1d_backward", _backward_backward_rule,
+                                setup_context=_backward_setup_context)
 
 
 @torch.library.register_fake("wsnet_ext::ws_sample_channels")
@@ -56,3 +115,17 @@ def _sample_backward_rule(ctx, grad_weight):
 
 torch.library.register_autograd("wsnet_ext::ws_sample_channels", _sample_backward_rule,
                                 setup_context=_sample_setup_context)
+
+
+def _sample_backward_setup_context(ctx, inputs, output):
+    grad_weight, _, sample_stride, channel_repeat = inputs
+    ctx.sampling = (grad_weight.shape[0], sample_stride, channel_repeat)
+
+
+def _sample_backward_backward_rule(ctx, grad_grad_condensed):
+    """The sampling's backward is linear and its adjoint is the sampling itself."""
+    return _sample_channels(grad_grad_condensed, *ctx.sampling), None, None, None
+
+
+torch.library.register_autograd("wsnet_ext::ws_sample_channels_backward", _sample_backward_backward_rule,
+                                setup_context=_sample_backward_setup_context)

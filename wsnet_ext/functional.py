@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 
 from . import _checks
-from ._build import cuda_built
+from ._build import build_info
 from ._geometry import condensed_length, conv_out_length, out_channels_of, resolve_padding
 from ._ops import _forward, _sample_channels
 
-# Read once at import: a plain constant to torch.compile (the build-info op returns a string,
-# which dynamo cannot trace).
-_CUDA_KERNELS = cuda_built()
+# Read once at import: a plain constant to torch.compile.
+_CUDA_KERNELS = build_info()["cuda_loaded"]
+_NO_CUDA_KERNELS = ("this wsnet_ext has no CUDA kernels loaded: "
+                    f"{build_info()['cuda_not_loaded'] or 'unknown'} (wsnet_ext.build_info() says more)")
 
 
 def _autocast_dtype(device_type: str):
@@ -96,8 +97,7 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
             f"input expects length >= {dilation * (length - 1) + 1 - pads[0] - pads[1]} for kernel_size="
             f"{length}, dilation={dilation}, padding={padding}, got length {x.shape[2]}")
     if x.device.type == "cuda" and not _CUDA_KERNELS:
-        raise RuntimeError("input is on CUDA but this wsnet_ext build has no CUDA kernels "
-                           "(wsnet_ext.cuda_built() is False); rebuild with the CUDA toolkit present")
+        raise RuntimeError(f"input is on CUDA but {_NO_CUDA_KERNELS}")
     y = _forward(x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
     return y.squeeze(0) if unbatched else y
 
@@ -117,5 +117,5 @@ def sample_channels(condensed: torch.Tensor, out_channels: int, sample_stride: i
             f"condensed expects at least (out_channels - 1) * sample_stride + 1 = {(n - 1) * step + 1} "
             f"rows, got shape {tuple(condensed.shape)}")
     if condensed.device.type == "cuda" and not _CUDA_KERNELS:
-        raise RuntimeError("condensed is on CUDA but this wsnet_ext build has no CUDA kernels")
+        raise RuntimeError(f"condensed is on CUDA but {_NO_CUDA_KERNELS}")
     return _sample_channels(condensed, n, step, repeat)

@@ -1,29 +1,23 @@
 // Channel-axis weight sampling on the CPU (DESIGN.md §3): the gather of the forward and the
 // deterministic gather-sum of its backward (ws_channel_sampling.h).
-#include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
-#include <ATen/Parallel.h>
-#include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
-#include <torch/library.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "../ws_channel_sampling_args.h"
+#include "../ws_stable.h"
 
 namespace wsnet {
 namespace {
 
-at::Tensor ws_sample_channels_cpu(const at::Tensor& condensed, int64_t out_channels,
+Tensor ws_sample_channels_cpu(const Tensor& condensed, int64_t out_channels,
                                   int64_t sample_stride, int64_t channel_repeat) {
-  const at::Tensor c = condensed.contiguous();
+  const Tensor c = torch::stable::contiguous(condensed);
   const ChannelSampling cs = sampling_of_condensed(c, out_channels, sample_stride, channel_repeat);
-  at::Tensor weight = at::empty(sampled_weight_shape(c, cs), c.options());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, c.scalar_type(), "ws_sample_channels_cpu", [&] {
+  Tensor weight = torch::stable::new_empty(c, sampled_weight_shape(c, cs));
+  WS_DISPATCH_FLOATING_TYPES(c.scalar_type(), "ws_sample_channels_cpu", [&] {
     const scalar_t* src = c.const_data_ptr<scalar_t>();
     scalar_t* dst = weight.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, cs.out_channels * cs.in_channels, 64, [&](int64_t begin, int64_t end) {
+    torch::stable::parallel_for(0, cs.out_channels * cs.in_channels, 64, [&](int64_t begin, int64_t end) {
       for (int64_t nm = begin; nm < end; ++nm) {
         const scalar_t* row = src + cs.source_row(nm / cs.in_channels, nm % cs.in_channels) * cs.inner;
         std::copy(row, row + cs.inner, dst + nm * cs.inner);
@@ -33,16 +27,16 @@ at::Tensor ws_sample_channels_cpu(const at::Tensor& condensed, int64_t out_chann
   return weight;
 }
 
-at::Tensor ws_sample_channels_backward_cpu(const at::Tensor& grad_weight, int64_t condensed_len,
+Tensor ws_sample_channels_backward_cpu(const Tensor& grad_weight, int64_t condensed_len,
                                            int64_t sample_stride, int64_t channel_repeat) {
-  const at::Tensor gw = grad_weight.contiguous();
+  const Tensor gw = torch::stable::contiguous(grad_weight);
   const ChannelSampling cs = sampling_of_grad(gw, condensed_len, sample_stride, channel_repeat);
-  at::Tensor grad = at::empty(condensed_shape(gw, cs), gw.options());
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, gw.scalar_type(), "ws_sample_channels_backward_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
+  Tensor grad = torch::stable::new_empty(gw, condensed_shape(gw, cs));
+  WS_DISPATCH_FLOATING_TYPES(gw.scalar_type(), "ws_sample_channels_backward_cpu", [&] {
+    using acc_t = acc_type<scalar_t>;
     const scalar_t* src = gw.const_data_ptr<scalar_t>();
     scalar_t* dst = grad.mutable_data_ptr<scalar_t>();
-    at::parallel_for(0, condensed_len * cs.inner, 256, [&](int64_t begin, int64_t end) {
+    torch::stable::parallel_for(0, condensed_len * cs.inner, 256, [&](int64_t begin, int64_t end) {
       for (int64_t ck = begin; ck < end; ++ck) {
         dst[ck] = static_cast<scalar_t>(
             gather_row_gradient<scalar_t, acc_t>(src, cs, ck / cs.inner, ck % cs.inner));
@@ -54,9 +48,9 @@ at::Tensor ws_sample_channels_backward_cpu(const at::Tensor& grad_weight, int64_
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(wsnet_ext, CPU, m) {
-  m.impl("ws_sample_channels", &ws_sample_channels_cpu);
-  m.impl("ws_sample_channels_backward", &ws_sample_channels_backward_cpu);
+STABLE_TORCH_LIBRARY_IMPL(wsnet_ext, CPU, m) {
+  m.impl("ws_sample_channels", TORCH_BOX(&ws_sample_channels_cpu));
+  m.impl("ws_sample_channels_backward", TORCH_BOX(&ws_sample_channels_backward_cpu));
 }
 
 }  // namespace wsnet

@@ -7,15 +7,6 @@
 // markers and accumulates grad_input and grad_condensed from it.
 // Tiles depend only on the shapes, never on the thread count, and the partial sums of
 // grad_condensed are added in a fixed order, so results are bitwise reproducible.
-#include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
-#include <ATen/Parallel.h>
-#include <ATen/core/Tensor.h>
-#include <ATen/ops/empty.h>
-#include <ATen/ops/empty_like.h>
-#include <ATen/ops/zeros_like.h>
-#include <torch/library.h>
-
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -23,6 +14,7 @@
 #include <vector>
 
 #include "../ws_conv1d_op_args.h"
+#include "../ws_stable.h"
 #include "ws_conv1d_isa.h"
 #include "ws_conv1d_polyphase.h"
 #include "ws_huge_pages.h"
@@ -107,7 +99,7 @@ void forward_tile_definition(const scalar_t* x_b, const acc_t* cond_t, const acc
 template <typename scalar_t>
 void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const Conv1dGeometry& g,
                     const InputLayout& in, const Conv1dGeometry& g0, const scalar_t* condensed0) {
-  using acc_t = at::opmath_type<scalar_t>;
+  using acc_t = acc_type<scalar_t>;
   const int64_t mc = g.condensed_channels, n_out = g.out_channels;
   const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed0, g, in.phases);
   const std::vector<acc_t> cond0_t = in.phases > 1 ? transposed_condensed<scalar_t, acc_t>(condensed0, g0, 1)
@@ -117,7 +109,7 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
   for (int64_t n = 0; n < (bias ? n_out : 0); ++n) bias_acc[n] = static_cast<acc_t>(bias[n]);
   const bool cond_finite = tile::all_finite(cond_t.data(), static_cast<int64_t>(cond_t.size()));
   const TileSplit split = forward_tiles(g);
-  at::parallel_for(0, g.batch * split.tiles_per_batch, 1, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, g.batch * split.tiles_per_batch, 1, [&](int64_t begin, int64_t end) {
     const int64_t ld = tile::padded_rows(g.tile_rows(0, split.tile));  // the largest tile
     const int64_t pad = tile::padded_rows(g.dilation);  // zeros in front of each prefix column
     // float and double outputs are written in place; half types go through an acc_t tile
@@ -157,10 +149,10 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
 // padding); `in`: where its rows are in x and grad_input. condensed and grad_condensed have the
 // caller's layout.
 template <typename scalar_t>
-void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t* condensed,
+void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* condensed,
                      scalar_t* grad_input, scalar_t* grad_condensed, const Conv1dGeometry& g,
                      const InputLayout& in) {
-  using acc_t = at::opmath_type<scalar_t>;
+  using acc_t = acc_type<scalar_t>;
   const acc_t* gy = gy_acc.const_data_ptr<acc_t>();
   const int64_t mc = g.condensed_channels, lc = g.condensed_len;
   const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed, g, in.phases);
@@ -168,7 +160,7 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
   const int64_t tiles = g.batch * split.tiles_per_batch;
   const int64_t groups = reduction_groups(tiles);
   std::vector<acc_t> partial(grad_condensed ? groups * mc * lc : 0);
-  at::parallel_for(0, groups, 1, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, groups, 1, [&](int64_t begin, int64_t end) {
     const int64_t ld = tile::padded_rows(split.tile);
     const int64_t pad = tile::padded_rows(g.dilation);
     const int64_t ld_grid = pad + tile::padded_rows(g.halo_rows() + ld);
@@ -222,7 +214,7 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
   });
   if (grad_condensed) {  // fixed-order sum of the group partials, into the caller's layout
     const int64_t mc0 = mc / in.phases;
-    at::parallel_for(0, mc * lc, 1024, [&](int64_t begin, int64_t end) {
+    torch::stable::parallel_for(0, mc * lc, 1024, [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) {
         acc_t sum = 0;
         for (int64_t group = 0; group < groups; ++group) sum += partial[group * mc * lc + k];
@@ -235,9 +227,9 @@ void backward_kernel(const at::Tensor& gy_acc, const scalar_t* x, const scalar_t
 
 template <typename scalar_t>
 void bias_grad_kernel(const scalar_t* gy, scalar_t* grad_bias, const Conv1dGeometry& g) {
-  using acc_t = at::opmath_type<scalar_t>;
+  using acc_t = acc_type<scalar_t>;
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.batch * g.out_len));
-  at::parallel_for(0, g.out_channels, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, g.out_channels, grain, [&](int64_t begin, int64_t end) {
     // kLanes partial sums in a fixed order (they vectorize; one running sum is a latency chain)
     constexpr int64_t kLanes = 16;
     for (int64_t n = begin; n < end; ++n) {
@@ -258,60 +250,64 @@ void bias_grad_kernel(const scalar_t* gy, scalar_t* grad_bias, const Conv1dGeome
   });
 }
 
-at::Tensor ws_conv1d_forward_cpu(const at::Tensor& input, const at::Tensor& condensed,
-                                 const c10::optional<at::Tensor>& bias, int64_t kernel_size,
-                                 int64_t sample_stride, int64_t channel_repeat, int64_t stride,
-                                 at::IntArrayRef padding, int64_t dilation) {
+Tensor ws_conv1d_forward_cpu(const Tensor& input, const Tensor& condensed,
+                             const std::optional<Tensor>& bias, int64_t kernel_size,
+                             int64_t sample_stride, int64_t channel_repeat, int64_t stride,
+                             IntArray padding, int64_t dilation) {
   const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
                                                 channel_repeat, stride, padding, dilation);
   check_conv1d_bias(bias, input, g);
-  const at::Tensor x = input.contiguous(), c = condensed.contiguous();
-  const at::Tensor bias_c = bias.has_value() ? bias->contiguous() : at::Tensor();
-  at::Tensor y = at::empty({g.batch, g.out_channels, g.out_len}, input.options());
+  const Tensor x = torch::stable::contiguous(input), c = torch::stable::contiguous(condensed);
+  const std::optional<Tensor> bias_c =
+      bias.has_value() ? std::optional<Tensor>(torch::stable::contiguous(*bias)) : std::nullopt;
+  Tensor y = torch::stable::new_empty(x, {g.batch, g.out_channels, g.out_len});
   if (y.numel() == 0) return y;
   advise_huge_pages(y);  // before the kernels first touch it
   // strided layers run as their polyphase split (ws_conv1d_polyphase.h): 1/g of the work
   const Polyphase plan = plan_polyphase(g);
   const Conv1dGeometry gs = plan.phases > 1 ? split_geometry(g, plan) : g;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_forward_cpu", [&] {
+  WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_forward_cpu", [&] {
     forward_kernel<scalar_t>(x.const_data_ptr<scalar_t>(),
-                             bias_c.defined() ? bias_c.const_data_ptr<scalar_t>() : nullptr,
+                             bias_c.has_value() ? bias_c->const_data_ptr<scalar_t>() : nullptr,
                              y.mutable_data_ptr<scalar_t>(), gs, input_layout(g, plan), g,
                              c.const_data_ptr<scalar_t>());
   });
   return y;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cpu(
-    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& condensed,
-    int64_t kernel_size, int64_t sample_stride, int64_t channel_repeat, int64_t stride,
-    at::IntArrayRef padding, int64_t dilation, std::array<bool, 3> output_mask) {
+std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cpu(
+    const Tensor& grad_output, const Tensor& input, const Tensor& condensed, int64_t kernel_size,
+    int64_t sample_stride, int64_t channel_repeat, int64_t stride, IntArray padding,
+    int64_t dilation, std::vector<bool> output_mask) {
+  WS_CHECK(output_mask.size() == 3, "ws_conv1d_backward: expected an output_mask of 3 bools, got ",
+           output_mask.size());
   const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
                                                 channel_repeat, stride, padding, dilation);
   check_conv1d_grad_output(grad_output, input, g);
-  const at::Tensor gy = grad_output.contiguous(), x = input.contiguous(),
-                   c = condensed.contiguous();
+  const Tensor gy = torch::stable::contiguous(grad_output), x = torch::stable::contiguous(input),
+               c = torch::stable::contiguous(condensed);
   // The kernels write every element; with no output at all (batch 0) the gradients are zero.
   const bool no_output = gy.numel() == 0;
-  const auto make = [&](bool wanted, const at::Tensor& like) {
-    if (!wanted) return at::empty({0}, input.options());
-    return no_output ? at::zeros_like(like) : at::empty_like(like);
+  const auto make = [&](bool wanted, IntArray shape) {
+    if (!wanted) return torch::stable::new_empty(x, {0});
+    return no_output ? torch::stable::new_zeros(x, shape) : torch::stable::new_empty(x, shape);
   };
   // strided layers run as their polyphase split (ws_conv1d_polyphase.h); input rows that no
   // phase row reaches get no write there, so grad_input starts at zero then
   const Polyphase plan = plan_polyphase(g);
   const bool split = plan.phases > 1;
   const Conv1dGeometry gs = split ? split_geometry(g, plan) : g;
-  at::Tensor grad_input = make(output_mask[0], x);
+  const std::vector<int64_t> bias_shape{g.out_channels};
+  Tensor grad_input = make(output_mask[0], x.sizes());
   if (output_mask[0]) advise_huge_pages(grad_input);
-  if (split && output_mask[0] && !no_output) grad_input.zero_();
-  at::Tensor grad_condensed = make(output_mask[1], c);
-  at::Tensor grad_bias = make(output_mask[2], at::empty({g.out_channels}, input.options()));
+  if (split && output_mask[0] && !no_output) torch::stable::zero_(grad_input);
+  Tensor grad_condensed = make(output_mask[1], c.sizes());
+  Tensor grad_bias = make(output_mask[2], bias_shape);
   if (no_output) return {grad_input, grad_condensed, grad_bias};
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_backward_cpu", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
+  WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_backward_cpu", [&] {
     if (output_mask[0] || output_mask[1]) {
-      const at::Tensor gy_acc = gy.to(c10::CppTypeToScalarType<acc_t>::value);  // no copy for f32/f64
+      // grad_output in the accumulation type: no copy for float32 / float64
+      const Tensor gy_acc = torch::stable::to(gy, acc_scalar_type(x.scalar_type()));
       backward_kernel<scalar_t>(
           gy_acc, x.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),
           output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr,
@@ -331,13 +327,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cpu(
 // Which build of the CPU tile functions runs here (see ws_conv1d_isa.h).
 std::string cpu_kernel_isa() { return isa_name(cpu_isa()); }
 
-TORCH_LIBRARY_FRAGMENT(wsnet_ext, m) {
-  m.def("_cpu_kernel_isa() -> str", &cpu_kernel_isa);
-}
-
-TORCH_LIBRARY_IMPL(wsnet_ext, CPU, m) {
-  m.impl("ws_conv1d_forward", &ws_conv1d_forward_cpu);
-  m.impl("ws_conv1d_backward", &ws_conv1d_backward_cpu);
+STABLE_TORCH_LIBRARY_IMPL(wsnet_ext, CPU, m) {
+  m.impl("ws_conv1d_forward", TORCH_BOX(&ws_conv1d_forward_cpu));
+  m.impl("ws_conv1d_backward", TORCH_BOX(&ws_conv1d_backward_cpu));
 }
 
 }  // namespace wsnet

@@ -7,7 +7,7 @@
 // THP_MEM_ALLOC_ENABLE=1 does the same for every large CPU allocation.)
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include "../ws_stable.h"
 
 #include <cstdint>
 #include <cstdlib>
@@ -18,15 +18,16 @@
 
 namespace wsnet {
 
-inline void advise_huge_pages(const at::Tensor& t) {
+inline void advise_huge_pages(const Tensor& t) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   constexpr uintptr_t kHuge = uintptr_t(2) << 20;
-  if (t.nbytes() < 2 * kHuge) return;
+  const uintptr_t bytes = static_cast<uintptr_t>(t.numel()) * t.element_size();
+  if (bytes < 2 * kHuge) return;
   const char* env = std::getenv("WSNET_CPU_HUGE_PAGES");
   if (env != nullptr && env[0] == '0') return;
   const auto begin = reinterpret_cast<uintptr_t>(t.const_data_ptr());
   const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);         // whole huge pages inside
-  const uintptr_t last = (begin + t.nbytes()) & ~(kHuge - 1);
+  const uintptr_t last = (begin + bytes) & ~(kHuge - 1);
   if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
 #else
   (void)t;

@@ -1,17 +1,10 @@
 // Channel-axis weight sampling on CUDA (DESIGN.md §3): one thread per weight element for the
 // gather, one per condensed element for the deterministic gather-sum of the backward.
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
-
 #include <algorithm>
 #include <vector>
 
 #include "../ws_channel_sampling_args.h"
+#include "ws_cuda_stable.h"
 
 namespace wsnet {
 namespace {
@@ -44,44 +37,44 @@ __global__ void sample_channels_backward_kernel(const scalar_t* __restrict__ gra
   }
 }
 
-at::Tensor ws_sample_channels_cuda(const at::Tensor& condensed, int64_t out_channels,
+Tensor ws_sample_channels_cuda(const Tensor& condensed, int64_t out_channels,
                                    int64_t sample_stride, int64_t channel_repeat) {
-  const c10::cuda::CUDAGuard guard(condensed.device());
-  const at::Tensor c = condensed.contiguous();
+  const DeviceGuard guard(condensed.get_device_index());
+  const Tensor c = torch::stable::contiguous(condensed);
   const ChannelSampling cs = sampling_of_condensed(c, out_channels, sample_stride, channel_repeat);
-  at::Tensor weight = at::empty(sampled_weight_shape(c, cs), c.options());
+  Tensor weight = torch::stable::new_empty(c, sampled_weight_shape(c, cs));
   if (weight.numel() == 0) return weight;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, c.scalar_type(), "ws_sample_channels_cuda", [&] {
+  WS_DISPATCH_FLOATING_TYPES(c.scalar_type(), "ws_sample_channels_cuda", [&] {
     sample_channels_kernel<scalar_t><<<blocks_for(weight.numel()), kThreads, 0,
-                                       c10::cuda::getCurrentCUDAStream()>>>(
+                                       current_cuda_stream(c.get_device_index())>>>(
         c.const_data_ptr<scalar_t>(), weight.mutable_data_ptr<scalar_t>(), cs);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    WS_CUDA_LAUNCH_CHECK();
   });
   return weight;
 }
 
-at::Tensor ws_sample_channels_backward_cuda(const at::Tensor& grad_weight, int64_t condensed_len,
+Tensor ws_sample_channels_backward_cuda(const Tensor& grad_weight, int64_t condensed_len,
                                             int64_t sample_stride, int64_t channel_repeat) {
-  const c10::cuda::CUDAGuard guard(grad_weight.device());
-  const at::Tensor gw = grad_weight.contiguous();
+  const DeviceGuard guard(grad_weight.get_device_index());
+  const Tensor gw = torch::stable::contiguous(grad_weight);
   const ChannelSampling cs = sampling_of_grad(gw, condensed_len, sample_stride, channel_repeat);
-  at::Tensor grad = at::empty(condensed_shape(gw, cs), gw.options());
+  Tensor grad = torch::stable::new_empty(gw, condensed_shape(gw, cs));
   if (grad.numel() == 0) return grad;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, gw.scalar_type(), "ws_sample_channels_backward_cuda", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
+  WS_DISPATCH_FLOATING_TYPES(gw.scalar_type(), "ws_sample_channels_backward_cuda", [&] {
+    using acc_t = acc_type<scalar_t>;
     sample_channels_backward_kernel<scalar_t, acc_t><<<blocks_for(grad.numel()), kThreads, 0,
-                                                       c10::cuda::getCurrentCUDAStream()>>>(
+                                                       current_cuda_stream(gw.get_device_index())>>>(
         gw.const_data_ptr<scalar_t>(), grad.mutable_data_ptr<scalar_t>(), cs);
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    WS_CUDA_LAUNCH_CHECK();
   });
   return grad;
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(wsnet_ext, CUDA, m) {
-  m.impl("ws_sample_channels", &ws_sample_channels_cuda);
-  m.impl("ws_sample_channels_backward", &ws_sample_channels_backward_cuda);
+STABLE_TORCH_LIBRARY_IMPL(wsnet_ext, CUDA, m) {
+  m.impl("ws_sample_channels", TORCH_BOX(&ws_sample_channels_cuda));
+  m.impl("ws_sample_channels_backward", TORCH_BOX(&ws_sample_channels_backward_cuda));
 }
 
 }  // namespace wsnet

@@ -10,21 +10,17 @@
 // not fit, the tile kernel runs, and where even one tile does not fit, forward_direct_kernel. A tile
 // whose P holds NaN or Inf computes its outputs by the definition (see definition_output).
 // Backward: per chunk of the batch, adjoint_stream_kernel (ws_conv1d_adjoint_kernel.cuh) writes dP
-// (§2 backward: each point's covering segments, as a running box sum along the lines), then grad_condensed = f^T dP and df = dP condensed^T run as batched
-// GEMMs (cuBLAS, through ATen); grad_bias is ATen's (deterministic) sum.
-#include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
-#include <c10/cuda/CUDAStream.h>  // not ATen/cuda/CUDAContext.h: that needs the cuSPARSE/cuBLAS headers
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <torch/library.h>
+// (§2 backward: each point's covering segments, as a running box sum along the lines), then
+// grad_condensed = f^T dP and df = condensed dP^T run as batched GEMMs (aten::matmul through the
+// stable dispatcher call, so cuBLAS), repeats_kernel writes df to every channel repeat of
+// grad_input, and grad_bias is aten::sum (deterministic).
 
 #include <algorithm>
 #include <cstdlib>
 #include <string>
 
 #include "../ws_conv1d_op_args.h"
+#include "ws_cuda_stable.h"
 #include "ws_conv1d_adjoint_kernel.cuh"
 #include "ws_conv1d_lines_kernel.cuh"
 #include "ws_conv1d_stream_kernel.cuh"
@@ -40,8 +36,8 @@ constexpr int64_t kAdjointChunkBytes = int64_t(256) << 20;  // dP chunk of the b
 
 int64_t multiprocessors() {
   int device = 0, count = 0;
-  C10_CUDA_CHECK(cudaGetDevice(&device));
-  C10_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+  WS_CUDA_CHECK(cudaGetDevice(&device));
+  WS_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
   return count;
 }
 
@@ -200,27 +196,40 @@ ForwardKernel pick_forward_kernel(const Conv1dGeometry& g, const LineTiles& line
   return ForwardKernel::kDirect;
 }
 
-at::ScalarType acc_type_of(at::ScalarType t) {
-  return t == at::kDouble ? at::kDouble : at::kFloat;
+// grad_input[b0 + b, c*Mc + j, i] = df^T[b, j, pad_left + i] for every repeat c (§2 backward)
+template <typename scalar_t, typename acc_t>
+__global__ void repeats_kernel(const acc_t* __restrict__ dft, scalar_t* __restrict__ grad_input,
+                               Conv1dGeometry g, int64_t b0, int64_t bc) {
+  const int64_t total = bc * g.in_channels * g.length;
+  WS_GRID_STRIDE_LOOP(idx, total) {
+    const int64_t i = idx % g.length;
+    const int64_t m = (idx / g.length) % g.in_channels;
+    const int64_t b = idx / (g.length * g.in_channels);
+    const int64_t j = m % g.condensed_channels;
+    grad_input[(b0 * g.in_channels) * g.length + idx] =
+        static_cast<scalar_t>(dft[(b * g.condensed_channels + j) * g.padded_len + g.pad_left + i]);
+  }
 }
 
-at::Tensor ws_conv1d_forward_cuda(const at::Tensor& input, const at::Tensor& condensed,
-                                  const c10::optional<at::Tensor>& bias, int64_t kernel_size,
-                                  int64_t sample_stride, int64_t channel_repeat, int64_t stride,
-                                  at::IntArrayRef padding, int64_t dilation) {
+Tensor ws_conv1d_forward_cuda(const Tensor& input, const Tensor& condensed,
+                              const std::optional<Tensor>& bias, int64_t kernel_size,
+                              int64_t sample_stride, int64_t channel_repeat, int64_t stride,
+                              IntArray padding, int64_t dilation) {
   const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
                                                 channel_repeat, stride, padding, dilation);
   check_conv1d_bias(bias, input, g);
-  const c10::cuda::CUDAGuard guard(input.device());
-  const at::Tensor x = input.contiguous();
-  const at::Tensor cond = condensed.to(acc_type_of(input.scalar_type())).contiguous();
-  const at::Tensor bias_c = bias.has_value() ? bias->contiguous() : at::Tensor();
-  at::Tensor y = at::empty({g.batch, g.out_channels, g.out_len}, input.options());
+  const DeviceGuard guard(input.get_device_index());
+  const Tensor x = torch::stable::contiguous(input);
+  const Tensor cond =
+      torch::stable::contiguous(torch::stable::to(condensed, acc_scalar_type(input.scalar_type())));
+  const std::optional<Tensor> bias_c =
+      bias.has_value() ? std::optional<Tensor>(torch::stable::contiguous(*bias)) : std::nullopt;
+  Tensor y = torch::stable::new_empty(x, {g.batch, g.out_channels, g.out_len});
   if (y.numel() == 0) return y;
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_forward_cuda", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* bias_ptr = bias_c.defined() ? bias_c.const_data_ptr<scalar_t>() : nullptr;
+  const cudaStream_t stream = current_cuda_stream(input.get_device_index());
+  WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_forward_cuda", [&] {
+    using acc_t = acc_type<scalar_t>;
+    const scalar_t* bias_ptr = bias_c.has_value() ? bias_c->const_data_ptr<scalar_t>() : nullptr;
     const int64_t sms = multiprocessors();
     const LineTiles line_tiles = choose_line_tiles(g, sizeof(acc_t), kSharedBytes, sms);
     const StreamTiles stream_tiles = choose_stream_tiles(g, sizeof(acc_t), kSharedBytes, sms);
@@ -232,66 +241,72 @@ at::Tensor ws_conv1d_forward_cuda(const at::Tensor& input, const at::Tensor& con
              line_tiles.shared_bytes, stream>>>(
               x.const_data_ptr<scalar_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
               y.mutable_data_ptr<scalar_t>(), g, line_tiles);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      WS_CUDA_LAUNCH_CHECK();
     } else if (kernel == ForwardKernel::kStream) {  // the same, one row per thread
       forward_stream_kernel<scalar_t, acc_t>
           <<<std::min<int64_t>(g.batch * stream_tiles.t_tiles, int64_t(1) << 30), stream_tiles.threads,
              stream_tiles.shared_bytes, stream>>>(
               x.const_data_ptr<scalar_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
               y.mutable_data_ptr<scalar_t>(), g, stream_tiles);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      WS_CUDA_LAUNCH_CHECK();
     } else if (kernel == ForwardKernel::kTiles) {  // (outputs x filters) tiles of P in shared memory
-      at::Tensor f = at::empty({g.batch, g.condensed_channels, g.padded_len}, cond.options());
+      Tensor f = torch::stable::new_empty(cond, {g.batch, g.condensed_channels, g.padded_len});
       fold_kernel<scalar_t, acc_t><<<grid_for(f.numel()), kThreads, 0, stream>>>(
           x.const_data_ptr<scalar_t>(), f.mutable_data_ptr<acc_t>(), g, 0, g.batch);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      WS_CUDA_LAUNCH_CHECK();
       const int64_t total_tiles = g.batch * tiles.t_tiles * tiles.n_tiles;
       const int64_t blocks = std::min<int64_t>(total_tiles, int64_t(1) << 30);
       forward_tile_kernel<scalar_t, acc_t>
           <<<blocks, kThreads, tiles.rows * tiles.cols * sizeof(acc_t), stream>>>(
               x.const_data_ptr<scalar_t>(), f.const_data_ptr<acc_t>(), cond.const_data_ptr<acc_t>(),
               bias_ptr, y.mutable_data_ptr<scalar_t>(), g, tiles);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      WS_CUDA_LAUNCH_CHECK();
     } else {
       forward_direct_kernel<scalar_t, acc_t><<<grid_for(y.numel()), kThreads, 0, stream>>>(
           x.const_data_ptr<scalar_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
           y.mutable_data_ptr<scalar_t>(), g);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      WS_CUDA_LAUNCH_CHECK();
     }
   });
   return y;
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cuda(
-    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& condensed,
-    int64_t kernel_size, int64_t sample_stride, int64_t channel_repeat, int64_t stride,
-    at::IntArrayRef padding, int64_t dilation, std::array<bool, 3> output_mask) {
+std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cuda(
+    const Tensor& grad_output, const Tensor& input, const Tensor& condensed, int64_t kernel_size,
+    int64_t sample_stride, int64_t channel_repeat, int64_t stride, IntArray padding,
+    int64_t dilation, std::vector<bool> output_mask) {
+  WS_CHECK(output_mask.size() == 3, "ws_conv1d_backward: expected an output_mask of 3 bools, got ",
+           output_mask.size());
   const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
                                                 channel_repeat, stride, padding, dilation);
   check_conv1d_grad_output(grad_output, input, g);
-  const c10::cuda::CUDAGuard guard(input.device());
-  const at::Tensor gy = grad_output.contiguous(), x = input.contiguous();
-  const at::ScalarType acc = acc_type_of(input.scalar_type());
-  const at::Tensor cond = condensed.to(acc).contiguous();
-  const auto empty = [&] { return at::empty({0}, input.options()); };
-  at::Tensor grad_input = output_mask[0] ? at::empty_like(x) : empty();  // every element written below
-  at::Tensor grad_condensed_acc = at::zeros_like(cond);
-  at::Tensor grad_bias = output_mask[2] ? at::zeros({g.out_channels}, input.options()) : empty();
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const DeviceGuard guard(input.get_device_index());
+  const Tensor gy = torch::stable::contiguous(grad_output), x = torch::stable::contiguous(input);
+  const ScalarType acc = acc_scalar_type(input.scalar_type());
+  const Tensor cond = torch::stable::contiguous(torch::stable::to(condensed, acc));
+  const auto empty = [&] { return torch::stable::new_empty(x, {0}); };
+  const std::vector<int64_t> bias_shape{g.out_channels};
+  Tensor grad_input = output_mask[0] ? torch::stable::new_empty(x, x.sizes()) : empty();  // all written below
+  Tensor grad_bias = output_mask[2] ? torch::stable::new_zeros(x, bias_shape) : empty();
+  const cudaStream_t stream = current_cuda_stream(input.get_device_index());
+  const int64_t acc_bytes = acc == ScalarType::Double ? 8 : 4;
+  const int64_t per_batch = g.padded_len * g.condensed_len * acc_bytes;
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(g.batch, kAdjointChunkBytes / per_batch));
+  const int64_t chunks = g.batch == 0 ? 0 : (g.batch + chunk - 1) / chunk;
+  // grad_condensed of each chunk, added in chunk order at the end (deterministic)
+  Tensor grad_condensed_parts = torch::stable::new_zeros(cond, {std::max<int64_t>(chunks, 1),
+                                                                g.condensed_channels, g.condensed_len});
   if (gy.numel() > 0 && (output_mask[0] || output_mask[1])) {
-    const int64_t acc_bytes = acc == at::kDouble ? 8 : 4;
-    const int64_t per_batch = g.padded_len * g.condensed_len * acc_bytes;
-    const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(g.batch, kAdjointChunkBytes / per_batch));
     // WSNET_CUDA_ADJOINT=gather forces the pointwise kernel (for tests)
     const char* forced = std::getenv("WSNET_CUDA_ADJOINT");
     const AdjointTiles adjoint_tiles =
         forced != nullptr && std::string(forced) == "gather" ? AdjointTiles{} : choose_adjoint_tiles(g);
-    for (int64_t b0 = 0; b0 < g.batch; b0 += chunk) {
-      const int64_t bc = std::min(chunk, g.batch - b0);
-      at::Tensor dpt = at::empty({bc, g.condensed_len, g.padded_len}, cond.options());  // dP transposed
-      at::Tensor f = at::empty({bc, g.condensed_channels, g.padded_len}, cond.options());
-      AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "ws_conv1d_backward_cuda", [&] {
-        using acc_t = at::opmath_type<scalar_t>;
+    for (int64_t k = 0; k < chunks; ++k) {
+      const int64_t b0 = k * chunk, bc = std::min(chunk, g.batch - b0);
+      Tensor dpt = torch::stable::new_empty(cond, {bc, g.condensed_len, g.padded_len});  // dP transposed
+      Tensor f = torch::stable::new_empty(cond, {bc, g.condensed_channels, g.padded_len});
+      WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_backward_cuda", [&] {
+        using acc_t = acc_type<scalar_t>;
         if (adjoint_tiles.threads > 0) {
           adjoint_stream_kernel<scalar_t, acc_t>
               <<<std::min<int64_t>(bc * adjoint_tiles.u_tiles, int64_t(1) << 30), adjoint_tiles.threads,
@@ -301,39 +316,52 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> ws_conv1d_backward_cuda(
           adjoint_gather_kernel<scalar_t, acc_t><<<grid_for(dpt.numel()), kThreads, 0, stream>>>(
               gy.const_data_ptr<scalar_t>(), dpt.mutable_data_ptr<acc_t>(), g, b0, bc);
         }
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-        fold_kernel<scalar_t, acc_t><<<grid_for(f.numel()), kThreads, 0, stream>>>(
-            x.const_data_ptr<scalar_t>(), f.mutable_data_ptr<acc_t>(), g, b0, bc);
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
-      });
-      if (output_mask[1]) grad_condensed_acc += at::matmul(f, dpt.transpose(1, 2)).sum(0);  // f^T dP
-      if (output_mask[0]) {
-        // df^T[b] = condensed dP[b]^T: (Mc, Lc) x (Lc, Tp) per batch row, straight from dpt's
-        // layout (no transposed copy); its unpadded rows go to every channel repeat in one copy.
-        at::Tensor dft = at::empty({bc, g.condensed_channels, g.padded_len}, cond.options());
-        for (int64_t b = 0; b < bc; ++b) {
-          at::Tensor dft_b = dft[b];
-          at::mm_out(dft_b, cond, dpt[b]);
+        WS_CUDA_LAUNCH_CHECK();
+        if (output_mask[1]) {
+          fold_kernel<scalar_t, acc_t><<<grid_for(f.numel()), kThreads, 0, stream>>>(
+              x.const_data_ptr<scalar_t>(), f.mutable_data_ptr<acc_t>(), g, b0, bc);
+          WS_CUDA_LAUNCH_CHECK();
         }
-        grad_input.narrow(0, b0, bc)
-            .view({bc, channel_repeat, g.condensed_channels, g.length})
-            .copy_(dft.narrow(2, g.pad_left, g.length).unsqueeze(1).expand(
-                {bc, channel_repeat, g.condensed_channels, g.length}));
+      });
+      if (output_mask[1]) {  // f^T dP, summed over the chunk's batch rows
+        Tensor part = torch::stable::select(grad_condensed_parts, 0, k);
+        const std::vector<int64_t> batch_dim{0};
+        torch::stable::sum_out(part, torch::stable::matmul(f, torch::stable::transpose(dpt, 1, 2)),
+                               batch_dim);
+      }
+      if (output_mask[0]) {
+        // df^T = condensed dP^T: (Mc, Lc) x (bc, Lc, Tp), straight from dpt's layout; its unpadded
+        // rows go to every channel repeat
+        const Tensor dft = torch::stable::matmul(cond, dpt);
+        WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_backward_cuda_repeats", [&] {
+          using acc_t = acc_type<scalar_t>;
+          repeats_kernel<scalar_t, acc_t><<<grid_for(bc * g.in_channels * g.length), kThreads, 0, stream>>>(
+              dft.const_data_ptr<acc_t>(), grad_input.mutable_data_ptr<scalar_t>(), g, b0, bc);
+          WS_CUDA_LAUNCH_CHECK();
+        });
       }
     }
+  } else if (output_mask[0]) {
+    torch::stable::zero_(grad_input);  // no outputs: zero gradients
   }
   if (gy.numel() > 0 && output_mask[2]) {  // ATen's reduction: fixed order, no atomics
-    grad_bias.copy_(gy.sum(at::IntArrayRef{0, 2}, /*keepdim=*/false, acc));
+    const std::vector<int64_t> dims{0, 2};
+    torch::stable::copy_(grad_bias, torch::stable::sum(gy, dims, false, acc));
   }
-  at::Tensor grad_condensed = output_mask[1] ? grad_condensed_acc.to(input.scalar_type()) : empty();
+  Tensor grad_condensed = empty();
+  if (output_mask[1]) {
+    const std::vector<int64_t> chunk_dim{0};
+    grad_condensed = torch::stable::to(torch::stable::sum(grad_condensed_parts, chunk_dim),
+                                       input.scalar_type());
+  }
   return {grad_input, grad_condensed, grad_bias};
 }
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(wsnet_ext, CUDA, m) {
-  m.impl("ws_conv1d_forward", &ws_conv1d_forward_cuda);
-  m.impl("ws_conv1d_backward", &ws_conv1d_backward_cuda);
+STABLE_TORCH_LIBRARY_IMPL(wsnet_ext, CUDA, m) {
+  m.impl("ws_conv1d_forward", TORCH_BOX(&ws_conv1d_forward_cuda));
+  m.impl("ws_conv1d_backward", TORCH_BOX(&ws_conv1d_backward_cuda));
 }
 
 }  // namespace wsnet

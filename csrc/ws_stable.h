@@ -1,0 +1,84 @@
+// What every host file of wsnet_ext takes from PyTorch: only the stable ABI (torch/csrc/stable,
+// torch/headeronly and the C shims), built with TORCH_TARGET_VERSION = torch 2.10, so one binary
+// loads on every torch from 2.10 on (docs/design.md, "Build"). Nothing here may include ATen or c10.
+#pragma once
+
+#include <torch/csrc/stable/library.h>
+#include <torch/csrc/stable/ops.h>
+#include <torch/csrc/stable/tensor.h>
+#include <torch/headeronly/core/Dispatch_v2.h>
+#include <torch/headeronly/core/ScalarType.h>
+#include <torch/headeronly/util/BFloat16.h>
+#include <torch/headeronly/util/Exception.h>
+#include <torch/headeronly/util/Half.h>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace wsnet {
+
+using Tensor = torch::stable::Tensor;
+using ScalarType = torch::headeronly::ScalarType;
+using IntArray = torch::headeronly::IntHeaderOnlyArrayRef;
+
+// The accumulation type of a storage type: float for the 16-bit floats, the type itself otherwise
+// (what ATen calls opmath_type).
+template <typename scalar_t>
+using acc_type = std::conditional_t<std::is_same_v<scalar_t, c10::Half> ||
+                                        std::is_same_v<scalar_t, c10::BFloat16>,
+                                    float, scalar_t>;
+
+inline ScalarType acc_scalar_type(ScalarType t) {
+  return t == ScalarType::Double ? ScalarType::Double : ScalarType::Float;
+}
+
+// "[2, 3, 4]": a shape for error messages.
+inline std::string shape_of(IntArray sizes) {
+  std::ostringstream out;
+  out << "[";
+  for (size_t i = 0; i < sizes.size(); ++i) out << (i ? ", " : "") << sizes[i];
+  out << "]";
+  return out.str();
+}
+inline std::string shape_of(const Tensor& t) { return shape_of(t.sizes()); }
+
+inline std::string device_of(const Tensor& t) {
+  std::ostringstream out;
+  if (t.is_cuda()) out << "cuda:" << t.get_device_index();
+  else if (t.is_cpu()) out << "cpu";
+  else out << "another device";
+  return out.str();
+}
+
+inline bool same_device(const Tensor& a, const Tensor& b) {
+  return a.is_cuda() == b.is_cuda() && a.is_cpu() == b.is_cpu() &&
+         (!a.is_cuda() || a.get_device_index() == b.get_device_index());
+}
+
+// The four floating types every kernel takes; `scalar_t` names the element type inside BODY.
+#define WS_DISPATCH_FLOATING_TYPES(TYPE, NAME, ...)                                         \
+  THO_DISPATCH_V2(TYPE, NAME, AT_WRAP(__VA_ARGS__), AT_FLOATING_TYPES,                      \
+                  torch::headeronly::ScalarType::Half, torch::headeronly::ScalarType::BFloat16)
+
+// A check at the ops' boundary: a RuntimeError in Python whose message says what was expected
+// and what was given. (The Python wrappers check first, with ValueErrors; docs/design.md.)
+#define WS_CHECK(cond, ...)                                                    \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      std::ostringstream ws_check_message;                                     \
+      wsnet::detail::append(ws_check_message, __VA_ARGS__);                    \
+      throw std::runtime_error(ws_check_message.str());                        \
+    }                                                                          \
+  } while (false)
+
+namespace detail {
+template <typename... Args>
+void append(std::ostringstream& out, const Args&... args) {
+  ((out << args), ...);
+}
+}  // namespace detail
+
+}  // namespace wsnet
