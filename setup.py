@@ -73,8 +73,7 @@ macros = [("TORCH_TARGET_VERSION", target_version), ("WSNET_TORCH_VERSION", f'"{
           ("WSNET_TORCH_FLOOR", f'"{floor_text}"'),
           ("WSNET_CUDA_VERSION", f'"{torch.version.cuda if build_cuda else ""}"')]  # of _C_cuda, if built
 cxx_flags = ["-O3", "-Wno-psabi"]  # torch adds its own -std (C++17 up to 2.9, C++20 after)
-# only what is used is linked: the stable C shims live in libtorch_cpu (and libtorch_cuda)
-link_flags = ["-Wl,--as-needed"] if sys.platform.startswith("linux") else []
+link_flags = []
 if flag("WSNET_SANITIZE"):
     sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]
     cxx_flags = [f for f in cxx_flags if f != "-O3"] + ["-O1"] + sanitize

@@ -147,7 +147,7 @@ def markdown(rows, device, meta) -> str:
             f"{s['fwd_speedup_vs_ip']:.0f} / {s['train_speedup_vs_ip']:.0f} | {s['ours_gflops']:.1f} | "
             f"{s['conv_gflops']:.1f} | {mem_text} | "
             f"{ok[v['forward']]}, {ok[v['forward_backward']]}, {ok[v['vs_inner_product']]}, {ok[v['memory']]} |")
-    lines += ["", "FLOP ratio = plain conv multiply-adds / WSNet steps 1-2 multiply-adds (DESIGN.md §2). "
+    lines += ["", "FLOP ratio = plain conv multiply-adds / WSNet steps 1-2 multiply-adds (docs/design.md §2). "
               "GFLOP/s count 2 FLOPs per multiply-add of each method's own work (ours adds fold, prefix "
               "sums and gather). PyTorch-IP = fold + matmul for P + gather by indexing, in plain PyTorch. "
               "Peak extra memory: resident-set high-water mark during one forward (CPU) or the CUDA "

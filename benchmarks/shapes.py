@@ -37,7 +37,7 @@ class Shape:
     def out_len(self) -> int:
         return conv_out_length(self.length, 2 * self.padding, 1, self.kernel_size, self.stride)
 
-    # Multiply-adds (DESIGN.md §2 "Cost")
+    # Multiply-adds (docs/design.md §2 "Cost")
     def plain_macs(self) -> int:
         """A plain conv1d: B * T_out * N * M * L."""
         return self.batch * self.out_len * self.out_channels * self.in_channels * self.kernel_size

@@ -1,4 +1,4 @@
-// Index math of channel-axis weight sampling (DESIGN.md §3), for host and device.
+// Index math of channel-axis weight sampling (docs/design.md §3), for host and device.
 // condensed (Lc, K) -> weight (N, M, K): weight[n, m, k] = condensed[n*S + m % Mc, k], with
 // Lc = Mc + (N - 1) * S and M = Mc * C. (WSConv2d: K = kh * kw; WSLinear: K = 1.)
 #pragma once

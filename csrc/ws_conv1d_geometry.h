@@ -1,4 +1,4 @@
-// Index math of WSConv1d (DESIGN.md §2), written once and compiled for host and device.
+// Index math of WSConv1d (docs/design.md §2), written once and compiled for host and device.
 //
 // Coordinates: u is a row of the zero-padded input (0 <= u < Tp), v a column of the condensed
 // filter (0 <= v < Lc). Output (n, t) is the sum of the inner-product map P over its *segment*:

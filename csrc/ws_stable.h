@@ -6,7 +6,6 @@
 #include <torch/csrc/stable/library.h>
 #include <torch/csrc/stable/ops.h>
 #include <torch/csrc/stable/tensor.h>
-#include <torch/headeronly/core/Dispatch_v2.h>
 #include <torch/headeronly/core/ScalarType.h>
 #include <torch/headeronly/util/BFloat16.h>
 #include <torch/headeronly/util/Exception.h>
@@ -14,6 +13,7 @@
 
 #include <cstdint>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -53,15 +53,40 @@ inline std::string device_of(const Tensor& t) {
   return out.str();
 }
 
+// Each torch::stable op is a boxed call through the dispatcher (a few microseconds): skip the
+// ones that would return their input unchanged.
+inline Tensor as_contiguous(const Tensor& t) {
+  return t.is_contiguous() ? t : torch::stable::contiguous(t);
+}
+inline Tensor to_dtype(const Tensor& t, ScalarType dtype) {
+  return t.scalar_type() == dtype ? t : torch::stable::to(t, dtype);
+}
+
 inline bool same_device(const Tensor& a, const Tensor& b) {
   return a.is_cuda() == b.is_cuda() && a.is_cpu() == b.is_cpu() &&
          (!a.is_cuda() || a.get_device_index() == b.get_device_index());
 }
 
-// The four floating types every kernel takes; `scalar_t` names the element type inside BODY.
-#define WS_DISPATCH_FLOATING_TYPES(TYPE, NAME, ...)                                         \
-  THO_DISPATCH_V2(TYPE, NAME, AT_WRAP(__VA_ARGS__), AT_FLOATING_TYPES,                      \
-                  torch::headeronly::ScalarType::Half, torch::headeronly::ScalarType::BFloat16)
+// The four floating types every kernel takes: runs body() with `scalar_t` naming the element type.
+// (A function, not ATen's macro: a CUDA launch's <<<a, b>>> commas would split a macro argument.)
+#define WS_DISPATCH_FLOATING_TYPES(TYPE, NAME, ...)                           \
+  ::wsnet::dispatch_floating(TYPE, NAME, [&](auto ws_type_tag) {              \
+    using scalar_t [[maybe_unused]] = decltype(ws_type_tag);                  \
+    return (__VA_ARGS__)();                                                   \
+  })
+
+template <typename F>
+decltype(auto) dispatch_floating(ScalarType type, const char* name, F&& run) {
+  switch (type) {
+    case ScalarType::Double: return run(double{});
+    case ScalarType::Float: return run(float{});
+    case ScalarType::Half: return run(c10::Half{});
+    case ScalarType::BFloat16: return run(c10::BFloat16{});
+    default:
+      throw std::runtime_error(std::string(name) + ": expected a floating dtype (float16, "
+                               "bfloat16, float32, float64), got " + torch::headeronly::toString(type));
+  }
+}
 
 // A check at the ops' boundary: a RuntimeError in Python whose message says what was expected
 // and what was given. (The Python wrappers check first, with ValueErrors; docs/design.md.)

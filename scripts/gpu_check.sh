@@ -1,52 +1,83 @@
 #!/usr/bin/env bash
 # Everything the CUDA path needs checked on a GPU machine, in one run (for a lent device with its own
-# python3/torch and no package registry): build for the card in place, the CUDA tests,
-# compute-sanitizer (memcheck, racecheck, initcheck) on a subset, then the benchmark suite on CUDA.
+# python3/torch and no package registry):
+#   1. the abi3 wheel built on the CPU machine (dist/*.whl, carried over), installed as it is: does
+#      it load beside the device's torch, and do the CUDA tests pass from it?
+#   2. a build for the card in place, the CUDA tests, compute-sanitizer (memcheck, racecheck,
+#      initcheck) on a subset, the benchmark suite and a profile.
 #   OUT=results_dir bash scripts/gpu_check.sh        (wheels of missing test packages in .whl/)
+# Logs go to $OUT (commit them with the results). Exits non-zero if any step failed or timed out.
 set -uo pipefail
 OUT=${OUT:-$(mktemp -d)}
+mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 MAX_JOBS=${MAX_JOBS:-16} TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 if [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
 fi
-export PYTHONPATH=$PWD:/tmp/site
 nvcc_bin=$(command -v nvcc)
 export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(readlink -f "$nvcc_bin")")")}
 { nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv; nproc
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
   echo "CUDA_HOME=$CUDA_HOME"; nvcc --version | tail -2; } 2>&1 | tee "$OUT/build.log"
 
+failed=()
 step() { echo "=== $1 ($(date +%T))"; }
+# run NAME TIMEOUT LOG COMMAND...: the command's output to LOG (and its tail to the console); a
+# non-zero exit (124: timed out) is recorded as a failure of NAME
+run() {
+  local name=$1 limit=$2 log=$3
+  shift 3
+  step "$name"
+  timeout "$limit" "$@" > "$log" 2>&1
+  local rc=$?
+  tail -25 "$log"
+  echo "--- $name: exit $rc" | tee -a "$OUT/summary.log"
+  [ "$rc" -eq 0 ] || failed+=("$name (exit $rc)")
+}
+
+CUDA_TESTS=(tests/test_cuda.py tests/test_cuda_hardening.py)
+
+# 1. The wheel as built elsewhere (stable ABI: it must load here without a rebuild).
+wheel=$(ls dist/wsnet_ext-*-abi3-*.whl 2>/dev/null | head -1)
+if [ -n "$wheel" ]; then
+  rm -rf /tmp/wheel_site && python3 -m pip install -q --no-index --no-deps --target /tmp/wheel_site "$wheel"
+  mkdir -p /tmp/wheel_tests && cp -r tests benchmarks /tmp/wheel_tests/
+  run "wheel from the CPU machine: CUDA tests" 150 "$OUT/test_cuda_wheel.log" \
+    env PYTHONPATH=/tmp/wheel_site:/tmp/site bash -c \
+    "cd /tmp/wheel_tests && python3 -c 'import wsnet_ext; print(wsnet_ext.__file__, wsnet_ext.build_info()); assert wsnet_ext.build_info()[\"cuda_loaded\"]' && python3 -m pytest -q -p no:cacheprovider -x ${CUDA_TESTS[*]} -k 'float32 or hardening'"
+else
+  echo "no dist/*-abi3-*.whl carried over: skipping the wheel check" | tee -a "$OUT/summary.log"
+fi
+
+# 2. Built here, for this card.
+export PYTHONPATH=$PWD:/tmp/site
 step build
 start=$(date +%s)
-WSNET_FORCE_CUDA=1 python3 setup.py build_ext --inplace >> "$OUT/build.log" 2>&1 \
-  || { tail -40 "$OUT/build.log"; exit 1; }
+if ! WSNET_FORCE_CUDA=1 python3 setup.py build_ext --inplace >> "$OUT/build.log" 2>&1; then
+  tail -40 "$OUT/build.log"; echo "build failed" | tee -a "$OUT/summary.log"; exit 1
+fi
 echo "built in $(( $(date +%s) - start )) s"; python3 -c "import wsnet_ext; print(wsnet_ext.build_info())"
 
-step "CUDA tests"
-timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_cuda_hardening.py \
-  -rs 2>&1 | tee "$OUT/test_cuda.log" | tail -25
+run "CUDA tests" 200 "$OUT/test_cuda.log" python3 -m pytest -q -p no:cacheprovider -rs "${CUDA_TESTS[@]}"
 
-step benchmark
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr -cd "A-Za-z0-9")
-timeout 150 python3 benchmarks/bench_ws_conv1d.py --device cuda --out "$OUT" --tag "$(date +%F)-$card" 2>&1 \
-  | tail -20
+run benchmark 150 "$OUT/benchmark.log" python3 benchmarks/bench_ws_conv1d.py --device cuda --out "$OUT" \
+  --tag "$(date +%F)-$card"
 if [ -z "${SKIP_PROFILE:-}" ]; then
-if [ -z "${SKIP_PROFILE:-}" ]; then
-  step profile
-  timeout 45 python3 benchmarks/profile_cuda.py --rows 6 > "$OUT/profile_cuda.log" 2>&1; tail -3 "$OUT/profile_cuda.log"
+  run profile 45 "$OUT/profile_cuda.log" python3 benchmarks/profile_cuda.py --rows 6
 fi
-fi
-sanitize() {  # tool, then pytest -k filter
-  step "compute-sanitizer $1" | tee -a "$OUT/sanitize.log"
-  PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout "$3" compute-sanitizer --tool "$1" --error-exitcode 99 \
-    --print-limit 20 python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda.py -k "$2" 2>&1 \
-    | tail -30 | tee -a "$OUT/sanitize.log"
-  local rc=${PIPESTATUS[0]}
-  echo "exit $rc" | tee -a "$OUT/sanitize.log"
+sanitize() {  # tool, pytest -k filter, seconds
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 run "compute-sanitizer $1" "$3" "$OUT/sanitize_$1.log" \
+    compute-sanitizer --tool "$1" --error-exitcode 99 --print-limit 20 \
+    python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda.py -k "$2"
 }
-sanitize memcheck "shapes_cuda and float32 or channel_sampling or agree or current_stream or hashed" 120
+sanitize memcheck "shapes_cuda and float32 and not 100003 or channel_sampling or agree or current_stream" 120
 sanitize racecheck "shapes_cuda and float32 and not 100003" 60
 sanitize initcheck "shapes_cuda and float32 and not 100003" 60
 
 step done
+if [ "${#failed[@]}" -gt 0 ]; then
+  printf 'FAILED: %s\n' "${failed[@]}" | tee -a "$OUT/summary.log"
+  exit 1
+fi
+echo "all steps passed" | tee -a "$OUT/summary.log"

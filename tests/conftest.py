@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 
 def reference_weight(condensed, out_channels, kernel_size, sample_stride, channel_repeat):
-    """W[n, m, l] = condensed[m % Mc, n*S + l], built slice by slice (DESIGN.md §2)."""
+    """W[n, m, l] = condensed[m % Mc, n*S + l], built slice by slice (docs/design.md §2)."""
     mc = condensed.shape[0]
     in_channels = mc * channel_repeat
     return torch.stack([

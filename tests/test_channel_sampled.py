@@ -1,4 +1,4 @@
-"""WSConv2d, WSLinear and the channel-sampling op against their definitions (DESIGN.md §3)."""
+"""WSConv2d, WSLinear and the channel-sampling op against their definitions (docs/design.md §3)."""
 
 import itertools
 

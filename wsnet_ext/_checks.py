@@ -1,5 +1,5 @@
 """Argument checks shared by the public functions and modules. Each error names the argument,
-what was expected and what was given (DESIGN.md §5)."""
+what was expected and what was given (docs/design.md §5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shape formulas of WSNet layers (DESIGN.md §1-§3), in one place for modules, wrappers and
+"""Shape formulas of WSNet layers (docs/design.md §1-§3), in one place for modules, wrappers and
 benchmarks. The kernels' copy of the 1D formulas is csrc/ws_conv1d_geometry.h; the tests check
 that both agree."""
 
@@ -49,12 +49,12 @@ def resolve_padding(padding, kernel_size: int, dilation: int, stride: int) -> tu
 
 def channel_condensed_length(in_channels: int, out_channels: int, sample_stride: int,
                              channel_repeat: int) -> int:
-    """Rows of a channel-sampled condensed tensor (DESIGN.md §3): M / C + (N - 1) * S."""
+    """Rows of a channel-sampled condensed tensor (docs/design.md §3): M / C + (N - 1) * S."""
     return in_channels // channel_repeat + (out_channels - 1) * sample_stride
 
 
 def channel_compactness(in_channels: int, out_channels: int, sample_stride: int,
                         channel_repeat: int) -> float:
-    """(N * M) / (M / C + (N - 1) * S): plain-layer over condensed parameters (DESIGN.md §3)."""
+    """(N * M) / (M / C + (N - 1) * S): plain-layer over condensed parameters (docs/design.md §3)."""
     return in_channels * out_channels / channel_condensed_length(in_channels, out_channels,
                                                                  sample_stride, channel_repeat)

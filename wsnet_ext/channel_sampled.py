@@ -1,4 +1,4 @@
-"""WSConv2d and WSLinear: weights sampled along the input-channel axis (DESIGN.md §3).
+"""WSConv2d and WSLinear: weights sampled along the input-channel axis (docs/design.md §3).
 
 Filter n reads the condensed rows [n*S, n*S + Mc), tiled C times over the M input channels; the
 convolution / matmul on the sampled weight is PyTorch's own."""

@@ -1,4 +1,4 @@
-"""WSConv1d: a Conv1d whose filters are windows of one learned condensed filter (DESIGN.md §2)."""
+"""WSConv1d: a Conv1d whose filters are windows of one learned condensed filter (docs/design.md §2)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class WSConv1d(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # nn.Conv1d's scale: uniform in ±1/sqrt(fan_in), fan_in = M * L (DESIGN.md §5), so every
+        # nn.Conv1d's scale: uniform in ±1/sqrt(fan_in), fan_in = M * L (docs/design.md §5), so every
         # sampled filter looks like a freshly initialised plain filter.
         bound = 1.0 / math.sqrt(self.in_channels * self.kernel_size)
         nn.init.uniform_(self.condensed, -bound, bound)

@@ -1,4 +1,4 @@
-"""The functional API of wsnet_ext (DESIGN.md §5)."""
+"""The functional API of wsnet_ext (docs/design.md §5)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 from . import _checks
 from ._build import build_info
 from ._geometry import condensed_length, conv_out_length, out_channels_of, resolve_padding
-from ._ops import _forward, _sample_channels
+from ._ops import WSConv1dFunction, _forward, _sample_channels
 
 # Read once at import: a plain constant to torch.compile.
 _CUDA_KERNELS = build_info()["cuda_loaded"]
@@ -31,7 +31,7 @@ def _autocast_dtype(device_type: str):
 
 def sample_conv1d_weight(condensed: torch.Tensor, out_channels: int, kernel_size: int,
                          sample_stride: int, channel_repeat: int = 1) -> torch.Tensor:
-    """The sampled filter W[n, m, l] = condensed[m % Mc, n*S + l], shape (N, M, L) (DESIGN.md §2).
+    """The sampled filter W[n, m, l] = condensed[m % Mc, n*S + l], shape (N, M, L) (docs/design.md §2).
 
     Differentiable: gradients of overlapping windows add up in the condensed filter."""
     _checks.tensor_arg("condensed", condensed, (2,), "(Mc, Lc)")
@@ -98,13 +98,18 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
             f"{length}, dilation={dilation}, padding={padding}, got length {x.shape[2]}")
     if x.device.type == "cuda" and not _CUDA_KERNELS:
         raise RuntimeError(f"input is on CUDA but {_NO_CUDA_KERNELS}")
-    y = _forward(x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
+    args = (x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
+    if torch.is_grad_enabled() and not torch.compiler.is_compiling() and (
+            x.requires_grad or condensed.requires_grad or (bias is not None and bias.requires_grad)):
+        y = WSConv1dFunction.apply(*args)  # eager training: the short way to the same autograd
+    else:
+        y = _forward(*args)
     return y.squeeze(0) if unbatched else y
 
 
 def sample_channels(condensed: torch.Tensor, out_channels: int, sample_stride: int,
                     channel_repeat: int = 1) -> torch.Tensor:
-    """Channel-axis sampling (DESIGN.md §3): condensed (Mc + (N-1)*S, ...) -> weight (N, M, ...)
+    """Channel-axis sampling (docs/design.md §3): condensed (Mc + (N-1)*S, ...) -> weight (N, M, ...)
     with weight[n, m, ...] = condensed[n*S + m % Mc, ...] and M = Mc * channel_repeat.
     The weight of WSConv2d (condensed (Lc, kh, kw)) and WSLinear (condensed (Lc,)).
     Differentiable; the backward adds the gradients of shared entries in a fixed order."""

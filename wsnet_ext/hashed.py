@@ -1,4 +1,4 @@
-"""HashedNets baselines (Chen et al., ICML 2015; DESIGN.md §4): each virtual weight is
+"""HashedNets baselines (Chen et al., ICML 2015; docs/design.md §4): each virtual weight is
 V[i] = xi(i) * w[h(i)] with `w` of ceil(numel(V) / compression) real parameters, `h` a fixed
 seeded hash of the index into buckets and `xi` an independent hash giving +1/-1. Gradients of
 entries that share a bucket add up (autograd of the gather)."""
@@ -103,7 +103,7 @@ class HashedLinear(_Hashed):
 class _HashedConv(_Hashed):
     _dims = 0
 
-    # argument order of DESIGN.md §5 (dilation, beyond the contract, comes after seed)
+    # argument order of docs/design.md §5 (dilation, beyond the contract, comes after seed)
     def __init__(self, in_channels, out_channels, kernel_size, compression, stride=1, padding=0,
                  bias=True, seed=0, dilation=1, device=None, dtype=None):
         super().__init__()

@@ -1,5 +1,5 @@
 """wsnet_ext.summary: per-layer and total parameters of a model next to the plain layers they
-stand for, compactness, and for WSConv1d the FLOPs and theoretical speed-up (DESIGN.md §2 "Cost")."""
+stand for, compactness, and for WSConv1d the FLOPs and theoretical speed-up (docs/design.md §2 "Cost")."""
 
 from __future__ import annotations
 

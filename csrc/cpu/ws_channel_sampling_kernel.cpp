@@ -1,4 +1,4 @@
-// Channel-axis weight sampling on the CPU (DESIGN.md §3): the gather of the forward and the
+// Channel-axis weight sampling on the CPU (docs/design.md §3): the gather of the forward and the
 // deterministic gather-sum of its backward (ws_channel_sampling.h).
 #include <algorithm>
 #include <vector>
@@ -11,7 +11,7 @@ namespace {
 
 Tensor ws_sample_channels_cpu(const Tensor& condensed, int64_t out_channels,
                                   int64_t sample_stride, int64_t channel_repeat) {
-  const Tensor c = torch::stable::contiguous(condensed);
+  const Tensor c = as_contiguous(condensed);
   const ChannelSampling cs = sampling_of_condensed(c, out_channels, sample_stride, channel_repeat);
   Tensor weight = torch::stable::new_empty(c, sampled_weight_shape(c, cs));
   WS_DISPATCH_FLOATING_TYPES(c.scalar_type(), "ws_sample_channels_cpu", [&] {
@@ -29,7 +29,7 @@ Tensor ws_sample_channels_cpu(const Tensor& condensed, int64_t out_channels,
 
 Tensor ws_sample_channels_backward_cpu(const Tensor& grad_weight, int64_t condensed_len,
                                            int64_t sample_stride, int64_t channel_repeat) {
-  const Tensor gw = torch::stable::contiguous(grad_weight);
+  const Tensor gw = as_contiguous(grad_weight);
   const ChannelSampling cs = sampling_of_grad(gw, condensed_len, sample_stride, channel_repeat);
   Tensor grad = torch::stable::new_empty(gw, condensed_shape(gw, cs));
   WS_DISPATCH_FLOATING_TYPES(gw.scalar_type(), "ws_sample_channels_backward_cpu", [&] {

@@ -1,4 +1,4 @@
-// WSConv1d on the CPU by the integral-image method (DESIGN.md §2).
+// WSConv1d on the CPU by the integral-image method (docs/design.md §2).
 //
 // Forward: tiles of outputs (b, t0..t1) in parallel; each folds its input rows (§2.1), then
 // walks the condensed filter's columns: P column block (§2.2), line prefix (§2.3), and the
@@ -257,9 +257,9 @@ Tensor ws_conv1d_forward_cpu(const Tensor& input, const Tensor& condensed,
   const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
                                                 channel_repeat, stride, padding, dilation);
   check_conv1d_bias(bias, input, g);
-  const Tensor x = torch::stable::contiguous(input), c = torch::stable::contiguous(condensed);
+  const Tensor x = as_contiguous(input), c = as_contiguous(condensed);
   const std::optional<Tensor> bias_c =
-      bias.has_value() ? std::optional<Tensor>(torch::stable::contiguous(*bias)) : std::nullopt;
+      bias.has_value() ? std::optional<Tensor>(as_contiguous(*bias)) : std::nullopt;
   Tensor y = torch::stable::new_empty(x, {g.batch, g.out_channels, g.out_len});
   if (y.numel() == 0) return y;
   advise_huge_pages(y);  // before the kernels first touch it
@@ -284,8 +284,8 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cpu(
   const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
                                                 channel_repeat, stride, padding, dilation);
   check_conv1d_grad_output(grad_output, input, g);
-  const Tensor gy = torch::stable::contiguous(grad_output), x = torch::stable::contiguous(input),
-               c = torch::stable::contiguous(condensed);
+  const Tensor gy = as_contiguous(grad_output), x = as_contiguous(input),
+               c = as_contiguous(condensed);
   // The kernels write every element; with no output at all (batch 0) the gradients are zero.
   const bool no_output = gy.numel() == 0;
   const auto make = [&](bool wanted, IntArray shape) {
@@ -307,7 +307,7 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cpu(
   WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_backward_cpu", [&] {
     if (output_mask[0] || output_mask[1]) {
       // grad_output in the accumulation type: no copy for float32 / float64
-      const Tensor gy_acc = torch::stable::to(gy, acc_scalar_type(x.scalar_type()));
+      const Tensor gy_acc = to_dtype(gy, acc_scalar_type(x.scalar_type()));
       backward_kernel<scalar_t>(
           gy_acc, x.const_data_ptr<scalar_t>(), c.const_data_ptr<scalar_t>(),
           output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr,

@@ -5,7 +5,7 @@
 // s*t + g*a + p is row (s/g)*t + a of the input's phase p (padded rows = p mod g), and column
 // n*S + g*a + p is column (S/g)*n + a of the condensed filter's phase p. So the layer equals a
 // WSConv1d with the g phases as g*Mc condensed channels, stride s/g, sample stride S/g, kernel L/g,
-// and Tp/g rows: its inner-product map P (DESIGN.md §2) has 1/g of the multiply-adds and 1/g^2 of
+// and Tp/g rows: its inner-product map P (docs/design.md §2) has 1/g of the multiply-adds and 1/g^2 of
 // the entries. SoundNet's strided layers (s = 2, S and L even) halve their work.
 //
 // The split costs no pass of its own: the kernels' fold reads the phases straight from the input

@@ -1,4 +1,4 @@
-// Per-tile work of the CPU kernels (DESIGN.md §2), on raw float/double buffers, written as plain
+// Per-tile work of the CPU kernels (docs/design.md §2), on raw float/double buffers, written as plain
 // fixed-width loops that the compiler vectorizes. The tile entry points are compiled once per
 // x86 ISA level (AVX-512, AVX2+FMA, baseline) and picked at load time (target_clones).
 //

@@ -1,4 +1,4 @@
-// Channel-axis weight sampling on CUDA (DESIGN.md §3): one thread per weight element for the
+// Channel-axis weight sampling on CUDA (docs/design.md §3): one thread per weight element for the
 // gather, one per condensed element for the deterministic gather-sum of the backward.
 #include <algorithm>
 #include <vector>
@@ -40,7 +40,7 @@ __global__ void sample_channels_backward_kernel(const scalar_t* __restrict__ gra
 Tensor ws_sample_channels_cuda(const Tensor& condensed, int64_t out_channels,
                                    int64_t sample_stride, int64_t channel_repeat) {
   const DeviceGuard guard(condensed.get_device_index());
-  const Tensor c = torch::stable::contiguous(condensed);
+  const Tensor c = as_contiguous(condensed);
   const ChannelSampling cs = sampling_of_condensed(c, out_channels, sample_stride, channel_repeat);
   Tensor weight = torch::stable::new_empty(c, sampled_weight_shape(c, cs));
   if (weight.numel() == 0) return weight;
@@ -56,7 +56,7 @@ Tensor ws_sample_channels_cuda(const Tensor& condensed, int64_t out_channels,
 Tensor ws_sample_channels_backward_cuda(const Tensor& grad_weight, int64_t condensed_len,
                                             int64_t sample_stride, int64_t channel_repeat) {
   const DeviceGuard guard(grad_weight.get_device_index());
-  const Tensor gw = torch::stable::contiguous(grad_weight);
+  const Tensor gw = as_contiguous(grad_weight);
   const ChannelSampling cs = sampling_of_grad(gw, condensed_len, sample_stride, channel_repeat);
   Tensor grad = torch::stable::new_empty(gw, condensed_shape(gw, cs));
   if (grad.numel() == 0) return grad;

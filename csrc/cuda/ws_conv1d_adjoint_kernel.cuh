@@ -1,4 +1,4 @@
-// The adjoint of the gather (DESIGN.md §2 backward) on CUDA: dP[b, u, v], the sum of grad_output
+// The adjoint of the gather (docs/design.md §2 backward) on CUDA: dP[b, u, v], the sum of grad_output
 // over every segment through (u, v), stored transposed as dpt (bc, Lc, Tp) so that consecutive
 // threads (rows u) write consecutive addresses.
 //

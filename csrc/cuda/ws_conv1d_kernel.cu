@@ -1,4 +1,4 @@
-// WSConv1d on CUDA by the integral-image method (DESIGN.md §2). Written to be plainly right
+// WSConv1d on CUDA by the integral-image method (docs/design.md §2). Written to be plainly right
 // first: 64-bit indices everywhere, grid-stride loops, bounds checks, the current stream, and a
 // launch check after every kernel.
 //
@@ -219,11 +219,11 @@ Tensor ws_conv1d_forward_cuda(const Tensor& input, const Tensor& condensed,
                                                 channel_repeat, stride, padding, dilation);
   check_conv1d_bias(bias, input, g);
   const DeviceGuard guard(input.get_device_index());
-  const Tensor x = torch::stable::contiguous(input);
+  const Tensor x = as_contiguous(input);
   const Tensor cond =
-      torch::stable::contiguous(torch::stable::to(condensed, acc_scalar_type(input.scalar_type())));
+      as_contiguous(to_dtype(condensed, acc_scalar_type(input.scalar_type())));
   const std::optional<Tensor> bias_c =
-      bias.has_value() ? std::optional<Tensor>(torch::stable::contiguous(*bias)) : std::nullopt;
+      bias.has_value() ? std::optional<Tensor>(as_contiguous(*bias)) : std::nullopt;
   Tensor y = torch::stable::new_empty(x, {g.batch, g.out_channels, g.out_len});
   if (y.numel() == 0) return y;
   const cudaStream_t stream = current_cuda_stream(input.get_device_index());
@@ -281,9 +281,9 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cuda(
                                                 channel_repeat, stride, padding, dilation);
   check_conv1d_grad_output(grad_output, input, g);
   const DeviceGuard guard(input.get_device_index());
-  const Tensor gy = torch::stable::contiguous(grad_output), x = torch::stable::contiguous(input);
+  const Tensor gy = as_contiguous(grad_output), x = as_contiguous(input);
   const ScalarType acc = acc_scalar_type(input.scalar_type());
-  const Tensor cond = torch::stable::contiguous(torch::stable::to(condensed, acc));
+  const Tensor cond = as_contiguous(to_dtype(condensed, acc));
   const auto empty = [&] { return torch::stable::new_empty(x, {0}); };
   const std::vector<int64_t> bias_shape{g.out_channels};
   Tensor grad_input = output_mask[0] ? torch::stable::new_empty(x, x.sizes()) : empty();  // all written below
@@ -294,8 +294,10 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cuda(
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(g.batch, kAdjointChunkBytes / per_batch));
   const int64_t chunks = g.batch == 0 ? 0 : (g.batch + chunk - 1) / chunk;
   // grad_condensed of each chunk, added in chunk order at the end (deterministic)
-  Tensor grad_condensed_parts = torch::stable::new_zeros(cond, {std::max<int64_t>(chunks, 1),
-                                                                g.condensed_channels, g.condensed_len});
+  Tensor grad_condensed_parts =
+      output_mask[1] ? torch::stable::new_zeros(cond, {std::max<int64_t>(chunks, 1), g.condensed_channels,
+                                                       g.condensed_len})
+                     : empty();
   if (gy.numel() > 0 && (output_mask[0] || output_mask[1])) {
     // WSNET_CUDA_ADJOINT=gather forces the pointwise kernel (for tests)
     const char* forced = std::getenv("WSNET_CUDA_ADJOINT");
@@ -351,8 +353,7 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cuda(
   Tensor grad_condensed = empty();
   if (output_mask[1]) {
     const std::vector<int64_t> chunk_dim{0};
-    grad_condensed = torch::stable::to(torch::stable::sum(grad_condensed_parts, chunk_dim),
-                                       input.scalar_type());
+    grad_condensed = to_dtype(torch::stable::sum(grad_condensed_parts, chunk_dim), input.scalar_type());
   }
   return {grad_input, grad_condensed, grad_bias};
 }

@@ -1,4 +1,4 @@
-// The line-walking forward of WSConv1d on CUDA (DESIGN.md §2.1-2.4 fused, no barrier per column).
+// The line-walking forward of WSConv1d on CUDA (docs/design.md §2.1-2.4 fused, no barrier per column).
 //
 // A block owns batch row b and outputs [t0, t0 + To): rows r = u - t0*s in [0, R). It folds its
 // rows into shared memory (§2.1). Each sampling line is the set of points (r, v) with

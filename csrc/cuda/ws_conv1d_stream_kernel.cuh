@@ -1,4 +1,4 @@
-// The column-streaming forward of WSConv1d on CUDA (DESIGN.md §2.1-2.4 fused in one kernel).
+// The column-streaming forward of WSConv1d on CUDA (docs/design.md §2.1-2.4 fused in one kernel).
 //
 // A block owns one batch row b and a run of outputs [t0, t0 + To): the padded input rows
 // u = t0*s + r, 0 <= r < R = (To - 1)*s + (L - 1)*d + 1, one thread per row. It folds its rows of
