@@ -1,5 +1,8 @@
 """wsnetify, hashify, materialize, summary and the model zoo."""
 
+import copy
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -14,33 +17,145 @@ def plain_model():
                          nn.AdaptiveAvgPool1d(4), nn.Flatten(), nn.Linear(128, 10))
 
 
+def brute_force_sampling(layer, target, close=0.1):
+    """choose_sampling's rule, written out independently: every (S, C) the layer allows, the
+    compactness computed from the parameter counts of the layers themselves."""
+    if isinstance(layer, nn.Linear):
+        m, n = layer.in_features, layer.out_features
+        make = lambda s, c: wsnet_ext.WSLinear(m, n, sample_stride=s, channel_repeat=c)  # noqa: E731
+        strides = range(1, max(m, n) + 1)
+    else:
+        m, n, k = layer.in_channels, layer.out_channels, layer.kernel_size[0]
+        make = lambda s, c: wsnet_ext.WSConv1d(m, n, k, sample_stride=s, channel_repeat=c, bias=False)  # noqa: E731
+        strides = range(1, k + 1)
+    plain = layer.weight.numel()
+    options = []
+    for c in (c for c in range(1, m + 1) if m % c == 0):
+        for s in strides:
+            if isinstance(layer, nn.Linear) and s > max(m // c, n):
+                continue
+            options.append((s, c, plain / make(s, c).condensed.numel()))
+    def error(option):
+        return abs(math.log(option[2] / target))
+    for c in sorted({o[1] for o in options}):  # smallest C within 10% of the target, best S
+        best = min((o for o in options if o[1] == c), key=lambda o: (error(o), o[0]))
+        if abs(best[2] / target - 1) <= close:
+            return best
+    return min(options, key=lambda o: (error(o), o[1], o[0]))
+
+
 @pytest.mark.parametrize("target", [2, 4, 8, 16])
-def test_wsnetify_reaches_target_within_granularity(target):
+def test_wsnetify_picks_what_a_brute_force_search_picks(target):
     torch.manual_seed(0)
     model = plain_model()
     x = torch.randn(2, 1, 500)
     shapes_before = model(x).shape
-    report = wsnetify_report = wsnet_ext.wsnetify(model, target)
+    report = []
+    assert wsnet_ext.wsnetify(model, target, init="random", keep_head=False, report=report) is model
     assert model(x).shape == shapes_before
-    for row in report:
-        if row["new_type"] is None:
+    plain = {"0": nn.Conv1d(1, 16, 64), "2": nn.Conv1d(16, 32, 32), "6": nn.Linear(128, 10)}
+    converted = 0
+    for row in report[:-1]:
+        s, c, achieved = brute_force_sampling(plain[row["name"]], target)
+        if abs(achieved / target - 1) > 0.5:
+            assert row["new_type"] is None and "off target" in row["reason"]
             continue
         layer = model.get_submodule(row["name"])
-        assert layer.compactness == pytest.approx(row["compactness"])
-        # no other (S, C) the layer allows is closer to the target than the chosen one
-        best = choose_sampling(nn.Conv1d(16, 32, 32) if row["name"] == "2" else
-                               nn.Conv1d(1, 16, 64) if row["name"] == "0" else nn.Linear(128, 10), target)
-        assert row["compactness"] == pytest.approx(best[2])
-        assert abs(row["compactness"] / target - 1) <= 0.5
-    assert any(r["new_type"] for r in wsnetify_report)
+        assert (layer.sample_stride, layer.channel_repeat) == (s, c) == (row["sample_stride"], row["channel_repeat"])
+        assert layer.compactness == pytest.approx(achieved) == pytest.approx(row["compression"])
+        converted += 1
+    assert converted >= 2
+    whole = report[-1]
+    assert whole["name"] == "(whole model)"
+    assert whole["params_after"] == sum(p.numel() for p in model.parameters())
+    assert whole["compression"] == pytest.approx(whole["params_before"] / whole["params_after"])
+
+
+def test_wsnetify_keeps_the_head_and_what_is_excluded():
+    model = nn.Sequential(nn.Conv1d(8, 16, 9), nn.ReLU(), nn.Conv1d(16, 16, 9), nn.Flatten(), nn.Linear(16, 3))
+    report = []
+    wsnet_ext.wsnetify(model, 4, init="random", exclude=("2",), report=report)
+    assert isinstance(model[0], wsnet_ext.WSConv1d)
+    assert type(model[2]) is nn.Conv1d and type(model[4]) is nn.Linear
+    reasons = {r["name"]: r["reason"] for r in report}
+    assert reasons["2"] == "excluded" and "classifier head" in reasons["4"]
+    # by type, and by pattern
+    model = nn.Sequential(nn.Conv1d(8, 16, 9), nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)), nn.Linear(4, 2))
+    wsnet_ext.wsnetify(model, 2, init="random", exclude=nn.Conv1d, keep_head=False, tolerance=2)
+    assert type(model[0]) is nn.Conv1d and isinstance(model[2], wsnet_ext.WSLinear)
+    model = nn.Sequential(nn.Conv1d(8, 16, 9), nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)), nn.Linear(4, 2))
+    wsnet_ext.wsnetify(model, 2, init="random", exclude="1.*", tolerance=2)
+    assert type(model[1][0]) is nn.Linear and type(model[1][1]) is nn.Linear and type(model[2]) is nn.Linear
+
+
+def test_wsnetify_requires_the_choice_of_init():
+    with pytest.raises(ValueError, match="init expects 'project' .*trained.* or 'random' .*fresh"):
+        wsnet_ext.wsnetify(plain_model(), 4)
+
+
+def test_wsnetify_random_init_keeps_the_plain_scale_projection_does_not():
+    # on a fresh model, projecting averages independent weights and shrinks them; init='random'
+    # gives the sampled filters the plain layer's scale
+    torch.manual_seed(0)
+    fresh = nn.Sequential(nn.Conv1d(16, 32, 32), nn.Linear(4, 4))
+    plain_std = fresh[0].weight.std().item()
+    random_std = wsnet_ext.wsnetify(copy.deepcopy(fresh), 8, init="random")[0].weight.std().item()
+    projected_std = wsnet_ext.wsnetify(copy.deepcopy(fresh), 8, init="project")[0].weight.std().item()
+    assert random_std == pytest.approx(plain_std, rel=0.1)
+    assert projected_std < 0.6 * plain_std
 
 
 def test_wsnetify_skips_what_it_cannot_sample():
     model = nn.Sequential(nn.Conv1d(4, 8, 3, groups=2), nn.Conv2d(1, 4, 3), nn.Linear(4, 4))
-    report = {r["name"]: r for r in wsnet_ext.wsnetify(model, 64)}
+    report = []
+    wsnet_ext.wsnetify(model, 64, init="random", keep_head=False, report=report)
+    report = {r["name"]: r for r in report}
     assert report["0"]["new_type"] is None and "groups=2" in report["0"]["reason"]
     assert report["1"]["new_type"] is None and "off target" in report["1"]["reason"]
     assert isinstance(model[0], nn.Conv1d) and isinstance(model[1], nn.Conv2d)
+
+
+def test_hashify_reports_like_wsnetify():
+    model = plain_model()
+    ws_report, hashed_report = [], []
+    wsnet_ext.wsnetify(copy.deepcopy(model), 4, init="random", report=ws_report)
+    assert wsnet_ext.hashify(model, 4, report=hashed_report) is model
+    assert [set(r) for r in ws_report] == [set(r) for r in hashed_report]
+    assert [r["name"] for r in ws_report] == [r["name"] for r in hashed_report]
+    assert hashed_report[0]["seed"] == 0 and hashed_report[1]["seed"] == 1
+    assert type(model[6]) is nn.Linear  # the head
+    text = wsnet_ext.convert.format_report(hashed_report, "hashify")
+    assert "whole model" in text and "HashedConv1d" in text
+
+
+@pytest.mark.parametrize("cls,plain", [
+    (wsnet_ext.WSConv1d, nn.Conv1d(6, 8, 5, stride=2, padding=2, dilation=1, dtype=torch.float64)),
+    (wsnet_ext.WSConv2d, nn.Conv2d(6, 8, (3, 2), padding=1, dtype=torch.float64)),
+    (wsnet_ext.WSLinear, nn.Linear(6, 8, dtype=torch.float64)),
+])
+def test_from_plain_layer_is_the_least_squares_fit(cls, plain):
+    # a plain weight that is exactly a sampled weight is recovered exactly, with the bias; a
+    # perturbed one gives the entrywise mean, which no other condensed filter beats
+    torch.manual_seed(3)
+    make = cls.from_linear if cls is wsnet_ext.WSLinear else cls.from_conv
+    reference = make(plain, sample_stride=2, channel_repeat=2)
+    with torch.no_grad():
+        reference.condensed.normal_()
+        plain.weight.copy_(reference.weight)
+        plain.bias.normal_()
+    layer = make(plain, sample_stride=2, channel_repeat=2)
+    torch.testing.assert_close(layer.condensed, reference.condensed)
+    torch.testing.assert_close(layer.bias, plain.bias)
+    x = torch.randn((2, 6, 11, 7)[: plain.weight.dim()] if cls is not wsnet_ext.WSLinear else (2, 6),
+                    dtype=torch.float64)
+    torch.testing.assert_close(layer(x), plain(x))
+    with torch.no_grad():
+        plain.weight.add_(torch.randn_like(plain.weight))
+    fitted = make(plain, sample_stride=2, channel_repeat=2)
+    error = lambda c: (fitted._sample(c) - plain.weight).square().sum()  # noqa: E731
+    best = error(fitted.condensed)
+    for _ in range(5):
+        assert error(fitted.condensed + 1e-3 * torch.randn_like(fitted.condensed)) > best
 
 
 def test_wsnetify_projection_is_exact_for_a_sampled_weight():
@@ -55,7 +170,7 @@ def test_wsnetify_projection_is_exact_for_a_sampled_weight():
         plain[0].bias.copy_(ws.bias)
     x = torch.randn(2, 4, 30, dtype=torch.float64)
     expected = plain(x)
-    wsnet_ext.wsnetify(plain, 3.0)
+    wsnet_ext.wsnetify(plain, 3.0, init="project", keep_head=False)
     assert isinstance(plain[0], wsnet_ext.WSConv1d)
     assert (plain[0].sample_stride, plain[0].channel_repeat) == (s, c)
     torch.testing.assert_close(plain[0].condensed, ws.condensed)
@@ -69,13 +184,13 @@ def test_materialize_keeps_outputs_and_exports(convert):
                           nn.Flatten(), nn.Linear(8 * 20, 16), nn.ReLU(),
                           nn.Unflatten(1, (4, 2, 2)), nn.Conv2d(4, 6, 2))
     if convert == "ws":
-        wsnet_ext.wsnetify(model, 2, init="random", tolerance=2)
+        wsnet_ext.wsnetify(model, 2, init="random", tolerance=2, keep_head=False)
     else:
-        wsnet_ext.hashify(model, 4)
+        wsnet_ext.hashify(model, 4, keep_head=False)
     assert any(isinstance(m, wsnet_ext.convert.WS_TYPES + wsnet_ext.convert.HASHED_TYPES) for m in model.modules())
     x = torch.randn(3, 2, 20)
     expected = model(x)
-    wsnet_ext.materialize(model)
+    assert wsnet_ext.materialize(model) is model
     assert not any(isinstance(m, wsnet_ext.convert.WS_TYPES + wsnet_ext.convert.HASHED_TYPES) for m in model.modules())
     torch.testing.assert_close(model(x), expected)
     exported = torch.export.export(model, (x,))

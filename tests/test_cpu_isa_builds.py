@@ -2,12 +2,14 @@
 processor runs the best one, so the others run in subprocesses capped by WSNET_CPU_ISA."""
 
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 import wsnet_ext
+from test_ws_conv1d_grid import GRID
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDER = ["baseline", "avx2", "avx512"]
@@ -25,9 +27,12 @@ def test_capped_build_matches_definition(isa):
     probe = subprocess.run([sys.executable, "-c", "import wsnet_ext; print(wsnet_ext.cpu_kernel_isa())"],
                            env=env, capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == expected
+    # the whole float32 grid (every stride, dilation, padding, S and C) and the multi-tile cases
+    selection = "grid_matches_definition and float32 or multiple_tiles or long_input or batch_sizes or half_precision"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", os.path.join(HERE, "test_ws_conv1d_grid.py"),
-         "-k", "multiple_tiles or long_input or batch_sizes or half_precision or float32-1-2-1-1"],
-        env=env, capture_output=True, text=True, cwd=HERE)
+         "-k", selection], env=env, capture_output=True, text=True, cwd=HERE)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert " passed" in run.stdout
+    passed = re.search(r"(\d+) passed", run.stdout)
+    grid = sum(1 for case in GRID)  # the float32 half of the grid must have run, not a selection of nothing
+    assert passed and int(passed.group(1)) >= grid, run.stdout[-2000:]

@@ -20,19 +20,27 @@ KERNELS = [("auto", "stream"), ("lines", "stream"), ("stream", "gather"), ("tile
 
 
 @pytest.fixture(params=KERNELS, ids=lambda k: f"{k[0]}-{k[1]}")
-def cuda_kernels(request, monkeypatch):
+def cuda_kernels(request):
     forward, adjoint = request.param
-    if forward != "auto":
-        monkeypatch.setenv("WSNET_CUDA_FORWARD", forward)
-    if adjoint == "gather":
-        monkeypatch.setenv("WSNET_CUDA_ADJOINT", adjoint)
-    return request.param
+    with wsnet_ext.switches.override(cuda_forward=forward, cuda_adjoint="gather" if adjoint == "gather" else "auto"):
+        yield request.param
+
+
+def run_forced(**case):
+    """run_case under a forced kernel: a kernel that does not fit the shape refuses with an error
+    (it never falls back silently); such a case is reported as skipped, with the reason."""
+    try:
+        return run_case(**case)
+    except RuntimeError as error:
+        if "does not fit" not in str(error):
+            raise
+        pytest.skip(f"forced kernel does not fit: {error}")
 
 
 @pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
 def test_grid_matches_definition_cuda(sample_stride, repeat, stride, dilation, padding, dtype, cuda_kernels):
-    run_case(batch=3, mc=2, repeat=repeat, length=dilation * 4 + 31, out_channels=6, kernel_size=5,
+    run_forced(batch=3, mc=2, repeat=repeat, length=dilation * 4 + 31, out_channels=6, kernel_size=5,
              sample_stride=sample_stride, stride=stride, padding=padding, dilation=dilation,
              bias=sample_stride % 2 == 1, dtype=dtype, seed=sample_stride * 7 + repeat, device="cuda")
 
@@ -52,7 +60,7 @@ def test_grid_matches_definition_cuda(sample_stride, repeat, stride, dilation, p
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16], ids=str)
 def test_shapes_cuda(config, dtype, cuda_kernels):
     batch, mc, repeat, length, n, k, s_samp, stride, padding, dilation = config
-    run_case(batch=batch, mc=mc, repeat=repeat, length=length, out_channels=n, kernel_size=k,
+    run_forced(batch=batch, mc=mc, repeat=repeat, length=length, out_channels=n, kernel_size=k,
              sample_stride=s_samp, stride=stride, padding=padding, dilation=dilation, bias=True,
              dtype=dtype, seed=length, device="cuda")
 
@@ -101,3 +109,19 @@ def test_hashed_layers_cuda():
     layer = wsnet_ext.HashedConv1d(4, 6, 3, compression=4, seed=2)
     x = torch.randn(2, 4, 20)
     torch.testing.assert_close(layer.cuda()(x.cuda()).cpu(), layer.cpu()(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("forward", ["lines", "stream", "tiles", "direct"])
+def test_each_forced_kernel_runs_where_it_fits(forward):
+    # a small shape every forward kernel fits: forcing it must run it (no skip here)
+    with wsnet_ext.switches.override(cuda_forward=forward):
+        run_case(batch=2, mc=2, repeat=2, length=300, out_channels=4, kernel_size=8, sample_stride=2,
+                 stride=1, padding=3, dilation=1, bias=True, dtype=torch.float64, seed=5, device="cuda")
+
+
+def test_a_forced_kernel_that_does_not_fit_refuses():
+    # one P tile of this shape (646 rows x 130 columns) exceeds 48 KiB: the tiles kernel cannot run it
+    with wsnet_ext.switches.override(cuda_forward="tiles"):
+        with pytest.raises(RuntimeError, match="forces the 'tiles' kernel, which does not fit"):
+            run_case(batch=1, mc=1, repeat=1, length=1000, out_channels=2, kernel_size=130, sample_stride=1,
+                     stride=1, padding=0, dilation=5, bias=True, dtype=torch.float32, seed=1, device="cuda")

@@ -46,12 +46,12 @@ def test_hashed_layer_matches_definition(cls, args, x_shape, fn, compression):
     torch.testing.assert_close(g, torch.autograd.grad(y_ref, w_ref, gy)[0])  # shared entries add up
 
 
-def test_positional_arguments_follow_the_design_contract():
-    # HashedConv2d(in, out, kernel_size, compression, stride, padding, bias, seed)
-    layer = wsnet_ext.HashedConv2d(3, 4, 3, 2, 2, 1, False, 7)
-    assert layer.stride == (2, 2) and layer.padding == (1, 1) and layer.bias is None
-    assert int(layer.hash_seed) == 7 and layer.dilation == (1, 1)
-    lin = wsnet_ext.HashedLinear(5, 6, 3, False, 9)
+def test_positional_arguments_follow_torch_nn():
+    # HashedConv2d(in, out, kernel_size, stride, padding, dilation, groups, bias, *, compression, seed)
+    layer = wsnet_ext.HashedConv2d(3, 4, 3, 2, 1, 2, 1, False, compression=2, seed=7)
+    assert layer.stride == (2, 2) and layer.padding == (1, 1) and layer.dilation == (2, 2)
+    assert layer.bias is None and int(layer.hash_seed) == 7 and layer.compression == pytest.approx(2)
+    lin = wsnet_ext.HashedLinear(5, 6, False, compression=3, seed=9)
     assert lin.bias is None and int(lin.hash_seed) == 9
 
 

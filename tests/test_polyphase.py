@@ -1,6 +1,6 @@
 """The CPU kernels' polyphase split of strided layers (csrc/cpu/ws_conv1d_polyphase.h) against the
 definition: forward and every gradient, for every stride / sample stride / kernel size with a
-common divisor, with the split on (the default) and off (WSNET_CPU_POLYPHASE=0); NaN; compile."""
+common divisor, with the split on (the default) and off (the cpu_polyphase switch); NaN; compile."""
 
 import itertools
 import math
@@ -15,10 +15,9 @@ from test_ws_conv1d_grid import run_case
 
 
 @pytest.fixture(params=["split", "unsplit"])
-def polyphase(request, monkeypatch):
-    if request.param == "unsplit":
-        monkeypatch.setenv("WSNET_CPU_POLYPHASE", "0")
-    return request.param
+def polyphase(request):
+    with wsnet_ext.switches.override(cpu_polyphase=request.param == "split"):
+        yield request.param
 
 
 # (stride, sample_stride, kernel_size, repeat, padding, Mc) where gcd(stride, S, L) > 1: the split applies

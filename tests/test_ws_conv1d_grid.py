@@ -44,8 +44,9 @@ def run_case(*, batch, mc, repeat, length, out_channels, kernel_size, sample_str
     return actual
 
 
-@pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID)
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID,
+                         ids=["S{}-C{}-s{}-d{}-p{}".format(*case) for case in GRID])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 def test_grid_matches_definition(sample_stride, repeat, stride, dilation, padding, dtype):
     rng = random.Random(zlib.crc32(repr((sample_stride, repeat, stride, dilation, padding)).encode()))
     kernel_size = rng.choice([1, 2, 3, 5])

@@ -65,7 +65,8 @@ def test_no_bias_and_device_dtype():
 def test_extra_repr():
     layer = wsnet_ext.WSConv1d(16, 32, 32, sample_stride=4, channel_repeat=2, stride=2, padding=16)
     text = repr(layer)
-    assert text.startswith("WSConv1d(16, 32, kernel_size=32, sample_stride=4, channel_repeat=2, stride=2, padding=16")
+    assert text.startswith("WSConv1d(16, 32, kernel_size=(32,), stride=(2,), padding=(16,), sample_stride=4, "
+                           "channel_repeat=2")
     assert f"compactness={layer.compactness:.2f}" in text
 
 

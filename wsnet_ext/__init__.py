@@ -2,6 +2,7 @@
 
 from ._build import build_info, cpu_kernel_isa, cuda_built, cuda_loaded
 from . import _ops  # noqa: F401  (fake kernels and autograd of the ops)
+from . import _switches as switches
 from .channel_sampled import WSConv2d, WSLinear
 from .conv1d import WSConv1d
 from .convert import hashify, materialize, wsnetify
@@ -14,4 +15,4 @@ __version__ = "0.2.0"
 
 __all__ = ["HashedConv1d", "HashedConv2d", "HashedLinear", "WSConv1d", "WSConv2d", "WSLinear",
            "build_info", "cpu_kernel_isa", "cuda_built", "cuda_loaded", "hashify", "materialize", "models",
-           "sample_channels", "sample_conv1d_weight", "summary", "ws_conv1d", "wsnetify"]
+           "sample_channels", "sample_conv1d_weight", "summary", "switches", "ws_conv1d", "wsnetify"]

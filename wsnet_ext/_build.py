@@ -13,6 +13,8 @@ import warnings
 
 import torch
 
+from . import _switches
+
 _REINSTALL = "reinstall it: pip install --no-build-isolation --force-reinstall --no-deps ."
 
 
@@ -33,6 +35,7 @@ except ImportError as error:
         f"{_REINSTALL}") from error
 
 _FIELDS = dict(item.split("=", 1) for item in _C.build_info().split(";"))
+_switches.attach(_C)
 
 
 def check_torch_version() -> None:
@@ -60,11 +63,12 @@ def _load_cuda() -> tuple[bool, str, str]:
                       f"CPU kernels work); to use them, {_REINSTALL}", stacklevel=3)
         return True, built_for, f"built for CUDA {built_for}, torch uses CUDA {torch.version.cuda}"
     try:
-        from . import _C_cuda  # noqa: F401  (registers the CUDA kernels)
+        from . import _C_cuda  # registers the CUDA kernels
     except ImportError as error:
         warnings.warn(f"wsnet_ext: its CUDA library failed to load ({error}): the CUDA kernels are "
                       f"unavailable, the CPU kernels work; {_REINSTALL}", stacklevel=3)
         return True, built_for, f"the CUDA library failed to load: {error}"
+    _switches.attach(_C_cuda)
     return True, built_for, ""
 
 
@@ -84,7 +88,7 @@ def build_info() -> dict:
 
 def cpu_kernel_isa() -> str:
     """The build of the CPU kernels this processor runs: 'avx512', 'avx2' or 'baseline'
-    (WSNET_CPU_ISA=avx2|baseline caps it)."""
+    (the cpu_isa switch caps it: WSNET_CPU_ISA=avx2|baseline, or wsnet_ext.switches)."""
     return _C.cpu_kernel_isa()
 
 

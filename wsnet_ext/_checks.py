@@ -59,7 +59,31 @@ def conv_options(kernel_size, stride, padding, dilation, expand) -> tuple:
         if padding not in ("same", "valid"):
             raise ValueError(f"padding expects an int >= 0, a tuple, 'same' or 'valid', got {padding!r}")
         if padding == "same" and any(s != 1 for s in stride):
-            raise ValueError(f"padding='same' expects stride=1, got stride={stride}")
+            raise ValueError(f"padding='same' expects stride=1, got stride={stride[0] if len(stride) == 1 else stride}")
     else:
         padding = tuple(single_int("padding", k, minimum=0) for k in expand(padding))
     return kernel_size, stride, padding, dilation
+
+
+_KEYWORD_HINT = ("(the positional arguments follow torch.nn exactly since wsnet_ext 0.2; "
+                 "{extras} are keyword-only, e.g. {example})")
+
+
+def plain_conv_extras(layer: str, groups, bias, padding_mode, extras: str, example: str) -> bool:
+    """Checks the nn.Conv arguments a sampled layer accepts only at their defaults (groups=1,
+    padding_mode='zeros') and that bias is a bool; returns bias. A call written for the old
+    argument order (sample_stride, channel_repeat after kernel_size) lands its values here and is
+    told which keywords to use."""
+    hint = _KEYWORD_HINT.format(extras=extras, example=example)
+    if isinstance(groups, bool) or groups != 1:
+        raise ValueError(f"groups: {layer} supports only groups=1 (one condensed filter spans every "
+                         f"input channel), got {groups!r} {hint}")
+    if padding_mode != "zeros":
+        raise ValueError(f"padding_mode: {layer} supports only 'zeros', got {padding_mode!r} {hint}")
+    return bool_arg("bias", bias, hint)
+
+
+def bool_arg(name: str, value, hint: str = "") -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} expects a bool, got {value!r}" + (f" {hint}" if hint else ""))
+    return value

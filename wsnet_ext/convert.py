@@ -3,6 +3,7 @@ layers, and back into plain layers for deployment (materialize)."""
 
 from __future__ import annotations
 
+import fnmatch
 import math
 
 import torch
@@ -11,7 +12,6 @@ from torch import nn
 from ._geometry import channel_compactness, conv1d_compactness
 from .channel_sampled import WSConv2d, WSLinear
 from .conv1d import WSConv1d
-from .functional import sample_channels, sample_conv1d_weight
 from .hashed import HashedConv1d, HashedConv2d, HashedLinear
 
 WS_TYPES = (WSConv1d, WSConv2d, WSLinear)
@@ -59,117 +59,185 @@ def _unsupported(layer: nn.Module) -> str | None:
     return None
 
 
-@torch.no_grad()
-def _project(condensed: torch.Tensor, sample, weight: torch.Tensor) -> None:
-    """Least-squares fit of the condensed filter to a plain weight: each condensed entry becomes
-    the mean of the plain-weight entries sampled from it (every sampled entry reads one)."""
-    with torch.enable_grad():
-        probe = torch.zeros_like(condensed, requires_grad=True)
-        sums, = torch.autograd.grad(sample(probe), probe, weight)
-        counts, = torch.autograd.grad(sample(probe), probe, torch.ones_like(weight))
-    condensed.copy_(torch.where(counts > 0, sums / counts.clamp(min=1), torch.zeros_like(sums)))
-
-
-def _ws_replacement(layer: nn.Module, s: int, c: int) -> nn.Module:
+def _ws_replacement(layer: nn.Module, s: int, c: int, init: str) -> nn.Module:
+    """The WSNet layer for a plain one: fitted to its weight (init='project') or fresh."""
+    sampling = {"sample_stride": s, "channel_repeat": c}
+    if init == "project":
+        if isinstance(layer, nn.Linear):
+            return WSLinear.from_linear(layer, **sampling)
+        return (WSConv1d if isinstance(layer, nn.Conv1d) else WSConv2d).from_conv(layer, **sampling)
     factory = {"device": layer.weight.device, "dtype": layer.weight.dtype}
     bias = layer.bias is not None
-    if isinstance(layer, nn.Conv1d):
-        new = WSConv1d(layer.in_channels, layer.out_channels, layer.kernel_size[0], s, c, layer.stride[0],
-                       layer.padding if isinstance(layer.padding, str) else layer.padding[0],
-                       layer.dilation[0], bias, **factory)
-        sample = lambda cond: sample_conv1d_weight(cond, new.out_channels, new.kernel_size, s, c)  # noqa: E731
-    elif isinstance(layer, nn.Conv2d):
-        new = WSConv2d(layer.in_channels, layer.out_channels, layer.kernel_size, s, c, layer.stride,
-                       layer.padding, layer.dilation, bias, **factory)
-        sample = lambda cond: sample_channels(cond, new.out_channels, s, c)  # noqa: E731
-    else:
-        new = WSLinear(layer.in_features, layer.out_features, s, c, bias, **factory)
-        sample = lambda cond: sample_channels(cond, new.out_channels, s, c)  # noqa: E731
-    return new, sample
+    if isinstance(layer, nn.Linear):
+        return WSLinear(layer.in_features, layer.out_features, bias, **factory, **sampling)
+    cls = WSConv1d if isinstance(layer, nn.Conv1d) else WSConv2d
+    return cls(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+               layer.dilation, bias=bias, **factory, **sampling)
 
 
-def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
+def _hashed_replacement(layer: nn.Module, compression: float, seed: int) -> nn.Module:
+    factory = {"device": layer.weight.device, "dtype": layer.weight.dtype}
+    bias = layer.bias is not None
+    if isinstance(layer, nn.Linear):
+        return HashedLinear(layer.in_features, layer.out_features, bias, **factory,
+                            compression=compression, seed=seed)
+    cls = HashedConv1d if isinstance(layer, nn.Conv1d) else HashedConv2d
+    return cls(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding,
+               layer.dilation, bias=bias, **factory, compression=compression, seed=seed)
+
+
+def _replace(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
+    """Puts `new` where `name` is; returns the model (`new` itself when name is the root)."""
+    if not name:
+        return new
     parent_name, _, child = name.rpartition(".")
     setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
+    return model
 
 
-def wsnetify(model: nn.Module, compactness: float, *, types=(nn.Conv1d, nn.Conv2d, nn.Linear),
-             exclude=(), tolerance: float = 0.5, init: str = "project", verbose: bool = False) -> list[dict]:
-    """Replace, in place, the plain layers of `model` by WSNet layers whose compactness is as close
-    as S and C allow to `compactness`. A layer is skipped (and reported) when its closest choice
-    is off by more than `tolerance` (relative), or it has options WSNet layers don't sample.
-    init='project' fits each condensed filter to the layer's current weight (least squares) and
-    copies the bias; init='random' keeps the fresh initialisation. Returns one row per layer
-    considered: name, old type, new type or None, S, C, achieved compactness, reason."""
-    if not (isinstance(compactness, (int, float)) and compactness >= 1):
+def _excluded(name: str, layer: nn.Module, exclude) -> bool:
+    """exclude: module names (exact, or fnmatch patterns such as 'classifier.*'), module types,
+    or module objects; a single one of these is taken as a list of one."""
+    if isinstance(exclude, (str, type, nn.Module)):
+        exclude = (exclude,)
+    for item in exclude:
+        if isinstance(item, str) and (name == item or fnmatch.fnmatchcase(name, item)):
+            return True
+        if isinstance(item, type) and isinstance(layer, item):
+            return True
+        if isinstance(item, nn.Module) and item is layer:
+            return True
+    return False
+
+
+def _targets(model: nn.Module, types, exclude, keep_head: bool):
+    """(name, layer, reason it is kept or '') for every layer of `types`, in module order; with
+    keep_head, the last of them (the classifier head) is kept."""
+    found = [(name, layer) for name, layer in model.named_modules() if type(layer) in tuple(types)]
+    rows = []
+    for k, (name, layer) in enumerate(found):
+        reason = ""
+        if _excluded(name, layer, exclude):
+            reason = "excluded"
+        elif keep_head and k == len(found) - 1:
+            reason = "classifier head (keep_head=True)"
+        rows.append((name, layer, reason))
+    return rows
+
+
+def _row(name: str, layer: nn.Module) -> dict:
+    params = sum(p.numel() for p in layer.parameters())
+    return {"name": name, "type": type(layer).__name__, "new_type": None, "compression": 1.0,
+            "sample_stride": None, "channel_repeat": None, "seed": None,
+            "params_before": params, "params_after": params, "reason": ""}
+
+
+def _finish(model: nn.Module, rows: list, params_before: int, tool: str, verbose: bool, report) -> None:
+    params_after = sum(p.numel() for p in model.parameters())
+    rows.append({"name": "(whole model)", "type": type(model).__name__, "new_type": None,
+                 "compression": params_before / max(params_after, 1), "sample_stride": None,
+                 "channel_repeat": None, "seed": None, "params_before": params_before,
+                 "params_after": params_after, "reason": ""})
+    if verbose:
+        print(format_report(rows, tool))
+    if report is not None:
+        report.extend(rows)
+
+
+def format_report(rows: list, tool: str = "") -> str:
+    """The rows of wsnetify / hashify as a text table, one line per layer and the whole model."""
+    lines = []
+    for row in rows:
+        if row["name"] == "(whole model)":
+            lines.append(f"{tool}: whole model {row['params_before']:,} -> {row['params_after']:,} "
+                         f"parameters ({row['compression']:.2f}x smaller)")
+        elif row["new_type"] is None:
+            lines.append(f"{tool}: {row['name']} {row['type']} kept: {row['reason']}")
+        else:
+            how = (f"S={row['sample_stride']}, C={row['channel_repeat']}" if row["seed"] is None
+                   else f"seed={row['seed']}")
+            lines.append(f"{tool}: {row['name']} {row['type']} -> {row['new_type']} ({how}), "
+                         f"{row['params_before']:,} -> {row['params_after']:,} parameters, "
+                         f"compression {row['compression']:.2f}")
+    return "\n".join(lines)
+
+
+def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
+             types=(nn.Conv1d, nn.Conv2d, nn.Linear), exclude=(), keep_head: bool = True,
+             tolerance: float = 0.5, verbose: bool = False, report: list | None = None) -> nn.Module:
+    """Replaces the plain layers of `model` by WSNet layers whose compactness is as close as S and C
+    allow to `compactness`, in place, and returns the model (the same object; a model that is
+    itself one plain layer comes back as its replacement).
+
+    init (required): 'project' for a trained model (each condensed filter is the least-squares fit
+    of the layer's weight, the bias is copied), 'random' for a fresh one (initialised like the
+    plain layers; projecting random weights would average them and shrink the sampled weights).
+    keep_head (default True): the last Conv/Linear layer of the model (in module order), usually
+    the classifier, stays plain. exclude: names (exact or fnmatch patterns), types or module
+    objects to keep plain. A layer is also kept when its closest compactness is off by more than
+    `tolerance` (relative) or it has options WSNet layers don't sample (groups, padding modes).
+    verbose prints what happened; `report`, if a list, receives one dict per layer (name, type,
+    new_type, compression, sample_stride, channel_repeat, seed, params_before, params_after,
+    reason) and a last one for the whole model; hashify reports the same way."""
+    if isinstance(compactness, bool) or not (isinstance(compactness, (int, float)) and compactness >= 1):
         raise ValueError(f"compactness expects a number >= 1, got {compactness!r}")
     if init not in ("project", "random"):
-        raise ValueError(f"init expects 'project' or 'random', got {init!r}")
-    report = []
-    targets = [(name, mod) for name, mod in model.named_modules()
-               if type(mod) in types and name not in exclude]
-    for name, layer in targets:
-        row = {"name": name, "type": type(layer).__name__, "new_type": None, "sample_stride": None,
-               "channel_repeat": None, "compactness": 1.0, "reason": ""}
-        reason = _unsupported(layer)
+        raise ValueError(f"init expects 'project' (a trained model: fit the condensed filters to its "
+                         f"weights) or 'random' (a fresh model: initialise like the plain layers), got {init!r}")
+    rows, params_before = [], sum(p.numel() for p in model.parameters())
+    for name, layer, reason in _targets(model, types, exclude, keep_head):
+        row = _row(name, layer)
+        reason = reason or _unsupported(layer)
         choice = None if reason else choose_sampling(layer, compactness)
         if choice is None or abs(choice[2] / compactness - 1) > tolerance:
             row["reason"] = reason or (f"closest compactness {choice[2]:.2f} is off target" if choice else "no choice")
-            report.append(row)
+            rows.append(row)
             continue
         s, c, achieved = choice
-        new, sample = _ws_replacement(layer, s, c)
-        if init == "project":
-            _project(new.condensed, sample, layer.weight.detach())
-            if layer.bias is not None:
-                with torch.no_grad():
-                    new.bias.copy_(layer.bias)
-        _replace(model, name, new)
-        row.update(new_type=type(new).__name__, sample_stride=s, channel_repeat=c, compactness=achieved)
-        report.append(row)
-    if verbose:
-        for row in report:
-            what = (f"-> {row['new_type']} (S={row['sample_stride']}, C={row['channel_repeat']}, "
-                    f"compactness {row['compactness']:.2f})" if row["new_type"] else f"kept: {row['reason']}")
-            print(f"wsnetify: {row['name']} {row['type']} {what}")
-    return report
+        new = _ws_replacement(layer, s, c, init)
+        model = _replace(model, name, new)
+        row.update(new_type=type(new).__name__, sample_stride=s, channel_repeat=c, compression=achieved,
+                   params_after=sum(p.numel() for p in new.parameters()))
+        rows.append(row)
+    _finish(model, rows, params_before, "wsnetify", verbose, report)
+    return model
 
 
 def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d, nn.Linear),
-            exclude=(), seed: int = 0) -> list[dict]:
-    """Replace, in place, the plain layers of `model` by HashedNets layers of `compression`
-    (freshly initialised; layer k hashes with seed + k). Returns one row per layer."""
-    report = []
-    targets = [(name, mod) for name, mod in model.named_modules() if type(mod) in types and name not in exclude]
-    for k, (name, layer) in enumerate(targets):
-        factory = {"device": layer.weight.device, "dtype": layer.weight.dtype}
-        bias = layer.bias is not None
-        reason = _unsupported(layer)
+            exclude=(), keep_head: bool = True, seed: int = 0, verbose: bool = False,
+            report: list | None = None) -> nn.Module:
+    """Replaces the plain layers of `model` by HashedNets layers of `compression` (freshly
+    initialised; the k-th layer of `types` hashes with seed + k), in place, and returns the model.
+    keep_head, exclude, verbose and report work as in wsnetify."""
+    if isinstance(compression, bool) or not (isinstance(compression, (int, float)) and compression >= 1):
+        raise ValueError(f"compression expects a number >= 1, got {compression!r}")
+    rows, params_before = [], sum(p.numel() for p in model.parameters())
+    for k, (name, layer, reason) in enumerate(_targets(model, types, exclude, keep_head)):
+        row = _row(name, layer)
+        reason = reason or _unsupported(layer)
         if reason:
-            report.append({"name": name, "type": type(layer).__name__, "new_type": None, "reason": reason})
+            row["reason"] = reason
+            rows.append(row)
             continue
-        if isinstance(layer, nn.Linear):
-            new = HashedLinear(layer.in_features, layer.out_features, compression, bias, seed + k, **factory)
-        else:
-            cls = HashedConv1d if isinstance(layer, nn.Conv1d) else HashedConv2d
-            new = cls(layer.in_channels, layer.out_channels, layer.kernel_size, compression, layer.stride,
-                      layer.padding, bias, seed + k, dilation=layer.dilation, **factory)
-        _replace(model, name, new)
-        report.append({"name": name, "type": type(layer).__name__, "new_type": type(new).__name__,
-                       "compression": new.compression, "reason": ""})
-    return report
+        new = _hashed_replacement(layer, compression, seed + k)
+        model = _replace(model, name, new)
+        row.update(new_type=type(new).__name__, compression=new.compression, seed=seed + k,
+                   params_after=sum(p.numel() for p in new.parameters()))
+        rows.append(row)
+    _finish(model, rows, params_before, "hashify", verbose, report)
+    return model
 
 
 @torch.no_grad()
 def materialize(model: nn.Module) -> nn.Module:
-    """Replace, in place, every WSNet and HashedNets layer by the plain layer with its sampled
-    (virtual) weight, for deployment: outputs are unchanged, and the model exports with
-    torch.export / torch.onnx.export without wsnet_ext. Returns the model."""
-    if isinstance(model, WS_TYPES + HASHED_TYPES):
-        return _plain_of(model)
+    """Replaces every WSNet and HashedNets layer of `model` by the plain layer with its sampled
+    (virtual) weight, in place, and returns the model (the same object; a model that is itself one
+    such layer comes back as its plain layer). For deployment: outputs are unchanged, and the model
+    exports with torch.export / torch.onnx.export without wsnet_ext. Copy first
+    (copy.deepcopy(model)) to keep the compact model."""
     for name, layer in list(model.named_modules()):
-        if name and isinstance(layer, WS_TYPES + HASHED_TYPES):
-            _replace(model, name, _plain_of(layer))
+        if isinstance(layer, WS_TYPES + HASHED_TYPES):
+            model = _replace(model, name, _plain_of(layer))
     return model
 
 
@@ -181,10 +249,7 @@ def _plain_of(layer: nn.Module) -> nn.Module:
         plain = nn.Linear(weight.shape[1], weight.shape[0], bias, **factory)
     else:
         conv = nn.Conv1d if weight.dim() == 3 else nn.Conv2d
-        padding = layer.padding
-        if isinstance(layer, WSConv1d) and not isinstance(padding, str):
-            padding = (padding,)
-        plain = conv(weight.shape[1], weight.shape[0], tuple(weight.shape[2:]), layer.stride, padding,
+        plain = conv(weight.shape[1], weight.shape[0], tuple(weight.shape[2:]), layer.stride, layer.padding,
                      layer.dilation, bias=bias, **factory)
     plain.weight.copy_(weight)
     if bias:

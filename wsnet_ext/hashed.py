@@ -38,6 +38,12 @@ def hash_buckets(numel: int, buckets: int, seed: int) -> tuple[torch.Tensor, tor
     return torch.from_numpy(bucket.astype(np.int64)), torch.from_numpy(sign)
 
 
+def _rebuild_hash_after_load(module: "_Hashed", incompatible_keys) -> None:
+    """load_state_dict post-hook: the hash from the loaded seed. A module-level function, not a
+    lambda, so that torch.save of a whole model can pickle it."""
+    module._build_hash(module.real_weight.device)
+
+
 class _Hashed(nn.Module):
     """Holds `real_weight` and the hash of the virtual weight; `weight` is V."""
 
@@ -54,7 +60,7 @@ class _Hashed(nn.Module):
         # Only the seed is saved; loading a state_dict rebuilds the hash from it.
         self.register_buffer("hash_seed", torch.tensor(seed, dtype=torch.int64))
         self._build_hash(factory.get("device"))
-        self.register_load_state_dict_post_hook(lambda module, _keys: module._build_hash(module.real_weight.device))
+        self.register_load_state_dict_post_hook(_rebuild_hash_after_load)
         self.reset_parameters()
 
     def _build_hash(self, device=None) -> None:
@@ -84,9 +90,14 @@ class _Hashed(nn.Module):
 
 
 class HashedLinear(_Hashed):
-    def __init__(self, in_features: int, out_features: int, compression: float, bias: bool = True,
-                 seed: int = 0, device=None, dtype=None):
+    """nn.Linear with a hashed weight (HashedNets): ``HashedLinear(in_features, out_features,
+    bias=True, device=None, dtype=None, *, compression, seed=0)``."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None,
+                 *, compression: float, seed: int = 0):
         super().__init__()
+        bias = _checks.bool_arg("bias", bias, _checks._KEYWORD_HINT.format(
+            extras="compression and seed", example="HashedLinear(784, 1000, compression=8)"))
         self.in_features = _checks.single_int("in_features", in_features)
         self.out_features = _checks.single_int("out_features", out_features)
         self._init_hashed((self.out_features, self.in_features), compression, seed, self.in_features,
@@ -101,17 +112,25 @@ class HashedLinear(_Hashed):
 
 
 class _HashedConv(_Hashed):
+    """nn.ConvNd's positional arguments in its order, HashedNets' keyword-only: ``(in_channels,
+    out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+    padding_mode='zeros', device=None, dtype=None, *, compression, seed=0)``; groups other than 1
+    and padding modes other than 'zeros' are not supported (ValueError naming the argument)."""
     _dims = 0
 
-    # argument order of docs/design.md §5 (dilation, beyond the contract, comes after seed)
-    def __init__(self, in_channels, out_channels, kernel_size, compression, stride=1, padding=0,
-                 bias=True, seed=0, dilation=1, device=None, dtype=None):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None,
+                 dtype=None, *, compression: float, seed: int = 0):
         super().__init__()
+        name = type(self).__name__
+        bias = _checks.plain_conv_extras(name, groups, bias, padding_mode, "compression and seed",
+                                         f"{name}(16, 32, 3, padding=1, compression=8)")
         expand = _single if self._dims == 1 else _pair
         self.in_channels = _checks.single_int("in_channels", in_channels)
         self.out_channels = _checks.single_int("out_channels", out_channels)
         self.kernel_size, self.stride, self.padding, self.dilation = _checks.conv_options(
             kernel_size, stride, padding, dilation, expand)
+        self.groups, self.padding_mode = 1, "zeros"
         self._init_hashed((self.out_channels, self.in_channels, *self.kernel_size), compression, seed,
                           self.in_channels * math.prod(self.kernel_size), self.out_channels, bias,
                           {"device": device, "dtype": dtype})
@@ -127,10 +146,14 @@ class _HashedConv(_Hashed):
 
 
 class HashedConv1d(_HashedConv):
-    """nn.Conv1d with a hashed weight (HashedNets)."""
+    """nn.Conv1d with a hashed weight (HashedNets): ``HashedConv1d(in_channels, out_channels,
+    kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode='zeros',
+    device=None, dtype=None, *, compression, seed=0)``. Not supported: groups other than 1,
+    padding_mode other than 'zeros' (ValueError naming the argument)."""
     _dims = 1
 
 
 class HashedConv2d(_HashedConv):
-    """nn.Conv2d with a hashed weight (HashedNets)."""
+    """nn.Conv2d with a hashed weight (HashedNets), arguments as HashedConv1d's. Not supported:
+    groups other than 1, padding_mode other than 'zeros' (ValueError naming the argument)."""
     _dims = 2

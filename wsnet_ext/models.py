@@ -11,8 +11,9 @@ from .convert import hashify, wsnetify
 VARIANTS = ("plain", "ws", "hashed")
 
 
-def _variant(model: nn.Module, variant: str, compression: float | None, exclude=(), seed: int = 0) -> nn.Module:
-    """Turn a plain model into its WSNet or HashedNets variant at `compression`."""
+def _variant(model: nn.Module, variant: str, compression: float | None, exclude=(), keep_head: bool = True,
+             seed: int = 0) -> nn.Module:
+    """Turn a plain (fresh) model into its WSNet or HashedNets variant at `compression`."""
     if variant not in VARIANTS:
         raise ValueError(f"variant expects one of {VARIANTS}, got {variant!r}")
     if variant == "plain":
@@ -20,10 +21,8 @@ def _variant(model: nn.Module, variant: str, compression: float | None, exclude=
     if compression is None or compression < 1:
         raise ValueError(f"compression expects a number >= 1 for variant {variant!r}, got {compression!r}")
     if variant == "ws":
-        wsnetify(model, compression, exclude=exclude, init="random", tolerance=1.0)
-    else:
-        hashify(model, compression, exclude=exclude, seed=seed)
-    return model
+        return wsnetify(model, compression, init="random", exclude=exclude, keep_head=keep_head, tolerance=1.0)
+    return hashify(model, compression, exclude=exclude, keep_head=keep_head, seed=seed)
 
 
 def soundnet(num_classes: int, variant: str = "plain", compression: float | None = None) -> nn.Sequential:
@@ -40,14 +39,14 @@ def soundnet(num_classes: int, variant: str = "plain", compression: float | None
             layers.append(nn.MaxPool1d(pool, ceil_mode=True))
     layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(1024, num_classes)]
     model = nn.Sequential(*layers)
-    return _variant(model, variant, compression, exclude=(str(len(layers) - 1),))
+    return _variant(model, variant, compression)  # keep_head: the classifier stays plain
 
 
 def mlp(in_features: int, num_classes: int, variant: str = "plain", compression: float | None = None,
         hidden: int = 1000) -> nn.Sequential:
     """HashNet's MNIST net: in -> 1000 (ReLU) -> classes; both layers compressed."""
     model = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
-    return _variant(model, variant, compression)
+    return _variant(model, variant, compression, keep_head=False)
 
 
 def cnn5(num_classes: int = 10, variant: str = "plain", compression: float | None = None,
@@ -61,7 +60,7 @@ def cnn5(num_classes: int = 10, variant: str = "plain", compression: float | Non
         nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(4 * w * (image_size // 8) ** 2, 256), nn.ReLU(), nn.Linear(256, num_classes))
-    return _variant(model, variant, compression, exclude=("0",))
+    return _variant(model, variant, compression, exclude=("0",), keep_head=False)
 
 
 def cnn1d(num_classes: int = 10, variant: str = "plain", compression: float | None = None,
@@ -77,4 +76,4 @@ def cnn1d(num_classes: int = 10, variant: str = "plain", compression: float | No
         nn.Conv1d(width, width, 3, stride=2, padding=1), nn.ReLU(),
         nn.Conv1d(width, width, 3, stride=2, padding=1), nn.ReLU(),
         nn.Flatten(), nn.Linear(width * out, num_classes))
-    return _variant(model, variant, compression, exclude=("0",))
+    return _variant(model, variant, compression, exclude=("0",), keep_head=False)

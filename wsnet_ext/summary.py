@@ -92,12 +92,13 @@ def summary(model: nn.Module, example_input: torch.Tensor | None = None) -> Mode
         row = LayerSummary(name, type(layer).__name__, params, plain_weight + bias, plain_weight / held_weight)
         if isinstance(layer, WSConv1d) and name in lengths:
             t = lengths[name]
-            pads = (layer.dilation * (layer.kernel_size - 1) if layer.padding == "same"
-                    else 0 if layer.padding == "valid" else 2 * layer.padding)
-            out_len = conv_out_length(t, pads, layer.dilation, layer.kernel_size, layer.stride)
+            (k,), (d,), (s,) = layer.kernel_size, layer.dilation, layer.stride
+            pads = (d * (k - 1) if layer.padding == "same"
+                    else 0 if layer.padding == "valid" else 2 * layer.padding[0])
+            out_len = conv_out_length(t, pads, d, k, s)
             row.length = t
             row.macs = (t + pads) * layer.condensed.shape[1] * layer.condensed.shape[0]
-            row.plain_macs = out_len * layer.out_channels * layer.in_channels * layer.kernel_size
+            row.plain_macs = out_len * layer.out_channels * layer.in_channels * k
             row.speedup = row.plain_macs / row.macs
         rows.append(row)
     total = sum(p.numel() for p in model.parameters())

@@ -3,9 +3,7 @@
 // processor supports. Elsewhere only the baseline build exists.
 #pragma once
 
-#include <cstdlib>
-#include <cstring>
-
+#include "../ws_switches.h"
 #include "ws_conv1d_tile_kernels.h"
 
 namespace wsnet {
@@ -20,25 +18,23 @@ namespace wsnet {
 
 enum class Isa { kBaseline, kAvx2, kAvx512 };
 
-// The best level the processor supports, capped by WSNET_CPU_ISA=avx2|baseline if set (tests use
-// it to run every build on one machine).
+// The best level the processor supports (detected once), capped by the cpu_isa switch (tests use
+// it to run every build on one machine; ws_switches.h).
 inline Isa cpu_isa() {
 #if WS_X86_DISPATCH
-  static const Isa isa = [] {
+  static const Isa best = [] {
     __builtin_cpu_init();
-    Isa best = Isa::kBaseline;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")) {
-      best = Isa::kAvx512;
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-      best = Isa::kAvx2;
+      return Isa::kAvx512;
     }
-    const char* cap = std::getenv("WSNET_CPU_ISA");
-    if (cap != nullptr && std::strcmp(cap, "baseline") == 0) return Isa::kBaseline;
-    if (cap != nullptr && std::strcmp(cap, "avx2") == 0 && best == Isa::kAvx512) return Isa::kAvx2;
-    return best;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+    return Isa::kBaseline;
   }();
-  return isa;
+  const int cap = get_switch(Switch::kCpuIsaCap);
+  if (cap == 2) return Isa::kBaseline;
+  if (cap == 1 && best == Isa::kAvx512) return Isa::kAvx2;
+  return best;
 #else
   return Isa::kBaseline;
 #endif

@@ -10,18 +10,17 @@
 //
 // The split costs no pass of its own: the kernels' fold reads the phases straight from the input
 // (InputLayout), the backward writes grad_input back the same way, and the condensed filter and
-// its gradient are read and written in the caller's layout by index. WSNET_CPU_POLYPHASE=0 turns
-// it off (tests compare both paths).
+// its gradient are read and written in the caller's layout by index. The cpu_polyphase switch
+// (WSNET_CPU_POLYPHASE=0) turns it off (tests compare both paths).
 // The CUDA kernels skip the lines that carry no output themselves and do not use this.
 #pragma once
 
 #include <algorithm>
-#include <cstdlib>
 #include <numeric>
-#include <string>
 #include <utility>
 
 #include "../ws_conv1d_geometry.h"
+#include "../ws_switches.h"
 
 namespace wsnet {
 
@@ -31,8 +30,7 @@ struct Polyphase {
 };
 
 inline Polyphase plan_polyphase(const Conv1dGeometry& g) {
-  const char* env = std::getenv("WSNET_CPU_POLYPHASE");
-  if (g.dilation != 1 || (env != nullptr && std::string(env) == "0")) return {};
+  if (g.dilation != 1 || get_switch(Switch::kCpuPolyphase) == 0) return {};
   const int64_t phases = std::gcd(std::gcd(g.stride, g.sample_stride), g.kernel_size);
   if (phases == 1) return {};
   return {phases, (g.out_len - 1) * (g.stride / phases) + g.kernel_size / phases};

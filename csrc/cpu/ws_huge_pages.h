@@ -8,9 +8,9 @@
 #pragma once
 
 #include "../ws_stable.h"
+#include "../ws_switches.h"
 
 #include <cstdint>
-#include <cstdlib>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -23,8 +23,7 @@ inline void advise_huge_pages(const Tensor& t) {
   constexpr uintptr_t kHuge = uintptr_t(2) << 20;
   const uintptr_t bytes = static_cast<uintptr_t>(t.numel()) * t.element_size();
   if (bytes < 2 * kHuge) return;
-  const char* env = std::getenv("WSNET_CPU_HUGE_PAGES");
-  if (env != nullptr && env[0] == '0') return;
+  if (get_switch(Switch::kCpuHugePages) == 0) return;
   const auto begin = reinterpret_cast<uintptr_t>(t.const_data_ptr());
   const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);         // whole huge pages inside
   const uintptr_t last = (begin + bytes) & ~(kHuge - 1);

@@ -16,10 +16,10 @@
 // grad_input, and grad_bias is aten::sum (deterministic).
 
 #include <algorithm>
-#include <cstdlib>
 #include <string>
 
 #include "../ws_conv1d_op_args.h"
+#include "../ws_switches.h"
 #include "ws_cuda_stable.h"
 #include "ws_conv1d_adjoint_kernel.cuh"
 #include "ws_conv1d_lines_kernel.cuh"
@@ -175,19 +175,35 @@ __global__ void forward_direct_kernel(const scalar_t* __restrict__ x, const acc_
   }
 }
 
-enum class ForwardKernel { kLines, kStream, kTiles, kDirect };
+enum class ForwardKernel { kAuto = 0, kLines = 1, kStream = 2, kTiles = 3, kDirect = 4 };
+
+const char* forward_kernel_name(ForwardKernel k) {
+  switch (k) {
+    case ForwardKernel::kLines: return "lines";
+    case ForwardKernel::kStream: return "stream";
+    case ForwardKernel::kTiles: return "tiles";
+    case ForwardKernel::kDirect: return "direct";
+    default: return "auto";
+  }
+}
 
 // The line and stream kernels parallelize over rows only: they need enough of them (a block per
 // multiprocessor at least, tiles not mostly halo). Short inputs go to the P tiles, which also split
-// the filters. WSNET_CUDA_FORWARD=lines|stream|tiles|direct forces one where it fits (for tests).
+// the filters. The cuda_forward switch (ws_switches.h) forces one kernel: if the shape does not fit
+// it, that is an error, never a silent fallback (tests force each kernel and must know it ran).
 ForwardKernel pick_forward_kernel(const Conv1dGeometry& g, const LineTiles& lines,
                                   const StreamTiles& streamed, const ForwardTiles& tiles, int64_t sms) {
-  const char* forced = std::getenv("WSNET_CUDA_FORWARD");
-  const std::string want = forced != nullptr ? forced : "";
-  if (want == "lines" && lines.outputs > 0) return ForwardKernel::kLines;
-  if (want == "stream" && streamed.outputs > 0) return ForwardKernel::kStream;
-  if (want == "tiles" && tiles.outputs > 0) return ForwardKernel::kTiles;
-  if (want == "direct") return ForwardKernel::kDirect;
+  const auto forced = static_cast<ForwardKernel>(get_switch(Switch::kCudaForward));
+  if (forced != ForwardKernel::kAuto) {
+    const bool fits = forced == ForwardKernel::kDirect || (forced == ForwardKernel::kLines && lines.outputs > 0) ||
+                      (forced == ForwardKernel::kStream && streamed.outputs > 0) ||
+                      (forced == ForwardKernel::kTiles && tiles.outputs > 0);
+    WS_CHECK(fits, "wsnet_ext: the cuda_forward switch forces the '", forward_kernel_name(forced),
+             "' kernel, which does not fit this shape (", g.in_channels, " input channels, length ",
+             g.length, ", kernel ", g.kernel_size, ", dilation ", g.dilation,
+             ") in shared memory; does not fit");
+    return forced;
+  }
   if (lines.outputs > 0 && lines.rows >= 64 && g.batch * lines.t_tiles >= sms) return ForwardKernel::kLines;
   if (streamed.outputs > 0 && streamed.rows >= 64 && g.batch * streamed.t_tiles >= sms) return ForwardKernel::kStream;
   if (tiles.outputs > 0) return ForwardKernel::kTiles;
@@ -299,10 +315,9 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cuda(
                                                        g.condensed_len})
                      : empty();
   if (gy.numel() > 0 && (output_mask[0] || output_mask[1])) {
-    // WSNET_CUDA_ADJOINT=gather forces the pointwise kernel (for tests)
-    const char* forced = std::getenv("WSNET_CUDA_ADJOINT");
+    // the cuda_adjoint switch set to gather (1) forces the pointwise kernel, which fits every shape
     const AdjointTiles adjoint_tiles =
-        forced != nullptr && std::string(forced) == "gather" ? AdjointTiles{} : choose_adjoint_tiles(g);
+        get_switch(Switch::kCudaAdjoint) == 1 ? AdjointTiles{} : choose_adjoint_tiles(g);
     for (int64_t k = 0; k < chunks; ++k) {
       const int64_t b0 = k * chunk, bc = std::min(chunk, g.batch - b0);
       Tensor dpt = torch::stable::new_empty(cond, {bc, g.condensed_len, g.padded_len});  // dP transposed

@@ -1,0 +1,46 @@
+"""The switches: read once from the environment at import, checked, changed by override()."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import wsnet_ext
+
+
+def run_python(code: str, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True)
+
+
+def test_environment_is_read_at_import():
+    done = run_python("import wsnet_ext; print(wsnet_ext.switches.current())", WSNET_CPU_POLYPHASE="0",
+                      WSNET_CPU_ISA="baseline", WSNET_CUDA_FORWARD="tiles")
+    assert done.returncode == 0, done.stderr
+    current = eval(done.stdout)
+    assert current["cpu_polyphase"] == "0" and current["cpu_isa"] == "baseline" and current["cuda_forward"] == "tiles"
+
+
+def test_a_bad_environment_value_names_the_variable():
+    done = run_python("import wsnet_ext", WSNET_CUDA_FORWARD="fastest")
+    assert done.returncode != 0
+    assert "WSNET_CUDA_FORWARD" in done.stderr and "fastest" in done.stderr and "'lines'" in done.stderr
+
+
+def test_override_sets_and_restores():
+    before = wsnet_ext.switches.current()
+    with wsnet_ext.switches.override(cpu_isa="baseline", cpu_polyphase=False):
+        assert wsnet_ext.cpu_kernel_isa() == "baseline"
+        assert wsnet_ext.switches.current()["cpu_polyphase"] == "0"
+    assert wsnet_ext.switches.current() == before
+    assert wsnet_ext.cpu_kernel_isa() != "baseline" or before["cpu_isa"] == "baseline"
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("cpu_isa", "sse", "cpu_isa expects one of"),
+    ("gpu_magic", 1, "switch expects one of"),
+    ("cuda_forward", "fastest", "cuda_forward expects one of"),
+])
+def test_bad_switches_are_refused(name, value, message):
+    with pytest.raises(ValueError, match=message):
+        wsnet_ext.switches.set(name, value)
