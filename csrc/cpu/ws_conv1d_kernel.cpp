@@ -108,7 +108,7 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
   std::vector<acc_t> bias_acc(bias ? n_out : 0);
   for (int64_t n = 0; n < (bias ? n_out : 0); ++n) bias_acc[n] = static_cast<acc_t>(bias[n]);
   const bool cond_finite = tile::all_finite(cond_t.data(), static_cast<int64_t>(cond_t.size()));
-  const TileSplit split = forward_tiles(g);
+  const TileSplit split = forward_tiles(g, sizeof(acc_t));
   torch::stable::parallel_for(0, g.batch * split.tiles_per_batch, 1, [&](int64_t begin, int64_t end) {
     const int64_t ld = tile::padded_rows(g.tile_rows(0, split.tile));  // the largest tile
     const int64_t pad = tile::padded_rows(g.dilation);  // zeros in front of each prefix column
@@ -156,10 +156,14 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
   const acc_t* gy = gy_acc.const_data_ptr<acc_t>();
   const int64_t mc = g.condensed_channels, lc = g.condensed_len;
   const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed, g, in.phases);
-  const TileSplit split = backward_tiles(g);
+  const TileSplit split = backward_tiles(g, sizeof(acc_t));
   const int64_t tiles = g.batch * split.tiles_per_batch;
-  const int64_t groups = reduction_groups(tiles);
+  constexpr int64_t slots = tile::kSlots<acc_t>;
+  // one group's grad_condensed scratch: lane accumulators and its partial sum
+  const int64_t group_bytes = grad_condensed ? mc * lc * (slots + 1) * int64_t(sizeof(acc_t)) : 0;
+  const int64_t groups = reduction_groups(tiles, group_bytes);
   std::vector<acc_t> partial(grad_condensed ? groups * mc * lc : 0);
+  // grain 1 over the groups: at most `groups` chunks, so at most `groups` lane buffers at once
   torch::stable::parallel_for(0, groups, 1, [&](int64_t begin, int64_t end) {
     const int64_t ld = tile::padded_rows(split.tile);
     const int64_t pad = tile::padded_rows(g.dilation);
@@ -168,7 +172,6 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
     // every element of these is written before it is read: no zero-filling
     std::unique_ptr<acc_t[]> fold(new acc_t[mc * ld]), dp_tile(new acc_t[lc_padded * ld_grid]),
         grad_fold(new acc_t[grad_input ? mc * ld : 1]);
-    constexpr int64_t slots = tile::kSlots<acc_t>;
     std::vector<acc_t> lanes(grad_condensed ? mc * lc * slots : 0);
     tile::Workspace<acc_t> w{fold.get(), cond_t.data(), dp_tile.get(), nullptr, ld, ld_grid, pad};
     for (int64_t group = begin; group < end; ++group) {
