@@ -72,6 +72,17 @@ struct Conv1dGeometry {
   }
 };
 
+// The CUDA line, stream and adjoint kernels keep rows, columns and products of two options (S*d,
+// (Lc-1)*d, a tile's rows plus outputs*s) in 32-bit registers. They are chosen only for shapes where
+// every such value stays below 2^30, checked here in 64 bits (each option is < 2^31 after the op's
+// checks, so the products cannot overflow); other shapes go to the 64-bit kernels (direct, gather).
+// `tile_rows`: the most rows a block of the kernel holds.
+inline bool narrow_ints_fit(const Conv1dGeometry& g, int64_t tile_rows) {
+  constexpr int64_t kLimit = int64_t(1) << 30;
+  return g.condensed_len < kLimit && g.condensed_channels < kLimit && g.out_channels < kLimit &&
+         g.condensed_len * g.dilation + g.sample_stride * g.dilation + 2 * tile_rows < kLimit;
+}
+
 // Segment sum from a local line prefix Q (row-major, `ld` elements per row) whose row 0 is padded
 // row `row0` and column 0 is condensed column `col0`. The segment must lie inside the tile.
 template <typename acc_t>

@@ -133,3 +133,23 @@ def test_inner_product_map_past_2_31_elements_cuda():
     gx_ref, gc_ref = torch.autograd.grad(y_ref, (xc, cc), gy)
     torch.testing.assert_close(gx, gx_ref, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(gc, gc_ref, rtol=1e-3, atol=1e-3 * gc_ref.abs().max().item())
+
+
+def test_input_and_output_tensors_past_2_31_elements_cuda():
+    # the tensors themselves (not only the inner-product map) hold more than 2^31 elements:
+    # x (1, 2, 2^30 + 4096) and y (1, 2, ~2^30) in float16, 64-bit offsets in every kernel
+    length = 2 ** 30 + 4096
+    torch.manual_seed(0)
+    x = torch.randn(1, 2, length, device="cuda", dtype=torch.float16)
+    assert x.numel() > 2 ** 31
+    cond = torch.randn(1, 3 + 2, device="cuda", dtype=torch.float16)  # N = 2, L = 3, S = 2, C = 2
+    y = wsnet_ext.ws_conv1d(x, cond, kernel_size=3, sample_stride=2, channel_repeat=2, padding=1)
+    assert y.shape == (1, 2, length)
+    weight = wsnet_ext.sample_conv1d_weight(cond.float(), 2, 3, 2, 2)
+    for start in (0, 2 ** 30 - 17, length - 700):  # windows across the 2^31-element boundary of x
+        window = F.pad(x.float(), (1, 1))[..., start: start + 700 + 2]
+        expected = F.conv1d(window, weight)
+        torch.testing.assert_close(y[..., start: start + expected.shape[-1]].float(), expected,
+                                   rtol=2e-2, atol=2e-2)
+    del x, y
+    torch.cuda.empty_cache()

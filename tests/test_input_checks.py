@@ -172,3 +172,23 @@ def test_module_arguments(kwargs, message):
     args = {**dict(in_channels=4, out_channels=8, kernel_size=3), **kwargs}
     with pytest.raises(ValueError, match=message):
         wsnet_ext.WSConv1d(**args)
+
+
+def test_fake_kernels_check_shapes_like_the_kernels():
+    # under FakeTensorMode (what torch.compile traces with) a bad shape fails as it does eagerly
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    with FakeTensorMode():
+        x, cond = torch.empty(2, 4, 30), torch.empty(2, 12)
+        with pytest.raises(RuntimeError, match="expected condensed length kernel_size"):
+            torch.ops.wsnet_ext.ws_conv1d_forward(x, cond, None, 3, 2, 2, 1, [1, 1], 1)
+        with pytest.raises(RuntimeError, match="in_channels = condensed.shape"):
+            torch.ops.wsnet_ext.ws_conv1d_forward(x, torch.empty(3, 11), None, 3, 2, 2, 1, [1, 1], 1)
+        good = torch.empty(2, 11)
+        y = torch.ops.wsnet_ext.ws_conv1d_forward(x, good, None, 3, 2, 2, 1, [1, 1], 1)
+        assert tuple(y.shape) == (2, 5, 30)
+        with pytest.raises(RuntimeError, match="expected grad_output of shape"):
+            torch.ops.wsnet_ext.ws_conv1d_backward(torch.empty(2, 5, 3), x, good, 3, 2, 2, 1, [1, 1], 1, [True] * 3)
+        with pytest.raises(RuntimeError, match="expected bias of shape"):
+            torch.ops.wsnet_ext.ws_conv1d_forward(x, good, torch.empty(4), 3, 2, 2, 1, [1, 1], 1)
+        with pytest.raises(RuntimeError, match="condensed length Mc"):
+            torch.ops.wsnet_ext.ws_sample_channels(torch.empty(3, 2), 5, 1, 1)

@@ -16,17 +16,50 @@ _sample_channels = torch.ops.wsnet_ext.ws_sample_channels.default
 _sample_channels_backward = torch.ops.wsnet_ext.ws_sample_channels_backward.default
 
 
+def _check_conv1d_fake(input, condensed, kernel_size, sample_stride, channel_repeat, stride, padding,
+                       dilation):
+    """What the kernels' own checks (csrc/ws_conv1d_op_args.h) guarantee, for traced shapes: the
+    same conditions, so a compiled graph fails where an eager call would."""
+    torch._check(input.dim() == 3, lambda: f"ws_conv1d: expected input of shape (B, M, T), got {tuple(input.shape)}")
+    torch._check(condensed.dim() == 2,
+                 lambda: f"ws_conv1d: expected condensed of shape (Mc, Lc), got {tuple(condensed.shape)}")
+    torch._check(min(kernel_size, sample_stride, channel_repeat, stride, dilation) >= 1,
+                 lambda: "ws_conv1d: expected kernel_size, sample_stride, channel_repeat, stride and dilation >= 1")
+    torch._check(len(padding) == 2 and padding[0] >= 0 and padding[1] >= 0,
+                 lambda: f"ws_conv1d: expected padding [left, right] >= 0, got {padding}")
+    torch._check(input.dtype == condensed.dtype,
+                 lambda: f"ws_conv1d: expected input and condensed of one dtype, got {input.dtype} and {condensed.dtype}")
+    torch._check(input.shape[1] == condensed.shape[0] * channel_repeat,
+                 lambda: f"ws_conv1d: expected in_channels = condensed.shape[0] * channel_repeat, got {input.shape[1]}")
+    extra = condensed.shape[1] - kernel_size
+    torch._check(extra >= 0 and extra % sample_stride == 0,
+                 lambda: "ws_conv1d: expected condensed length kernel_size + (N - 1) * sample_stride")
+    out_len = conv_out_length(input.shape[2], padding[0] + padding[1], dilation, kernel_size, stride)
+    torch._check(out_len >= 1, lambda: "ws_conv1d: expected an output length >= 1")
+    return extra // sample_stride + 1, out_len
+
+
 @torch.library.register_fake("wsnet_ext::ws_conv1d_forward")
 def _ws_conv1d_forward_fake(input, condensed, bias, kernel_size, sample_stride, channel_repeat,
                             stride, padding, dilation):
-    out_channels = (condensed.shape[1] - kernel_size) // sample_stride + 1
-    out_len = conv_out_length(input.shape[2], padding[0] + padding[1], dilation, kernel_size, stride)
+    out_channels, out_len = _check_conv1d_fake(input, condensed, kernel_size, sample_stride,
+                                               channel_repeat, stride, padding, dilation)
+    if bias is not None:
+        torch._check(bias.dim() == 1 and bias.shape[0] == out_channels,
+                     lambda: f"ws_conv1d: expected bias of shape ({out_channels},), got {tuple(bias.shape)}")
     return input.new_empty((input.shape[0], out_channels, out_len))
 
 
 @torch.library.register_fake("wsnet_ext::ws_conv1d_backward")
 def _ws_conv1d_backward_fake(grad_output, input, condensed, kernel_size, sample_stride,
                              channel_repeat, stride, padding, dilation, output_mask):
+    out_channels, out_len = _check_conv1d_fake(input, condensed, kernel_size, sample_stride,
+                                               channel_repeat, stride, padding, dilation)
+    torch._check(tuple(grad_output.shape) == (input.shape[0], out_channels, out_len),
+                 lambda: f"ws_conv1d_backward: expected grad_output of shape "
+                         f"({input.shape[0]}, {out_channels}, {out_len}), got {tuple(grad_output.shape)}")
+    torch._check(len(output_mask) == 3, lambda: "ws_conv1d_backward: expected an output_mask of 3 bools")
+
     def grad_like(wanted, shape):
         return input.new_empty(shape if wanted else (0,))
     return (grad_like(output_mask[0], input.shape), grad_like(output_mask[1], condensed.shape),
@@ -115,12 +148,22 @@ torch.library.register_autograd("wsnet_ext::ws_conv1d_backward", _backward_backw
 
 @torch.library.register_fake("wsnet_ext::ws_sample_channels")
 def _ws_sample_channels_fake(condensed, out_channels, sample_stride, channel_repeat):
+    torch._check(condensed.dim() >= 1, lambda: "ws_sample_channels: expected condensed of shape (Lc, ...)")
+    torch._check(min(out_channels, sample_stride, channel_repeat) >= 1,
+                 lambda: "ws_sample_channels: expected out_channels, sample_stride and channel_repeat >= 1")
     condensed_channels = condensed.shape[0] - (out_channels - 1) * sample_stride
+    torch._check(condensed_channels >= 1,
+                 lambda: "ws_sample_channels: expected condensed length Mc + (out_channels - 1) * sample_stride")
     return condensed.new_empty((out_channels, condensed_channels * channel_repeat, *condensed.shape[1:]))
 
 
 @torch.library.register_fake("wsnet_ext::ws_sample_channels_backward")
 def _ws_sample_channels_backward_fake(grad_weight, condensed_len, sample_stride, channel_repeat):
+    torch._check(grad_weight.dim() >= 2, lambda: "ws_sample_channels_backward: expected grad_weight (N, M, ...)")
+    condensed_channels = condensed_len - (grad_weight.shape[0] - 1) * sample_stride
+    torch._check(condensed_channels >= 1 and grad_weight.shape[1] == condensed_channels * channel_repeat,
+                 lambda: "ws_sample_channels_backward: expected grad_weight's input channels (condensed "
+                         "length - (N - 1) * sample_stride) * channel_repeat")
     return grad_weight.new_empty((condensed_len, *grad_weight.shape[2:]))
 
 

@@ -5,7 +5,7 @@ variable; tests and benchmarks change them with `wsnet_ext.switches.override(...
 |---|---|---|---|
 | cpu_isa | WSNET_CPU_ISA | best (default), avx2, baseline | caps the build of the CPU tile functions (tests run every build) |
 | cpu_polyphase | WSNET_CPU_POLYPHASE | 1 (default), 0 | the polyphase split of strided layers on the CPU |
-| cpu_huge_pages | WSNET_CPU_HUGE_PAGES | 1 (default), 0 | advises transparent huge pages for large CPU outputs |
+| cpu_huge_pages | WSNET_CPU_HUGE_PAGES | 0 (default), 1 | advises transparent huge pages for large CPU outputs (opt-in: see the README) |
 | cuda_forward | WSNET_CUDA_FORWARD | auto (default), lines, stream, tiles, direct | forces one CUDA forward kernel; a shape it does not fit is an error |
 | cuda_adjoint | WSNET_CUDA_ADJOINT | auto (default), gather | forces the pointwise CUDA dP kernel |
 
@@ -25,7 +25,7 @@ SWITCHES = {
     "cuda_forward": (3, "WSNET_CUDA_FORWARD", ("auto", "lines", "stream", "tiles", "direct")),
     "cuda_adjoint": (4, "WSNET_CUDA_ADJOINT", ("auto", "gather")),
 }
-DEFAULTS = {"cpu_isa": "best", "cpu_polyphase": "1", "cpu_huge_pages": "1", "cuda_forward": "auto",
+DEFAULTS = {"cpu_isa": "best", "cpu_polyphase": "1", "cpu_huge_pages": "0", "cuda_forward": "auto",
             "cuda_adjoint": "auto"}
 
 _libraries: list = []  # the loaded libraries' modules (each keeps its own copy of the values)

@@ -1,10 +1,10 @@
-// Large outputs of the CPU kernels are backed by transparent huge pages where the system allows
-// it (THP mode "madvise"): a fresh 33 MB output otherwise takes ~8,000 page faults on first touch,
-// measured at ~6 ms here, more than the forward's arithmetic on the `long` benchmark layer.
-// Only advice: on other systems, or when the kernel refuses, nothing changes. Measured on `long`:
-// forward median 11.5 -> 5.9 ms; with THP defrag "madvise" the kernel may compact memory on such a
-// fault, seen as one 30 ms call in 60. WSNET_CPU_HUGE_PAGES=0 turns the advice off. (PyTorch's
-// THP_MEM_ALLOC_ENABLE=1 does the same for every large CPU allocation.)
+// Large outputs of the CPU kernels may be backed by transparent huge pages where the system allows
+// it (THP mode "madvise"): a fresh 33 MB output otherwise takes ~8,000 page faults on first touch.
+// Opt-in (the cpu_huge_pages switch, WSNET_CPU_HUGE_PAGES=1), as PyTorch's THP_MEM_ALLOC_ENABLE is:
+// on 2026-11-25 it took `long`'s forward median from 11.5 to 5.9 ms, but measured with the tail on
+// 2026-11-29 (benchmarks/bench_huge_pages.py, results huge_pages_2026-11-29*.json) the medians were
+// equal on and off while p99 / max were worse with it on (conv1 forward p99 45 vs 5.4 ms, `long`
+// forward+backward p99 76 vs 50 ms): with THP defrag "madvise" a fault may compact memory.
 #pragma once
 
 #include "../ws_stable.h"

@@ -21,10 +21,11 @@ namespace wsnet {
 template <typename scalar_t, typename acc_t>
 __device__ inline acc_t adjoint_point(const scalar_t* __restrict__ gy, const Conv1dGeometry& g,
                                       int64_t b, int64_t u, int64_t v) {
-  const int S = static_cast<int>(g.sample_stride), s = static_cast<int>(g.stride);
-  const int l0 = static_cast<int>(v % S), step_mod = static_cast<int>((int64_t(S) * g.dilation) % s);
-  const int u_mod = static_cast<int>(u % s);
-  int ld_mod = static_cast<int>((int64_t(l0) * g.dilation) % s);
+  // S and s are < 2^31 (the op's checks); the residues mod s stay int64 (their sums reach 2s)
+  const int64_t S = g.sample_stride, s = g.stride;
+  const int64_t l0 = v % S, step_mod = (S * g.dilation) % s;
+  const int64_t u_mod = u % s;
+  int64_t ld_mod = (l0 * g.dilation) % s;
   acc_t sum = 0;
   for (int64_t l = l0; l < g.kernel_size && l <= v; l += S) {
     const int64_t row = u - l * g.dilation;  // segment start row t*s
@@ -63,6 +64,7 @@ struct AdjointTiles {
 
 // threads = 0: the halo leaves no room (use adjoint_gather_kernel).
 inline AdjointTiles choose_adjoint_tiles(const Conv1dGeometry& g) {
+  if (!narrow_ints_fit(g, 4096)) return {};  // the kernel narrows to int (a block holds <= 1024 rows)
   const int64_t halo = g.halo_rows();
   for (int64_t threads : {256, 512, 1024}) {
     if (2 * halo < threads) {

@@ -1,5 +1,7 @@
 // WSConv1d on CUDA by the integral-image method (docs/design.md §2). Written to be plainly right
-// first: 64-bit indices everywhere, grid-stride loops, bounds checks, the current stream, and a
+// first: 64-bit offsets into every tensor and grid-stride loops with 64-bit indices; the line, stream
+// and adjoint kernels keep in-tile rows, columns and option products in int, and run only where
+// narrow_ints_fit (ws_conv1d_geometry.h) says those fit; bounds checks, the current stream, and a
 // launch check after every kernel.
 //
 // Forward: fold_kernel writes f (B, Mc, Tp); forward_tile_kernel gives each block a tile of

@@ -43,6 +43,7 @@ inline int64_t gcd64(int64_t a, int64_t b) {
 inline LineTiles choose_line_tiles(const Conv1dGeometry& g, int64_t acc_bytes, int64_t shared_limit,
                                    int64_t multiprocessors) {
   LineTiles chosen{};
+  if (!narrow_ints_fit(g, 4096)) return chosen;  // the kernel narrows to int (a block holds < 4096 rows)
   const int64_t halo = g.halo_rows() + 1;
   const int64_t line_step = gcd64(g.stride, g.sample_stride * g.dilation);
   const int64_t dn = g.stride / line_step;

@@ -38,6 +38,7 @@ inline int64_t stream_shared_bytes(const Conv1dGeometry& g, int64_t threads, int
 inline StreamTiles choose_stream_tiles(const Conv1dGeometry& g, int64_t acc_bytes,
                                        int64_t shared_limit, int64_t multiprocessors) {
   StreamTiles chosen{};
+  if (!narrow_ints_fit(g, 4096)) return chosen;  // the kernel narrows to int (a block holds <= 512 rows)
   const int64_t halo = g.halo_rows() + 1;
   const int64_t ring = g.kernel_size / g.sample_stride + 1;
   for (int64_t rows = 512; rows >= 32 && rows >= halo; rows /= 2) {
