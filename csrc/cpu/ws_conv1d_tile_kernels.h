@@ -76,6 +76,31 @@ WS_INLINE typename LaneIndex<T, kBytes>::type shift_index(int64_t d) {
   return index;
 }
 
+// Lanes `index` of the pair (earlier | later): GCC's two-vector shuffle with a run-time index.
+// Clang has no such builtin (its __builtin_shufflevector takes constant indices), so clang builds
+// never take the register path (kRuntimeShuffle below); this fallback through memory only keeps
+// them compiling.
+#if defined(__clang__)
+constexpr bool kRuntimeShuffle = false;
+template <typename V, typename I>
+WS_INLINE V shift_pair(V earlier, V later, I index) {
+  using T = std::remove_reference_t<decltype(earlier[0])>;
+  constexpr int64_t n = sizeof(V) / sizeof(T);
+  T both[2 * n];
+  __builtin_memcpy(both, &earlier, sizeof(V));
+  __builtin_memcpy(both + n, &later, sizeof(V));
+  V out;
+  for (int64_t i = 0; i < n; ++i) out[i] = both[index[i]];
+  return out;
+}
+#else
+constexpr bool kRuntimeShuffle = true;
+template <typename V, typename I>
+WS_INLINE V shift_pair(V earlier, V later, I index) {
+  return __builtin_shuffle(earlier, later, index);
+}
+#endif
+
 // y[t] (op)= q[t*s + offset] for t in [0, count); stride 1 and 2 spelled out to vectorize.
 template <int kMode, typename acc_t>  // kMode 0: y = -q, 1: y = q + b, 2: y += q + b
 WS_INLINE void gather_column(acc_t* y, const acc_t* q, int64_t offset, int64_t s, int64_t count,
@@ -120,7 +145,7 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
   for (int64_t r = 0; r < w.ld; ++r) cols[0][r] = 0;  // Q_{-1}
   // AVX-512 (kShuffle) reads Q_{v-1}[r - d] from registers where d < lanes; the other builds,
   // and longer shifts, load it from memory.
-  const bool in_registers = kShuffle && d < kLane;
+  const bool in_registers = kShuffle && kRuntimeShuffle && d < kLane;
   const auto index = shift_index<acc_t, kBytes>(in_registers ? d : 0);
   for (int64_t v0 = 0; v0 < lc; v0 += kColumnBlock) {
     const acc_t* c = w.cond_t + v0 * mc;
@@ -148,7 +173,7 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
         for (int64_t k = 0; k < kColumnBlock; ++k) {
           V cur[kVecs];
           for (int64_t i = 0; i < kVecs; ++i) {
-            cur[i] = acc[k][i] + __builtin_shuffle(i == 0 ? prev_carry : prev[i - 1], prev[i], index);
+            cur[i] = acc[k][i] + shift_pair(i == 0 ? prev_carry : prev[i - 1], prev[i], index);
             store<kBytes>(cols[k + 1] + r0 + i * kLane, cur[i]);
           }
           prev_carry = carry[k];
