@@ -21,18 +21,14 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import wsnet_ext  # noqa: E402
-from benchmarks.shapes import SHAPES  # noqa: E402
+from benchmarks.shapes import SHAPES, make_inputs  # noqa: E402
 from benchmarks.timing import interleaved_medians  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def bench(shape, budget_s: float) -> dict:
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(shape.batch, shape.in_channels, shape.length, generator=gen)
-    cond = torch.randn(shape.condensed_channels, shape.condensed_len, generator=gen) * 0.1
-    bias = torch.randn(shape.out_channels, generator=gen)
-    gy = torch.randn(shape.batch, shape.out_channels, shape.out_len, generator=gen)
+    x, cond, bias, gy = make_inputs(shape, "cpu")
     leaves = [t.clone().requires_grad_() for t in (x, cond, bias)]
     pads = [shape.padding, shape.padding]
     options = (shape.kernel_size, shape.sample_stride, shape.channel_repeat, shape.stride, pads, 1)

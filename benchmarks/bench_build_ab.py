@@ -26,18 +26,14 @@ def one_process(shapes: list[str], budget: float) -> dict:
 
     import wsnet_ext
     from benchmarks.contenders import materialized_conv1d
-    from benchmarks.shapes import SHAPES
+    from benchmarks.shapes import SHAPES, make_inputs
     from benchmarks.timing import interleaved_medians
 
     out = {"wsnet_ext": wsnet_ext.__file__}
     for s in SHAPES:
         if s.name not in shapes:
             continue
-        g = torch.Generator().manual_seed(0)
-        x = torch.randn(s.batch, s.in_channels, s.length, generator=g)
-        c = torch.randn(s.condensed_channels, s.condensed_len, generator=g) * 0.1
-        b = torch.randn(s.out_channels, generator=g)
-        gy = torch.randn(s.batch, s.out_channels, s.out_len, generator=g)
+        x, c, b, gy = make_inputs(s, "cpu")
         leaves = [t.clone().requires_grad_() for t in (x, c, b)]
         kw = dict(kernel_size=s.kernel_size, sample_stride=s.sample_stride,
                   channel_repeat=s.channel_repeat, stride=s.stride, padding=s.padding)

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import wsnet_ext  # noqa: E402
 from benchmarks.contenders import CONTENDERS  # noqa: E402
 from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
-from benchmarks.shapes import LARGE, SHAPES  # noqa: E402
+from benchmarks.shapes import LARGE, SHAPES, make_inputs  # noqa: E402
 from benchmarks.timing import interleaved_medians  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -37,16 +37,6 @@ def targets(shape) -> dict:
     return {"forward_vs_conv": (1.0 if large else 0.5) * shape.flop_ratio(),
             "train_vs_conv": (0.7 if large else 0.35) * shape.flop_ratio(),
             "vs_inner_product": 10.0}
-
-
-def make_inputs(shape, device, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(shape.batch, shape.in_channels, shape.length, generator=gen)
-    cond = torch.rand(shape.condensed_channels, shape.condensed_len, generator=gen) * 2 - 1
-    cond /= (shape.in_channels * shape.kernel_size) ** 0.5
-    bias = torch.randn(shape.out_channels, generator=gen) * 0.1
-    gy = torch.randn(shape.batch, shape.out_channels, shape.out_len, generator=gen)
-    return [t.to(device) for t in (x, cond, bias, gy)]
 
 
 def bench_shape(shape, device, quick):

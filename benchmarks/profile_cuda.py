@@ -14,7 +14,7 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.bench_ws_conv1d import make_inputs  # noqa: E402
+from benchmarks.shapes import make_inputs  # noqa: E402
 from benchmarks.contenders import ws_conv1d  # noqa: E402
 from benchmarks.shapes import SHAPES  # noqa: E402
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from wsnet_ext._geometry import condensed_length, conv_out_length
 
 
@@ -65,3 +67,15 @@ SHAPES = [
     Shape("long", 4, 64, 128, 32, 1, 16, 16000, 4, 4),
 ]
 LARGE = ("conv1", "conv2", "long")  # over 100 MFLOP of WSNet work: the full FLOP-ratio target
+
+
+def make_inputs(shape: Shape, device, seed: int = 0) -> list:
+    """[x, condensed, bias, grad_output] of `shape` on `device`: random, the condensed filter at
+    the plain layer's initial scale."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape.batch, shape.in_channels, shape.length, generator=gen)
+    cond = torch.rand(shape.condensed_channels, shape.condensed_len, generator=gen) * 2 - 1
+    cond /= (shape.in_channels * shape.kernel_size) ** 0.5
+    bias = torch.randn(shape.out_channels, generator=gen) * 0.1
+    gy = torch.randn(shape.batch, shape.out_channels, shape.out_len, generator=gen)
+    return [t.to(device) for t in (x, cond, bias, gy)]

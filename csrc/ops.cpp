@@ -8,7 +8,7 @@
 #include <string>
 
 #include "ws_stable.h"
-#include "ws_switches.h"
+#include "ws_python_module.h"
 
 #ifndef WSNET_TORCH_VERSION
 #define WSNET_TORCH_VERSION "unknown"
@@ -58,21 +58,9 @@ PyObject* cpu_kernel_isa(PyObject*, PyObject*) {
   return PyUnicode_FromString(wsnet::cpu_kernel_isa().c_str());
 }
 
-// set_switch(id, value): one of the switches of ws_switches.h (wsnet_ext/_switches.py checks values).
-PyObject* set_switch(PyObject*, PyObject* args) {
-  int id = 0, value = 0;
-  if (!PyArg_ParseTuple(args, "ii", &id, &value)) return nullptr;
-  if (!wsnet::set_switch(id, value)) {
-    PyErr_Format(PyExc_ValueError, "set_switch: expected a switch id in [0, %d), got %d",
-                 static_cast<int>(wsnet::Switch::kCount), id);
-    return nullptr;
-  }
-  return Py_BuildValue("");  // None (without _Py_NoneStruct, outside the limited API before 3.13)
-}
-
 PyMethodDef methods[] = {
     {"build_info", build_info, METH_NOARGS, "What this library was built against."},
-    {"set_switch", set_switch, METH_VARARGS, "Sets one switch of ws_switches.h."},
+    WS_SET_SWITCH_METHOD,
     {"cpu_kernel_isa", cpu_kernel_isa, METH_NOARGS, "avx512, avx2 or baseline."},
     {nullptr, nullptr, 0, nullptr}};
 

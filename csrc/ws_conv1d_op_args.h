@@ -6,6 +6,7 @@
 
 #include <limits>
 #include <optional>
+#include <vector>
 
 #include "ws_conv1d_geometry.h"
 #include "ws_stable.h"
@@ -94,6 +95,21 @@ inline void check_conv1d_grad_output(const Tensor& grad_output, const Tensor& in
   WS_CHECK(grad_output.scalar_type() == input.scalar_type() && same_device(grad_output, input),
            "ws_conv1d_backward: expected grad_output of the input's dtype and device, got ",
            grad_output.scalar_type(), " on ", device_of(grad_output));
+}
+
+// The backward op's arguments, checked: the geometry of its forward, grad_output's shape, dtype and
+// device, and an output mask of three entries (the same for both devices).
+inline Conv1dGeometry make_conv1d_backward_geometry(const Tensor& grad_output, const Tensor& input,
+                                                    const Tensor& condensed, int64_t kernel_size,
+                                                    int64_t sample_stride, int64_t channel_repeat,
+                                                    int64_t stride, IntArray padding, int64_t dilation,
+                                                    const std::vector<bool>& output_mask) {
+  WS_CHECK(output_mask.size() == 3, "ws_conv1d_backward: expected an output_mask of 3 bools, got ",
+           output_mask.size());
+  const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
+                                                channel_repeat, stride, padding, dilation);
+  check_conv1d_grad_output(grad_output, input, g);
+  return g;
 }
 
 }  // namespace wsnet

@@ -282,11 +282,9 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cpu(
     const Tensor& grad_output, const Tensor& input, const Tensor& condensed, int64_t kernel_size,
     int64_t sample_stride, int64_t channel_repeat, int64_t stride, IntArray padding,
     int64_t dilation, std::vector<bool> output_mask) {
-  WS_CHECK(output_mask.size() == 3, "ws_conv1d_backward: expected an output_mask of 3 bools, got ",
-           output_mask.size());
-  const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
-                                                channel_repeat, stride, padding, dilation);
-  check_conv1d_grad_output(grad_output, input, g);
+  const Conv1dGeometry g = make_conv1d_backward_geometry(grad_output, input, condensed, kernel_size,
+                                                         sample_stride, channel_repeat, stride,
+                                                         padding, dilation, output_mask);
   const Tensor gy = as_contiguous(grad_output), x = as_contiguous(input),
                c = as_contiguous(condensed);
   // The kernels write every element; with no output at all (batch 0) the gradients are zero.
