@@ -1,14 +1,19 @@
-// Index math of WSConv1d (docs/design.md §2), written once and compiled for host and device.
+// Index math of WSConv1d (docs/design.md §2), written once and compiled for host and device:
+// the geometry of a call, the fold and the definition at one point (used by the CUDA kernels and
+// by both devices' NaN / Inf paths), and the local line prefix of a tile.
 //
 // Coordinates: u is a row of the zero-padded input (0 <= u < Tp), v a column of the condensed
 // filter (0 <= v < Lc). Output (n, t) is the sum of the inner-product map P over its *segment*:
 // the L points (t*s + l*d, n*S + l), l = 0..L-1, which lie on one sampling line of slope d.
 //
-// Both kernels work on tiles of rows and use a *local* line prefix sum Q inside the tile:
+// Tiles of rows use a *local* line prefix sum Q inside the tile:
 //   Q[r, v] = P[r, v] + Q[r - d, v - 1]            (zero outside the tile)           (§2 step 3)
 // A segment that lies inside the tile then sums to
 //   Q[last_row, last_col] - Q[first_row - d, first_col - 1]                          (§2 step 4)
-// because both prefixes walk back along the same line and differ exactly by the segment.
+// because both prefixes walk back along the same line and differ exactly by the segment. The CPU
+// tiles (cpu/ws_conv1d_tile_kernels.h) and the CUDA line / stream walkers keep Q column by column
+// in registers; line_prefix_sum and segment_sum below are that rule over a whole tile in memory,
+// as the CUDA P-tile kernel (forward_tile_kernel) holds it.
 #pragma once
 
 #include <cstdint>
@@ -26,12 +31,6 @@ WS_HOST_DEVICE int64_t conv_out_length(int64_t length, int64_t pad_total, int64_
                                        int64_t kernel_size, int64_t stride) {
   const int64_t span = length + pad_total - dilation * (kernel_size - 1) - 1;
   return span < 0 ? 0 : span / stride + 1;
-}
-
-// Lc = L + (N - 1) * S  (seed eq. 2)
-WS_HOST_DEVICE int64_t condensed_length(int64_t kernel_size, int64_t out_channels,
-                                        int64_t sample_stride) {
-  return kernel_size + (out_channels - 1) * sample_stride;
 }
 
 // Shapes and options of one ws_conv1d call, with the line coordinates of §2.
@@ -71,6 +70,42 @@ struct Conv1dGeometry {
     return last_row(t1 - 1) - first_row(t0) + 1;
   }
 };
+
+// Step 1 of §2 at one point: f[j, u] = sum over the repeats c of xp[c*Mc + j, u], for batch row
+// x_b (M, T); zero in the padding (input_time < 0). Every CUDA fold calls this; the CPU fold
+// (cpu/ws_conv1d_kernel.cpp) reads whole rows and phases and adds them in the same order.
+template <typename acc_t, typename scalar_t>
+WS_HOST_DEVICE acc_t folded_input(const scalar_t* x_b, const Conv1dGeometry& g, int64_t j,
+                                  int64_t input_time) {
+  acc_t sum = 0;
+  if (input_time >= 0) {
+    for (int64_t m = j; m < g.in_channels; m += g.condensed_channels) {
+      sum += static_cast<acc_t>(x_b[m * g.length + input_time]);
+    }
+  }
+  return sum;
+}
+
+// Output (n, t) of batch row x_b (M, T) by the definition itself (§2): `start` (the bias, or 0)
+// plus, over taps l and input channels m in that order, x[m, t*s + l*d - p] * condensed[m % Mc,
+// n*S + l], zero padding included as zeros (so 0 * Inf gives NaN, as in conv1d). The condensed
+// filter's (j, v) is cond[j * j_stride + v * v_stride]. Used where NaN or Inf appear, and as
+// the CUDA fallback for shapes no tile fits; O(L * M) per output.
+template <typename acc_t, typename scalar_t>
+WS_HOST_DEVICE acc_t definition_output(const scalar_t* x_b, const acc_t* cond, int64_t j_stride,
+                                       int64_t v_stride, const Conv1dGeometry& g, int64_t n,
+                                       int64_t t, acc_t start) {
+  acc_t sum = start;
+  for (int64_t l = 0; l < g.kernel_size; ++l) {
+    const int64_t i = g.input_time(g.first_row(t) + l * g.dilation);
+    const int64_t v = g.first_col(n) + l;
+    for (int64_t m = 0; m < g.in_channels; ++m) {
+      const acc_t xv = i >= 0 ? static_cast<acc_t>(x_b[m * g.length + i]) : acc_t(0);
+      sum += xv * cond[(m % g.condensed_channels) * j_stride + v * v_stride];
+    }
+  }
+  return sum;
+}
 
 // The CUDA line, stream and adjoint kernels keep rows, columns and products of two options (S*d,
 // (Lc-1)*d, a tile's rows plus outputs*s) in 32-bit registers. They are chosen only for shapes where

@@ -67,28 +67,18 @@ std::vector<acc_t> transposed_condensed(const scalar_t* cond, const Conv1dGeomet
   return cond_t;
 }
 
-// Outputs [t0, t1) of batch b by the definition itself: y[n, t] = bias[n] + sum over taps l and
-// input channels m of xp[m, t*s + l*d] * condensed[m % Mc, n*S + l], padding included as zeros.
-// O(L * M) per output; used for tiles whose input, or a condensed filter, holds NaN or Inf: the
-// line prefix sums would carry them to outputs whose windows never see them, and the channel
+// Outputs [t0, t1) of batch b by the definition itself (definition_output, ws_conv1d_geometry.h;
+// cond_t is condensed^T). Used for tiles whose input, or a condensed filter, holds NaN or Inf:
+// the line prefix sums would carry them to outputs whose windows never see them, and the channel
 // fold would add +Inf and -Inf before the multiply, so only this order matches conv1d.
 template <typename scalar_t, typename acc_t>
 void forward_tile_definition(const scalar_t* x_b, const acc_t* cond_t, const acc_t* bias,
                              const Conv1dGeometry& g, int64_t t0, int64_t t1, acc_t* y,
                              int64_t ld_y) {
-  const int64_t mc = g.condensed_channels;
   for (int64_t n = 0; n < g.out_channels; ++n) {
     for (int64_t t = t0; t < t1; ++t) {
-      acc_t sum = bias ? bias[n] : acc_t(0);
-      for (int64_t l = 0; l < g.kernel_size; ++l) {
-        const int64_t i = g.input_time(g.first_row(t) + l * g.dilation);
-        const acc_t* c = cond_t + (g.first_col(n) + l) * mc;
-        for (int64_t m = 0; m < g.in_channels; ++m) {
-          const acc_t xv = i >= 0 ? static_cast<acc_t>(x_b[m * g.length + i]) : acc_t(0);
-          sum += xv * c[m % mc];
-        }
-      }
-      y[n * ld_y + (t - t0)] = sum;
+      y[n * ld_y + (t - t0)] = definition_output<acc_t>(x_b, cond_t, 1, g.condensed_channels, g, n, t,
+                                                        bias ? bias[n] : acc_t(0));
     }
   }
 }

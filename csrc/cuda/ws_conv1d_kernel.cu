@@ -10,7 +10,7 @@
 // memory. forward_stream_kernel (ws_conv1d_stream_kernel.cuh) is the usual path: it sweeps the
 // condensed columns over a run of rows and keeps only two columns of the prefix. Where its rows do
 // not fit, the tile kernel runs, and where even one tile does not fit, forward_direct_kernel. A tile
-// whose P holds NaN or Inf computes its outputs by the definition (see definition_output).
+// whose P holds NaN or Inf computes its outputs by the definition (see definition_output in ws_conv1d_geometry.h).
 // Backward: per chunk of the batch, adjoint_stream_kernel (ws_conv1d_adjoint_kernel.cuh) writes dP
 // (§2 backward: each point's covering segments, as a running box sum along the lines), then
 // grad_condensed = f^T dP and df = condensed dP^T run as batched GEMMs (aten::matmul through the
@@ -60,14 +60,7 @@ __global__ void fold_kernel(const scalar_t* __restrict__ x, acc_t* __restrict__ 
     const int64_t u = idx % g.padded_len;
     const int64_t j = (idx / g.padded_len) % g.condensed_channels;
     const int64_t b = b0 + idx / (g.padded_len * g.condensed_channels);
-    const int64_t i = g.input_time(u);
-    acc_t sum = 0;
-    if (i >= 0) {
-      for (int64_t m = j; m < g.in_channels; m += g.condensed_channels) {
-        sum += static_cast<acc_t>(x[(b * g.in_channels + m) * g.length + i]);
-      }
-    }
-    f[idx] = sum;
+    f[idx] = folded_input<acc_t>(x + b * g.in_channels * g.length, g, j, g.input_time(u));
   }
 }
 
@@ -133,7 +126,7 @@ __global__ void forward_tile_kernel(const scalar_t* __restrict__ x, const acc_t*
       for (int64_t k = threadIdx.x; k < t_count * n_count; k += blockDim.x) {
         const int64_t n = n0 + k / t_count, t = t0 + k % t_count;
         y[(b * g.out_channels + n) * g.out_len + t] =
-            static_cast<scalar_t>(definition_output(x, cond, bias, g, b, n, t));
+            static_cast<scalar_t>(cuda_definition_output(x, cond, bias, g, b, n, t));
       }
       __syncthreads();
       continue;
@@ -173,7 +166,7 @@ __global__ void forward_direct_kernel(const scalar_t* __restrict__ x, const acc_
     const int64_t t = idx % g.out_len;
     const int64_t n = (idx / g.out_len) % g.out_channels;
     const int64_t b = idx / (g.out_len * g.out_channels);
-    y[idx] = static_cast<scalar_t>(definition_output(x, cond, bias, g, b, n, t));
+    y[idx] = static_cast<scalar_t>(cuda_definition_output(x, cond, bias, g, b, n, t));
   }
 }
 

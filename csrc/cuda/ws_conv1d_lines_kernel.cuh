@@ -91,13 +91,7 @@ __global__ void forward_lines_kernel(const scalar_t* __restrict__ x, const acc_t
       const int64_t u = t0 * s + r;
       const int64_t i = u < g.padded_len ? g.input_time(u) : -1;
       for (int j = 0; j < mc; ++j) {
-        acc_t sum = 0;
-        if (i >= 0) {
-          for (int64_t m = j; m < g.in_channels; m += mc) {
-            sum += static_cast<acc_t>(x[(b * g.in_channels + m) * g.length + i]);
-          }
-        }
-        f_s[j * rows + r] = sum;
+        f_s[j * rows + r] = folded_input<acc_t>(x + b * g.in_channels * g.length, g, j, i);
       }
     }
     __syncthreads();
@@ -145,7 +139,7 @@ __global__ void forward_lines_kernel(const scalar_t* __restrict__ x, const acc_t
       for (int64_t k = tid; k < int64_t(t_count) * g.out_channels; k += block) {
         const int64_t n = k / t_count, t = t0 + k % t_count;
         y[(b * g.out_channels + n) * g.out_len + t] =
-            static_cast<scalar_t>(definition_output(x, cond, bias, g, b, n, t));
+            static_cast<scalar_t>(cuda_definition_output(x, cond, bias, g, b, n, t));
       }
     }
     __syncthreads();  // f_s is rewritten by the next tile

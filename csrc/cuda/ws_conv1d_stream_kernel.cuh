@@ -54,23 +54,15 @@ inline StreamTiles choose_stream_tiles(const Conv1dGeometry& g, int64_t acc_byte
   return chosen;
 }
 
-// y[b, n, t] by the definition: bias[n] + sum over taps l and input channels m of
-// xp[b, m, t*s + l*d] * condensed[m % Mc, n*S + l], padding as zeros. Used where NaN or Inf
-// appear: the line prefix sums (and the channel fold, which adds +Inf and -Inf before the
-// multiply) would otherwise spread them differently from conv1d.
+// y[b, n, t] by the definition (definition_output, ws_conv1d_geometry.h) from the whole input and
+// condensed filter (Mc, Lc). Used where NaN or Inf appear: the line prefix sums (and the channel
+// fold, which adds +Inf and -Inf before the multiply) would spread them differently from conv1d.
 template <typename scalar_t, typename acc_t>
-__device__ inline acc_t definition_output(const scalar_t* __restrict__ x, const acc_t* __restrict__ cond,
-                                   const scalar_t* __restrict__ bias, const Conv1dGeometry& g,
-                                   int64_t b, int64_t n, int64_t t) {
-  acc_t sum = bias != nullptr ? static_cast<acc_t>(bias[n]) : acc_t(0);
-  for (int64_t l = 0; l < g.kernel_size; ++l) {
-    const int64_t i = g.input_time(g.first_row(t) + l * g.dilation), v = g.first_col(n) + l;
-    for (int64_t m = 0; m < g.in_channels; ++m) {
-      const acc_t xv = i >= 0 ? static_cast<acc_t>(x[(b * g.in_channels + m) * g.length + i]) : acc_t(0);
-      sum += xv * cond[(m % g.condensed_channels) * g.condensed_len + v];
-    }
-  }
-  return sum;
+__device__ inline acc_t cuda_definition_output(const scalar_t* __restrict__ x, const acc_t* __restrict__ cond,
+                                               const scalar_t* __restrict__ bias, const Conv1dGeometry& g,
+                                               int64_t b, int64_t n, int64_t t) {
+  return definition_output<acc_t>(x + b * g.in_channels * g.length, cond, g.condensed_len, 1, g, n, t,
+                                  bias != nullptr ? static_cast<acc_t>(bias[n]) : acc_t(0));
 }
 
 template <typename scalar_t, typename acc_t>
@@ -96,13 +88,7 @@ __global__ void forward_stream_kernel(const scalar_t* __restrict__ x, const acc_
     // fold (§2.1): f[j, u] = sum_c xp[b, c*Mc + j, u]; zero past the rows this tile needs
     const int64_t i = (r < tiles.rows && u < g.padded_len) ? g.input_time(u) : -1;
     for (int j = 0; j < mc; ++j) {
-      acc_t sum = 0;
-      if (i >= 0) {
-        for (int64_t m = j; m < g.in_channels; m += mc) {
-          sum += static_cast<acc_t>(x[(b * g.in_channels + m) * g.length + i]);
-        }
-      }
-      f_s[j * width + r] = sum;
+      f_s[j * width + r] = folded_input<acc_t>(x + b * g.in_channels * g.length, g, j, i);
     }
     // this row ends output t_end's segments (row t_end*s + (L-1)*d) and sits one step before
     // t_start's (row t_start*s - d); -1: neither. Indices relative to t0.
@@ -137,7 +123,7 @@ __global__ void forward_stream_kernel(const scalar_t* __restrict__ x, const acc_
       for (int64_t k = r; k < int64_t(t_count) * g.out_channels; k += blockDim.x) {
         const int64_t n = k / t_count, t = t0 + k % t_count;
         y[(b * g.out_channels + n) * g.out_len + t] =
-            static_cast<scalar_t>(definition_output(x, cond, bias, g, b, n, t));
+            static_cast<scalar_t>(cuda_definition_output(x, cond, bias, g, b, n, t));
       }
     }
     __syncthreads();  // f_s is rewritten by the next tile
