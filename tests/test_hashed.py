@@ -73,3 +73,14 @@ def test_state_dict_round_trip_rebuilds_hash():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         wsnet_ext.HashedLinear(10, 10, **kwargs)
+
+
+def test_hashed_weight_gradient_is_exact_and_first_order_only():
+    torch.manual_seed(0)
+    layer = wsnet_ext.HashedLinear(13, 7, compression=3, dtype=torch.float64)
+    x = torch.randn(5, 13, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda w: torch.nn.functional.linear(
+        x, wsnet_ext.hashed._HashedWeight.apply(w, layer.hash_bucket, layer.hash_sign)), (layer.real_weight,))
+    (g,) = torch.autograd.grad(layer(x).square().sum(), layer.real_weight, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|twice"):
+        g.sum().backward()

@@ -8,11 +8,12 @@ from .conv1d import WSConv1d
 from .convert import hashify, materialize, wsnetify
 from .functional import sample_channels, sample_conv1d_weight, ws_conv1d
 from .hashed import HashedConv1d, HashedConv2d, HashedLinear
+from .quantize import model_bytes, quantize_condensed
 from .summary import summary
 from . import models
 
 __version__ = "0.2.0"
 
 __all__ = ["HashedConv1d", "HashedConv2d", "HashedLinear", "WSConv1d", "WSConv2d", "WSLinear",
-           "build_info", "cpu_kernel_isa", "cuda_built", "cuda_loaded", "hashify", "materialize", "models",
+           "build_info", "cpu_kernel_isa", "cuda_built", "cuda_loaded", "hashify", "materialize", "model_bytes", "models", "quantize_condensed",
            "sample_channels", "sample_conv1d_weight", "summary", "switches", "ws_conv1d", "wsnetify"]

@@ -13,12 +13,13 @@ from torch import nn
 from torch.nn.modules.utils import _pair
 
 from . import _checks
+from ._condensed import CondensedHolder
 from ._geometry import channel_compactness, channel_condensed_length
 from ._projection import project_condensed
 from .functional import sample_channels
 
 
-class _ChannelSampled(nn.Module):
+class _ChannelSampled(CondensedHolder):
     """Holds `condensed` (M / C + (N-1) * S, *kernel) and samples `weight` from it."""
 
     def _init_condensed(self, in_channels, out_channels, sample_stride, channel_repeat, kernel,

@@ -10,12 +10,13 @@ from torch import nn
 from torch.nn.modules.utils import _single
 
 from . import _checks
+from ._condensed import CondensedHolder
 from ._geometry import condensed_length, conv1d_compactness
 from ._projection import project_condensed
 from .functional import sample_conv1d_weight, ws_conv1d
 
 
-class WSConv1d(nn.Module):
+class WSConv1d(CondensedHolder):
     """Drop-in for nn.Conv1d with weight sampling (docs/design.md §2).
 
     ``WSConv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,

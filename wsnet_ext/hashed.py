@@ -38,6 +38,33 @@ def hash_buckets(numel: int, buckets: int, seed: int) -> tuple[torch.Tensor, tor
     return torch.from_numpy(bucket.astype(np.int64)), torch.from_numpy(sign)
 
 
+class _HashedWeight(torch.autograd.Function):
+    """V = sign * w[bucket] with a fast backward: grad_w[k] = sum over the entries hashed to k of
+    sign * grad_V, by one bincount over the precomputed bucket index (deterministic, in index
+    order) on the CPU and an index_add elsewhere. Indexing's own backward (an accumulating
+    index_put) took ~25 ms for a 784x1000 virtual weight here, bincount ~2.6 ms."""
+
+    @staticmethod
+    def forward(ctx, real_weight, bucket, sign):
+        ctx.save_for_backward(bucket, sign)
+        ctx.buckets = real_weight.shape[0]
+        return real_weight[bucket] * sign
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_virtual):
+        bucket, sign = ctx.saved_tensors
+        flat_bucket = bucket.reshape(-1)
+        weighted = (grad_virtual * sign).reshape(-1)
+        if weighted.device.type == "cpu" and weighted.dtype in (torch.float32, torch.float64):
+            grad = torch.bincount(flat_bucket, weights=weighted, minlength=ctx.buckets)
+        else:
+            grad = torch.zeros(ctx.buckets, dtype=torch.float32 if weighted.dtype in (torch.float16, torch.bfloat16)
+                               else weighted.dtype, device=weighted.device)
+            grad.index_add_(0, flat_bucket, weighted.to(grad.dtype))
+        return grad.to(grad_virtual.dtype), None, None
+
+
 def _rebuild_hash_after_load(module: "_Hashed", incompatible_keys) -> None:
     """load_state_dict post-hook: the hash from the loaded seed. A module-level function, not a
     lambda, so that torch.save of a whole model can pickle it."""
@@ -78,7 +105,9 @@ class _Hashed(nn.Module):
     @property
     def weight(self) -> torch.Tensor:
         """The virtual weight V = xi * w[h], computed on access."""
-        return self.real_weight[self.hash_bucket] * self.hash_sign
+        if torch.compiler.is_compiling():  # bincount's data-dependent size would break the graph
+            return self.real_weight[self.hash_bucket] * self.hash_sign
+        return _HashedWeight.apply(self.real_weight, self.hash_bucket, self.hash_sign)
 
     @property
     def compression(self) -> float:
