@@ -7,6 +7,7 @@ best validation epoch tested, 3 seeds, mean +- std test error.
     python benchmarks/bench_accuracy.py --quick             # CI smoke run (< 2 minutes)
     python benchmarks/bench_accuracy.py --only mnist --mnist-dir ~/data/mnist
     python benchmarks/bench_accuracy.py --only cifar10 --cifar10-dir ~/data/cifar-10-batches-py
+    python benchmarks/bench_accuracy.py --only fashion_mlp,fashion_cnn --quantized   # Debian's Fashion-MNIST
 
 Writes benchmarks/results/accuracy_<tag>.{json,md,png}."""
 
@@ -26,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import wsnet_ext  # noqa: E402
 from benchmarks.accuracy import data as datasets  # noqa: E402
-from benchmarks.accuracy.train import train  # noqa: E402
+from benchmarks.accuracy.train import error_rate, train  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 SEED_TABLE1 = {  # test error % of the seed's Table 1 (CIFAR-10 / MNIST), for the README
@@ -58,6 +59,13 @@ def experiments(args) -> list[Experiment]:
                    lambda v, k: m.cnn5(10, v, k, in_channels=1, width=32, image_size=8), (16, 64), 40, 1e-3, 64),
         Experiment("mnist", lambda seed: datasets.mnist(args.mnist_dir, seed), lambda v, k: m.mlp(784, 10, v, k),
                    (8, 64), 20, 1e-3, 128, needs="mnist_dir"),
+        # Fashion-MNIST with the seed's two protocols: HashNet's 784-1000-10 net at 8x / 64x and
+        # the 5-layer CNN at 16x / 64x (found at Debian's path, or --fashion-mnist-dir)
+        Experiment("fashion_mlp", lambda seed: datasets.fashion_mnist(args.fashion_mnist_dir, seed),
+                   lambda v, k: m.mlp(784, 10, v, k), (8, 64), 20, 1e-3, 128, needs="fashion_mnist_dir"),
+        Experiment("fashion_cnn", lambda seed: datasets.fashion_mnist(args.fashion_mnist_dir, seed),
+                   lambda v, k: m.cnn5(10, v, k, in_channels=1, width=32, image_size=28), (16, 64), 12, 1e-3,
+                   128, needs="fashion_mnist_dir"),
         Experiment("cifar10", lambda seed: datasets.cifar10(args.cifar10_dir, seed), lambda v, k: m.cnn5(10, v, k),
                    (16, 64), 30, 1e-3, 128, needs="cifar10_dir"),
     ]
@@ -67,6 +75,7 @@ def model_stats(model) -> dict:
     s = wsnet_ext.summary(model)
     compressed = [r for r in s.layers if r.type.startswith(("WS", "Hashed"))]
     return {"params": s.total_params, "plain_params": s.total_plain_params, "model_compression": s.compactness,
+            "bytes": wsnet_ext.model_bytes(model), "plain_float32_bytes": 4 * s.total_plain_params,
             "layer_compression": [round(r.compactness, 3) for r in compressed],
             "plain_layers": [r.name for r in s.layers if not r.type.startswith(("WS", "Hashed"))]}
 
@@ -75,29 +84,38 @@ def subset(split, count):
     return tuple(t[:count] for t in split)
 
 
-def run_experiment(exp: Experiment, seeds, quick: bool) -> list[dict]:
+def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False) -> list[dict]:
+    """Every variant over the seeds; with `quantized`, each trained WSNet model is also tested with
+    its condensed filters in 8 bits (variant 'ws8', no retraining: the paper's sampling + quantization)."""
     runs = [("plain", None)] + [(v, k) for k in exp.compressions for v in ("hashed", "ws")]
     rows = []
     for variant, compression in runs:
-        errors, stats, first_last = [], None, None
+        results = {variant: ([], None)} if not (quantized and variant == "ws") else {"ws": ([], None), "ws8": ([], None)}
+        first_last = None
         for seed in seeds:
             data = exp.load(seed)
             if quick:
                 data = (subset(data[0], 512), subset(data[1], 256), subset(data[2], 256))
             torch.manual_seed(seed)
             model = exp.build(variant, compression)
-            stats = model_stats(model)
+            results[variant] = (results[variant][0], model_stats(model))
             result = train(model, data, epochs=3 if quick else exp.epochs, lr=exp.lr, batch_size=exp.batch_size,
                            seed=seed, desc=f"{exp.name} {variant} {compression or ''} seed {seed}")
-            errors.append(result.test_error)
+            results[variant][0].append(result.test_error)
             first_last = (result.losses[0], result.losses[-1])
-        rows.append({"experiment": exp.name, "variant": variant, "compression": compression,
-                     "test_error_mean": statistics.mean(errors),
-                     "test_error_std": statistics.stdev(errors) if len(errors) > 1 else 0.0,
-                     "test_errors": errors, "seeds": list(seeds), "first_last_loss": first_last, **stats})
-        print(f"{exp.name:<11} {variant:<6} {str(compression or '-'):>4}x  test error "
-              f"{rows[-1]['test_error_mean']:.2f} +- {rows[-1]['test_error_std']:.2f}%  "
-              f"params {stats['params']}  model compression {stats['model_compression']:.2f}", flush=True)
+            if "ws8" in results:
+                wsnet_ext.quantize_condensed(model, bits=8)
+                results["ws8"][0].append(error_rate(model, *data[2]))
+                results["ws8"] = (results["ws8"][0], model_stats(model))
+        for name, (errors, stats) in results.items():
+            rows.append({"experiment": exp.name, "variant": name, "compression": compression,
+                         "test_error_mean": statistics.mean(errors),
+                         "test_error_std": statistics.stdev(errors) if len(errors) > 1 else 0.0,
+                         "test_errors": errors, "seeds": list(seeds), "first_last_loss": first_last, **stats})
+            print(f"{exp.name:<11} {name:<6} {str(compression or '-'):>4}x  test error "
+                  f"{rows[-1]['test_error_mean']:.2f} +- {rows[-1]['test_error_std']:.2f}%  "
+                  f"params {stats['params']}  bytes {stats['bytes']}  model compression "
+                  f"{stats['model_compression']:.2f}", flush=True)
     return rows
 
 
@@ -106,12 +124,14 @@ def markdown(rows, meta) -> str:
              f"torch {meta['torch']}, seeds {meta['seeds']}, {'QUICK smoke run' if meta['quick'] else 'full run'}. "
              "Test error of the best-validation epoch, mean +- std over seeds; 'compression' is the target of "
              "each compressed layer, 'model' the achieved whole-model ratio (plain-layer parameters / ours).", "",
-             "| experiment | variant | compression | test error % | params | model compression | compressed layers |",
-             "|---|---|---|---|---|---|---|"]
+             "| experiment | variant | compression | test error % | params | model compression | bytes | "
+             "bytes ratio vs plain float32 | compressed layers |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['experiment']} | {r['variant']} | {r['compression'] or '-'} | "
                      f"{r['test_error_mean']:.2f} +- {r['test_error_std']:.2f} | {r['params']} | "
-                     f"{r['model_compression']:.2f} | {', '.join(f'{c:.1f}' for c in r['layer_compression']) or '-'} |")
+                     f"{r['model_compression']:.2f} | {r['bytes']} | {r['plain_float32_bytes'] / r['bytes']:.1f} | "
+                     f"{', '.join(f'{c:.1f}' for c in r['layer_compression']) or '-'} |")
     lines += ["", "WSNet < HashNet at equal compression:"]
     for exp in sorted({r["experiment"] for r in rows}):
         for k in sorted({r["compression"] for r in rows if r["experiment"] == exp and r["compression"]}):
@@ -132,10 +152,12 @@ def plot(rows, path):
         mine = [r for r in rows if r["experiment"] == name]
         plain = next(r for r in mine if r["variant"] == "plain")
         ax.axhline(plain["test_error_mean"], color="grey", linestyle="--", label="plain")
-        for variant, marker in (("hashed", "s"), ("ws", "o")):
+        for variant, marker in (("hashed", "s"), ("ws", "o"), ("ws8", "^")):
             pts = sorted((r["compression"], r["test_error_mean"], r["test_error_std"]) for r in mine if r["variant"] == variant)
+            if not pts:
+                continue
             ax.errorbar([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], marker=marker,
-                        capsize=3, label={"hashed": "HashNet", "ws": "WSNet"}[variant])
+                        capsize=3, label={"hashed": "HashNet", "ws": "WSNet", "ws8": "WSNet, 8-bit"}[variant])
         ax.set_xscale("log", base=2)
         ax.set_xlabel("compression (x)")
         ax.set_ylabel("test error (%)")
@@ -153,9 +175,15 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 seed, 3 epochs, data subsets")
     parser.add_argument("--mnist-dir", default=None)
     parser.add_argument("--cifar10-dir", default=None)
+    parser.add_argument("--fashion-mnist-dir", default=None,
+                        help=f"default: {datasets.FASHION_MNIST_DEBIAN} when present (apt-get install dataset-fashion-mnist)")
+    parser.add_argument("--quantized", action="store_true",
+                        help="also test every trained WSNet model with 8-bit condensed filters (rows 'ws8')")
     parser.add_argument("--tag", default=None)
     parser.add_argument("--out", default=RESULTS)
     args = parser.parse_args(argv)
+    if args.fashion_mnist_dir is None and os.path.isdir(datasets.FASHION_MNIST_DEBIAN):
+        args.fashion_mnist_dir = datasets.FASHION_MNIST_DEBIAN
     chosen = [e for e in experiments(args)
               if (args.only is None or e.name in args.only.split(",")) and (e.needs is None or getattr(args, e.needs))]
     if args.only:
@@ -165,7 +193,7 @@ def main(argv=None) -> int:
     seeds = list(range(1 if args.quick else args.seeds))
     torch.set_num_threads(torch.get_num_threads())
     began = time.time()
-    rows = [row for exp in chosen for row in run_experiment(exp, seeds, args.quick)]
+    rows = [row for exp in chosen for row in run_experiment(exp, seeds, args.quick, args.quantized)]
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__, "seeds": seeds,
             "quick": args.quick, "seconds": round(time.time() - began, 1)}
     tag = args.tag or ("quick" if args.quick else "full")

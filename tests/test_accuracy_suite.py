@@ -18,12 +18,21 @@ from benchmarks.accuracy import data as datasets  # noqa: E402
 
 
 def test_quick_run_trains_and_reaches_claimed_compression(tmp_path):
-    assert bench_accuracy.main(["--quick", "--out", str(tmp_path), "--tag", "t"]) == 0
+    assert bench_accuracy.main(["--quick", "--quantized", "--out", str(tmp_path), "--tag", "t"]) == 0
     result = json.loads((tmp_path / "accuracy_t.json").read_text())
     assert (tmp_path / "accuracy_t.md").exists() and (tmp_path / "accuracy_t.png").stat().st_size > 0
     rows = result["rows"]
-    assert {r["experiment"] for r in rows} == {"mnist1d", "digits_mlp", "digits_cnn"}
+    expected = {"mnist1d", "digits_mlp", "digits_cnn"}
+    if os.path.isdir(datasets.FASHION_MNIST_DEBIAN):  # Debian's package (CI installs it)
+        expected |= {"fashion_mlp", "fashion_cnn"}
+    assert {r["experiment"] for r in rows} == expected
     for r in rows:
+        if r["variant"] == "ws8":  # the trained WSNet model, condensed filters in 8 bits
+            ws = next(w for w in rows if (w["experiment"], w["variant"], w["compression"]) ==
+                      (r["experiment"], "ws", r["compression"]))
+            assert r["bytes"] < 0.8 * ws["bytes"] and r["params"] == ws["params"]  # plain layers stay float
+            assert abs(r["test_error_mean"] - ws["test_error_mean"]) < 10, (r, ws)
+            continue
         first, last = r["first_last_loss"]
         assert last < first, r
         if r["variant"] == "plain":

@@ -88,6 +88,8 @@ def summary(model: nn.Module, example_input: torch.Tensor | None = None) -> Mode
         plain_weight, held_weight = _plain_counts(layer)
         bias = layer.bias.numel() if getattr(layer, "bias", None) is not None else 0
         params = sum(p.numel() for p in layer.parameters(recurse=False))
+        if "condensed_int8" in layer._buffers:  # quantize_condensed: the condensed filter's codes
+            params += layer._buffers["condensed_int8"].numel()
         counted.update(id(p) for p in layer.parameters(recurse=False))
         row = LayerSummary(name, type(layer).__name__, params, plain_weight + bias, plain_weight / held_weight)
         if isinstance(layer, WSConv1d) and name in lengths:
@@ -101,6 +103,7 @@ def summary(model: nn.Module, example_input: torch.Tensor | None = None) -> Mode
             row.plain_macs = out_len * layer.out_channels * layer.in_channels * k
             row.speedup = row.plain_macs / row.macs
         rows.append(row)
-    total = sum(p.numel() for p in model.parameters())
+    total = sum(p.numel() for p in model.parameters()) + sum(
+        b.numel() for name, b in model.named_buffers() if name.endswith("condensed_int8"))
     other = sum(p.numel() for p in model.parameters() if id(p) not in counted)
     return ModelSummary(rows, total, sum(r.plain_params for r in rows) + other, other)
