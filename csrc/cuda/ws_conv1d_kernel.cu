@@ -14,7 +14,7 @@
 // Backward: per chunk of the batch, adjoint_stream_kernel (ws_conv1d_adjoint_kernel.cuh) writes dP
 // (§2 backward: each point's covering segments, as a running box sum along the lines), then
 // grad_condensed = f^T dP and df = condensed dP^T run as batched GEMMs (aten::matmul through the
-// stable dispatcher call, so cuBLAS), repeats_kernel writes df to every channel repeat of
+// stable dispatcher call, so cuBLAS), one aten::copy_ per channel repeat writes df into
 // grad_input, and grad_bias is aten::sum (deterministic).
 
 #include <algorithm>
@@ -207,21 +207,6 @@ ForwardKernel pick_forward_kernel(const Conv1dGeometry& g, const LineTiles& line
   return ForwardKernel::kDirect;
 }
 
-// grad_input[b0 + b, c*Mc + j, i] = df^T[b, j, pad_left + i] for every repeat c (§2 backward)
-template <typename scalar_t, typename acc_t>
-__global__ void repeats_kernel(const acc_t* __restrict__ dft, scalar_t* __restrict__ grad_input,
-                               Conv1dGeometry g, int64_t b0, int64_t bc) {
-  const int64_t total = bc * g.in_channels * g.length;
-  WS_GRID_STRIDE_LOOP(idx, total) {
-    const int64_t i = idx % g.length;
-    const int64_t m = (idx / g.length) % g.in_channels;
-    const int64_t b = idx / (g.length * g.in_channels);
-    const int64_t j = m % g.condensed_channels;
-    grad_input[(b0 * g.in_channels) * g.length + idx] =
-        static_cast<scalar_t>(dft[(b * g.condensed_channels + j) * g.padded_len + g.pad_left + i]);
-  }
-}
-
 Tensor ws_conv1d_forward_cuda(const Tensor& input, const Tensor& condensed,
                               const std::optional<Tensor>& bias, int64_t kernel_size,
                               int64_t sample_stride, int64_t channel_repeat, int64_t stride,
@@ -342,13 +327,15 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cuda(
       if (output_mask[0]) {
         // df^T = condensed dP^T: (Mc, Lc) x (bc, Lc, Tp), straight from dpt's layout; its unpadded
         // rows go to every channel repeat
-        const Tensor dft = torch::stable::matmul(cond, dpt);
-        WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_backward_cuda_repeats", [&] {
-          using acc_t = acc_type<scalar_t>;
-          repeats_kernel<scalar_t, acc_t><<<grid_for(bc * g.in_channels * g.length), kThreads, 0, stream>>>(
-              dft.const_data_ptr<acc_t>(), grad_input.mutable_data_ptr<scalar_t>(), g, b0, bc);
-          WS_CUDA_LAUNCH_CHECK();
-        });
+        Tensor dft = torch::stable::matmul(cond, dpt);
+        // grad_input[b0 + b, c*Mc + j, i] = df^T[b, j, pad_left + i] for every repeat c: one ATen
+        // copy per repeat (casting to the input's dtype), as the pre-stable code's expand + copy did
+        Tensor unpadded = torch::stable::narrow(dft, 2, g.pad_left, g.length);
+        Tensor rows = torch::stable::narrow(grad_input, 0, b0, bc);
+        for (int64_t c = 0; c < channel_repeat; ++c) {
+          Tensor repeat = torch::stable::narrow(rows, 1, c * g.condensed_channels, g.condensed_channels);
+          torch::stable::copy_(repeat, unpadded);
+        }
       }
     }
   } else if (output_mask[0]) {
