@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,8 @@ class TrainResult:
     val_error: float       # % on the validation set, best epoch
     best_epoch: int
     losses: list[float]    # mean training loss per epoch
+    epoch_seconds: list[float] = field(default_factory=list)  # training time per epoch (no evaluation)
+    steps_per_epoch: int = 0
 
 
 @torch.no_grad()
@@ -26,17 +29,18 @@ def error_rate(model, x, y, batch: int = 1000) -> float:
 
 
 def train(model, data, *, epochs: int, lr: float, batch_size: int, seed: int, weight_decay: float = 0.0,
-          desc: str = "", progress: bool = True) -> TrainResult:
+          desc: str = "", progress: bool = True, eval_batch: int = 1000) -> TrainResult:
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     best = (float("inf"), -1, None)
-    losses = []
+    losses, seconds, steps = [], [], 0
     for epoch in tqdm(range(epochs), desc=desc, leave=False, disable=not progress):
         model.train()
-        total, count = 0.0, 0
+        total, count, steps = 0.0, 0, 0
+        began = time.perf_counter()
         for idx in torch.randperm(len(x_train), generator=order).split(batch_size):
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
@@ -44,10 +48,12 @@ def train(model, data, *, epochs: int, lr: float, batch_size: int, seed: int, we
             optimizer.step()
             total += loss.item() * len(idx)
             count += len(idx)
+            steps += 1
+        seconds.append(time.perf_counter() - began)
         schedule.step()
         losses.append(total / count)
-        val = error_rate(model, x_val, y_val)
+        val = error_rate(model, x_val, y_val, eval_batch)
         if val < best[0]:
             best = (val, epoch, copy.deepcopy(model.state_dict()))
     model.load_state_dict(best[2])
-    return TrainResult(error_rate(model, x_test, y_test), best[0], best[1], losses)
+    return TrainResult(error_rate(model, x_test, y_test, eval_batch), best[0], best[1], losses, seconds, steps)

@@ -1,0 +1,51 @@
+"""The audio benchmark's outputs: a markdown table and a plot of accuracy against model bytes."""
+
+from __future__ import annotations
+
+NAMES = {"plain": "plain", "ws": "WSNet", "ws8": "WSNet, 8-bit", "hashed": "HashNet"}
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    lines = [f"# Audio classification: SoundNet-style network, plain vs WSNet vs HashNet ({meta['when']})", "",
+             f"Data: {meta['data']}. {meta['clips']} clips of {meta['seconds']} s at {meta['rate']} Hz, "
+             f"{meta['classes']} classes; test folds {meta['test_folds']} of {meta['folds']} (the next fold "
+             f"validates). {meta['epochs']} epochs, Adam lr {meta['lr']}, weight decay {meta['weight_decay']}, "
+             f"batch {meta['batch_size']}; torch {meta['torch']}, {meta['threads']} CPU threads, "
+             f"{meta['seconds_total']:.0f} s in all.", "",
+             "Accuracy: mean +- std over the test folds. 'target': the compression asked of each compressed "
+             "layer (HashNet: the ratio its WSNet twin reached, so both hold the same parameters). 'model "
+             "ratio': plain parameters / held. 'bytes ratio': plain float32 bytes / saved bytes. Step: "
+             "median training step (forward, backward, Adam) over the folds.", "",
+             "| variant | target | accuracy % | params | model ratio | bytes | bytes ratio | step ms | "
+             "per-layer compression |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        step = f"{r['step_ms_median']:.1f}" if r["step_ms_median"] is not None else "(as WSNet)"
+        lines.append(f"| {NAMES[r['variant']]} | {r['compression'] or '-'} | {r['accuracy_mean']:.2f} +- "
+                     f"{r['accuracy_std']:.2f} | {r['params']:,} | {r['model_ratio']:.1f} | {r['bytes']:,} | "
+                     f"{r['bytes_ratio']:.1f} | {step} | {', '.join(str(c) for c in r['layer_compression']) or '-'} |")
+    if meta.get("skipped"):
+        lines += ["", f"Left out as unreadable ({len(meta['skipped'])}):"] + [f"- {s}" for s in meta["skipped"]]
+    if meta.get("ignored"):
+        lines += ["", f"Non-audio files ignored: {len(meta['ignored'])} (listed in the JSON)."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: str, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for variant, marker in (("plain", "*"), ("hashed", "s"), ("ws", "o"), ("ws8", "^")):
+        pts = sorted((r["bytes"], r["accuracy_mean"], r["accuracy_std"]) for r in rows if r["variant"] == variant)
+        if pts:
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], marker=marker,
+                        capsize=3, label=NAMES[variant], markersize=9 if variant == "plain" else 6)
+    ax.set_xscale("log")
+    ax.set_xlabel("model size (bytes saved)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
