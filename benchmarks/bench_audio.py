@@ -40,6 +40,8 @@ def parse(argv):
     p.add_argument("--seconds", type=float, default=None, help="clip length (default: esc50 5, urbansound8k 4, folders 5)")
     p.add_argument("--compressions", default="4,10,45", help="WSNet/HashNet per-layer targets (default 4,10,45)")
     p.add_argument("--quantized", action="store_true", help="also test each WSNet model with 8-bit condensed filters")
+    p.add_argument("--policy", default="spatial",
+                   help="WSNet (S, C) policy per layer, or a comma-separated list to compare: spatial, balanced, channel")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -67,6 +69,10 @@ def parse(argv):
         p.error(f"--compressions expects comma-separated numbers, got {args.compressions!r}")
     if any(c < 1 for c in args.compressions):
         p.error(f"--compressions expects numbers >= 1, got {args.compressions}")
+    from wsnet_ext.convert import POLICIES
+    args.policy = args.policy.split(",")
+    if not args.policy or any(x not in POLICIES for x in args.policy):
+        p.error(f"--policy expects names of {POLICIES}, got {args.policy}")
     return args
 
 
@@ -98,11 +104,11 @@ def main(argv=None) -> int:
             raise SystemExit(f"--test-folds expects folds of {audio.folds}, got {unknown}")
     recipe = experiment.Recipe(args.epochs, args.lr, args.weight_decay, args.batch_size, seed=args.seed)
     rows = experiment.cross_validate(data, len(audio.classes), audio.folds, test_folds, recipe, args.compressions,
-                                     args.quantized, progress)
+                                     args.quantized, progress, policies=args.policy)
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "data": f"{audio.layout} at {audio.root}",
             "layout": audio.layout, "clips": len(data.y), "classes": len(audio.classes), "class_names": audio.classes,
             "rate": args.rate, "seconds": seconds, "folds": audio.folds, "test_folds": test_folds,
-            "epochs": args.epochs, "lr": args.lr, "weight_decay": args.weight_decay, "batch_size": args.batch_size,
+            "epochs": args.epochs, "policies": args.policy, "lr": args.lr, "weight_decay": args.weight_decay, "batch_size": args.batch_size,
             "seed": args.seed, "quick": args.quick, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "skipped": data.skipped, "ignored": audio.ignored, "from_cache": data.from_cache,
             "seconds_total": time.time() - began}

@@ -240,3 +240,50 @@ def test_models_reject_unknown_variant():
         wsnet_ext.models.mlp(10, 2, "pruned", 4)
     with pytest.raises(ValueError, match="compression expects a number >= 1"):
         wsnet_ext.models.mlp(10, 2, "ws")
+
+
+def near_options(layer, target, close=0.1):
+    """Every (S, C, compactness) of `layer` within `close` of `target`, from the layers' own parameter counts."""
+    m = layer.in_features if isinstance(layer, nn.Linear) else layer.in_channels
+    options = []
+    for c in (c for c in range(1, m + 1) if m % c == 0):
+        strides = range(1, (max(m // c, layer.out_features) if isinstance(layer, nn.Linear) else layer.kernel_size[0]) + 1)
+        for s in strides:
+            if isinstance(layer, nn.Linear):
+                held = wsnet_ext.WSLinear(m, layer.out_features, sample_stride=s, channel_repeat=c).condensed.numel()
+            else:
+                held = wsnet_ext.WSConv1d(m, layer.out_channels, layer.kernel_size[0], sample_stride=s, channel_repeat=c,
+                                          bias=False).condensed.numel()
+            achieved = layer.weight.numel() / held
+            if abs(achieved / target - 1) <= close:
+                options.append((s, c, achieved))
+    return options
+
+
+@pytest.mark.parametrize("layer,target", [(nn.Conv1d(64, 128, 4), 4), (nn.Conv1d(16, 32, 32), 10),
+                                          (nn.Conv1d(64, 64, 3), 16), (nn.Linear(100, 60), 8)])
+def test_sampling_policies_pick_what_they_promise(layer, target):
+    near = [o for o in near_options(layer, target) if o[1] < (layer.in_features if isinstance(layer, nn.Linear)
+                                                            else layer.in_channels)]
+    assert near, "the case must offer choices"
+    spatial = choose_sampling(layer, target, policy="spatial")
+    channel = choose_sampling(layer, target, policy="channel")
+    balanced = choose_sampling(layer, target, policy="balanced")
+    for choice in (spatial, channel, balanced):
+        assert any(choice[:2] == o[:2] and choice[2] == pytest.approx(o[2]) for o in near), choice
+    assert spatial[1] == min(o[1] for o in near)                       # fewest channel repeats
+    assert channel[0] == max(o[0] for o in near)                       # least filter overlap
+    imbalance = lambda o: abs(math.log(o[2] / o[1]) - math.log(o[1]))  # noqa: E731
+    assert imbalance(balanced) <= min(imbalance(o) for o in near) + 1e-6
+    if len({o[0] for o in near}) > 1:
+        assert channel[0] > spatial[0] or channel[1] == spatial[1]
+
+
+def test_wsnetify_policy_reaches_the_layers_and_rejects_unknown_names():
+    report = []
+    model = wsnet_ext.wsnetify(nn.Sequential(nn.Conv1d(64, 128, 4), nn.ReLU(), nn.Conv1d(128, 128, 4)), 4,
+                               init="random", keep_head=False, policy="channel", report=report)
+    assert [(r["sample_stride"], r["channel_repeat"]) for r in report[:-1]] == [(4, 4), (4, 4)]
+    assert model(torch.randn(2, 64, 50)).shape == (2, 128, 44)
+    with pytest.raises(ValueError, match="policy expects one of .* got 'wide'"):
+        wsnetify_bad = wsnet_ext.wsnetify(nn.Linear(8, 8), 2, init="random", keep_head=False, policy="wide")  # noqa: F841

@@ -22,13 +22,24 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def choose_sampling(layer: nn.Module, target: float, close: float = 0.1) -> tuple[int, int, float] | None:
+POLICIES = ("spatial", "balanced", "channel")
+
+
+def choose_sampling(layer: nn.Module, target: float, close: float = 0.1,
+                    policy: str = "spatial") -> tuple[int, int, float] | None:
     """(sample_stride, channel_repeat, compactness) for a plain Conv1d / Conv2d / Linear.
 
-    Channel repeats make input channels share identical weights (C = M gives every input the
-    same weight: the layer only sees their sum), so the smallest C that gets within `close`
-    (relative) of `target` wins, with the S closest to the target; if no C gets that close, the
-    (S, C) closest to the target in log scale, ties to the smaller C, then S."""
+    Compactness is the product of a spatial factor (how much neighbouring filters overlap in the
+    condensed filter: large for a small S) and the channel repeat C (seed eq. 1 with M* = M / C).
+    Among the (S, C) within `close` (relative) of `target`, `policy` picks:
+      'spatial'  the smallest C, then the S closest to the target: compactness from overlap;
+      'channel'  the largest S (least overlap between filters), then the smaller C;
+      'balanced' spatial factor and C closest to equal (in log scale), then the smaller C.
+    C = M gives every input channel the same weight (the layer only sees their sum), so every
+    policy takes C < M where it can. If no (S, C) gets within `close`, the one closest to the
+    target in log scale, ties to the smaller C, then S."""
+    if policy not in POLICIES:
+        raise ValueError(f"policy expects one of {POLICIES}, got {policy!r}")
     if isinstance(layer, nn.Conv1d):
         m, n, length = layer.in_channels, layer.out_channels, layer.kernel_size[0]
         options = {c: [(s, c, conv1d_compactness(m, n, length, s, c)) for s in range(1, length + 1)]
@@ -39,10 +50,20 @@ def choose_sampling(layer: nn.Module, target: float, close: float = 0.1) -> tupl
         options = {c: [(s, c, channel_compactness(m, n, s, c)) for s in range(1, max(m // c, n) + 1)]
                    for c in _divisors(m)}
     distance = lambda sck: abs(math.log(sck[2] / target))  # noqa: E731
-    for c in sorted(options):
-        best = min(options[c], key=lambda sck: (distance(sck), sck[0]))
-        if abs(best[2] / target - 1) <= close:
-            return best
+    if policy == "spatial":
+        for c in sorted(options):
+            best = min(options[c], key=lambda sck: (distance(sck), sck[0]))
+            if abs(best[2] / target - 1) <= close:
+                return best
+    else:
+        near = [sck for group in options.values() for sck in group if abs(sck[2] / target - 1) <= close]
+        if m > 1 and any(sck[1] < m for sck in near):
+            near = [sck for sck in near if sck[1] < m]
+        if near:
+            if policy == "channel":
+                return min(near, key=lambda sck: (-sck[0], sck[1], distance(sck)))
+            imbalance = lambda sck: abs(math.log(sck[2] / sck[1]) - math.log(sck[1]))  # noqa: E731
+            return min(near, key=lambda sck: (round(imbalance(sck), 6), sck[1], distance(sck)))
     everything = [sck for group in options.values() for sck in group]
     return min(everything, key=lambda sck: (distance(sck), sck[1], sck[0])) if everything else None
 
@@ -164,7 +185,8 @@ def format_report(rows: list, tool: str = "") -> str:
 
 def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
              types=(nn.Conv1d, nn.Conv2d, nn.Linear), exclude=(), keep_head: bool = True,
-             tolerance: float = 0.5, verbose: bool = False, report: list | None = None) -> nn.Module:
+             tolerance: float = 0.5, policy: str = "spatial", verbose: bool = False,
+             report: list | None = None) -> nn.Module:
     """Replaces the plain layers of `model` by WSNet layers whose compactness is as close as S and C
     allow to `compactness`, in place, and returns the model (the same object; a model that is
     itself one plain layer comes back as its replacement).
@@ -176,7 +198,8 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     the classifier, stays plain. exclude: names (exact or fnmatch patterns), types or module
     objects to keep plain. A layer is also kept when its closest compactness is off by more than
     `tolerance` (relative) or it has options WSNet layers don't sample (groups, padding modes).
-    verbose prints what happened; `report`, if a list, receives one dict per layer (name, type,
+    policy: how each layer's compactness is split between filter overlap (sample_stride) and
+    channel repeats ('spatial', 'balanced', 'channel'; see `choose_sampling`). verbose prints what happened; `report`, if a list, receives one dict per layer (name, type,
     new_type, compression, sample_stride, channel_repeat, seed, params_before, params_after,
     reason) and a last one for the whole model; hashify reports the same way."""
     if isinstance(compactness, bool) or not (isinstance(compactness, (int, float)) and compactness >= 1):
@@ -184,11 +207,13 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     if init not in ("project", "random"):
         raise ValueError(f"init expects 'project' (a trained model: fit the condensed filters to its "
                          f"weights) or 'random' (a fresh model: initialise like the plain layers), got {init!r}")
+    if policy not in POLICIES:
+        raise ValueError(f"policy expects one of {POLICIES}, got {policy!r}")
     rows, params_before = [], sum(p.numel() for p in model.parameters())
     for name, layer, reason in _targets(model, types, exclude, keep_head):
         row = _row(name, layer)
         reason = reason or _unsupported(layer)
-        choice = None if reason else choose_sampling(layer, compactness)
+        choice = None if reason else choose_sampling(layer, compactness, policy=policy)
         if choice is None or abs(choice[2] / compactness - 1) > tolerance:
             row["reason"] = reason or (f"closest compactness {choice[2]:.2f} is off target" if choice else "no choice")
             rows.append(row)

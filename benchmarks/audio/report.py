@@ -19,9 +19,11 @@ def markdown(rows: list[dict], meta: dict) -> str:
              "| variant | target | accuracy % | params | model ratio | bytes | bytes ratio | step ms | "
              "per-layer compression |",
              "|---|---|---|---|---|---|---|---|---|"]
+    several = len(meta.get("policies", [])) > 1
     for r in rows:
         step = f"{r['step_ms_median']:.1f}" if r["step_ms_median"] is not None else "(as WSNet)"
-        lines.append(f"| {NAMES[r['variant']]} | {r['compression'] or '-'} | {r['accuracy_mean']:.2f} +- "
+        name = NAMES[r["variant"]] + (f" ({r['policy']})" if several and r.get("policy") else "")
+        lines.append(f"| {name} | {r['compression'] or '-'} | {r['accuracy_mean']:.2f} +- "
                      f"{r['accuracy_std']:.2f} | {r['params']:,} | {r['model_ratio']:.1f} | {r['bytes']:,} | "
                      f"{r['bytes_ratio']:.1f} | {step} | {', '.join(str(c) for c in r['layer_compression']) or '-'} |")
     if meta.get("skipped"):
@@ -36,11 +38,15 @@ def plot(rows: list[dict], path: str, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
-    for variant, marker in (("plain", "*"), ("hashed", "s"), ("ws", "o"), ("ws8", "^")):
-        pts = sorted((r["bytes"], r["accuracy_mean"], r["accuracy_std"]) for r in rows if r["variant"] == variant)
-        if pts:
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], marker=marker,
-                        capsize=3, label=NAMES[variant], markersize=9 if variant == "plain" else 6)
+    groups = sorted({(r["variant"], r.get("policy")) for r in rows}, key=lambda g: (g[0], g[1] or ""))
+    several = len({g[1] for g in groups if g[0] == "ws"}) > 1
+    for variant, policy in groups:
+        marker = {"plain": "*", "hashed": "s", "ws": "o", "ws8": "^"}[variant]
+        pts = sorted((r["bytes"], r["accuracy_mean"], r["accuracy_std"]) for r in rows
+                     if (r["variant"], r.get("policy")) == (variant, policy))
+        label = NAMES[variant] + (f" ({policy})" if several and policy else "")
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], marker=marker,
+                    capsize=3, label=label, markersize=9 if variant == "plain" else 6)
     ax.set_xscale("log")
     ax.set_xlabel("model size (bytes saved)")
     ax.set_ylabel("test accuracy (%)")
