@@ -1,6 +1,7 @@
 """Why WSNet trails HashNet, measured: at equal compactness, the ways wsnetify can split each
 layer's compactness between filter overlap (sample_stride S) and channel repeats (C), against
-HashNet, each with its own learning rate chosen on the validation split (the fair protocol).
+HashNet and the plain network, each with its own learning rate chosen on the validation split
+(the fair protocol), with the median training epoch time of each.
 
     python benchmarks/bench_sampling_policy.py                         # MNIST-1D 8x/16x, Fashion-MNIST MLP 64x
     python benchmarks/bench_sampling_policy.py --only mnist1d --seeds 3 --lrs 3e-3,1e-2,3e-2
@@ -57,7 +58,8 @@ def run(name, lrs, seeds, quick, log=print) -> list[dict]:
 
     rows = []
     for k in compressions:
-        candidates = [("hashed", None)] + [("ws", p) for p in POLICIES]
+        candidates = ([("plain", None)] if k == compressions[0] else []) + [("hashed", None)] + \
+            [("ws", p) for p in POLICIES]
         for variant, policy in candidates:
             search = {}
             for lr in lrs:  # model selection on validation, seed 0
@@ -66,21 +68,23 @@ def run(name, lrs, seeds, quick, log=print) -> list[dict]:
                           progress=False)
                 search[lr] = r.val_error
             lr = min(search, key=search.get)
-            errors = []
+            errors, epoch_seconds = [], []
             for seed in seeds:
                 torch.manual_seed(seed)
                 model = build(variant, k, policy)
-                errors.append(train(model, data(seed), epochs=epochs, lr=lr, batch_size=batch, seed=seed,
-                                    progress=False).test_error)
+                result = train(model, data(seed), epochs=epochs, lr=lr, batch_size=batch, seed=seed, progress=False)
+                errors.append(result.test_error)
+                epoch_seconds += result.epoch_seconds
             s = wsnet_ext.summary(model)
             row = {"experiment": name, "compression": k, "variant": variant, "policy": policy, "lr": lr,
                    "val_error_by_lr": search, "test_errors": errors, "test_error_mean": statistics.mean(errors),
                    "test_error_std": statistics.stdev(errors) if len(errors) > 1 else 0.0,
-                   "params": s.total_params, "model_compression": s.compactness,
+                   "epoch_seconds_median": statistics.median(epoch_seconds), "params": s.total_params, "model_compression": s.compactness,
                    "sampling": sampling_of(model) if variant == "ws" else None}
             rows.append(row)
             log(f"{name} {k}x {variant:<6} {policy or '':<8} lr {lr:g}  test error {row['test_error_mean']:.2f} "
-                f"+- {row['test_error_std']:.2f}  params {row['params']}  (S, C) {row['sampling']}", flush=True)
+                f"+- {row['test_error_std']:.2f}  epoch {row['epoch_seconds_median']:.2f} s  params {row['params']}  "
+                f"(S, C) {row['sampling']}", flush=True)
     return rows
 
 
@@ -88,12 +92,13 @@ def markdown(rows, meta) -> str:
     lines = [f"# Sampling policy vs HashNet at equal compactness ({meta['when']})", "",
              f"torch {meta['torch']}; learning rate per candidate chosen on validation (seed 0) from "
              f"{meta['lrs']}; then seeds {meta['seeds']}, test error % mean +- std. (S, C) per WSNet layer.", "",
-             "| experiment | compression | variant | policy | chosen lr | test error % | params | (S, C) per layer |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| experiment | compression | variant | policy | chosen lr | test error % | epoch s | params | (S, C) per layer |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         sc = ", ".join(f"({s}, {c})" for _, s, c in r["sampling"]) if r["sampling"] else "-"
         lines.append(f"| {r['experiment']} | {r['compression']} | {r['variant']} | {r['policy'] or '-'} | {r['lr']:g} | "
-                     f"{r['test_error_mean']:.2f} +- {r['test_error_std']:.2f} | {r['params']} | {sc} |")
+                     f"{r['test_error_mean']:.2f} +- {r['test_error_std']:.2f} | {r['epoch_seconds_median']:.2f} | "
+                     f"{r['params']} | {sc} |")
     return "\n".join(lines) + "\n"
 
 

@@ -99,3 +99,21 @@ def test_digits_and_mnist1d_splits():
     assert len(x_val) == pytest.approx(0.2 * (len(x_tr) + len(x_val)), abs=1)
     (x_tr, _), (x_val, _), (x_te, _) = datasets.mnist1d(seed=0)
     assert (len(x_tr), len(x_val), len(x_te)) == (3200, 800, 1000) and x_tr.shape[1:] == (1, 40)
+
+
+def test_sampling_policy_study_quick_run(tmp_path):
+    """bench_sampling_policy: every candidate trains, picks its lr on validation, and the WSNet
+    rows of different policies really differ in (S, C) while holding about the same parameters."""
+    from benchmarks import bench_sampling_policy
+    assert bench_sampling_policy.main(["--only", "mnist1d", "--quick", "--lrs", "1e-3,1e-2", "--out", str(tmp_path),
+                                       "--tag", "t"]) == 0
+    rows = json.loads((tmp_path / "sampling_policy_t.json").read_text())["rows"]
+    assert [(r["variant"], r["policy"]) for r in rows if r["compression"] == 8] == \
+        [("plain", None), ("hashed", None), ("ws", "spatial"), ("ws", "balanced"), ("ws", "channel")]
+    for k in (8, 16):
+        ws = [r for r in rows if r["compression"] == k and r["variant"] == "ws"]
+        assert len({tuple(map(tuple, r["sampling"])) for r in ws}) > 1, ws
+        for r in ws:
+            assert abs(r["model_compression"] / ws[0]["model_compression"] - 1) < 0.35, (r, ws[0])
+    for r in rows:
+        assert r["val_error_by_lr"][str(r["lr"])] == min(r["val_error_by_lr"].values())  # keys: JSON strings
