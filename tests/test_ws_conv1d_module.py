@@ -103,3 +103,21 @@ def test_output_length_formula_matches_conv1d():
             conv = torch.nn.Conv1d(1, 1, k, s, p, d)
             expected = conv(torch.zeros(1, 1, t)).shape[-1] if t + 2 * p >= d * (k - 1) + 1 else 0
             assert conv_out_length(t, 2 * p, d, k, s) == expected
+
+
+def test_a_channel_repeat_makes_the_layer_see_only_channel_sums():
+    """docs/design.md §7: with channel_repeat C the output depends on the input only through the
+    Mc = M / C sums of channels m, m + Mc, ...; moving signal between such channels changes
+    nothing, moving it between channels of different sums does."""
+    torch.manual_seed(0)
+    layer = wsnet_ext.WSConv1d(8, 6, 5, sample_stride=2, channel_repeat=4, padding=2)  # Mc = 2
+    x = torch.randn(3, 8, 40)
+    moved = x.clone()
+    delta = torch.randn(3, 40)
+    moved[:, 1] += delta   # channels 1 and 5 share sum j = 1
+    moved[:, 5] -= delta
+    torch.testing.assert_close(layer(moved), layer(x), atol=1e-5, rtol=1e-5)
+    across = x.clone()
+    across[:, 0] += delta  # channels 0 (sum j = 0) and 1 (sum j = 1)
+    across[:, 1] -= delta
+    assert (layer(across) - layer(x)).abs().max() > 1e-2
