@@ -39,6 +39,11 @@ STABLE_TORCH_LIBRARY(wsnet_ext, m) {
   // weight[n, m, ...] = condensed[n*S + m % Mc, ...], and its deterministic backward.
   m.def("ws_sample_channels(Tensor condensed, int out_channels, int sample_stride, "
         "int channel_repeat) -> Tensor");
+  // test-only: the host model of the CUDA strip forward (cpu/ws_conv1d_strip_model.cpp), returning
+  // (output, int64 stats); precision 0 fma, 1 tf32, 2 3xtf32 (ws_conv1d_strips.h)
+  m.def("ws_conv1d_strip_model(Tensor input, Tensor condensed, Tensor? bias, int kernel_size, "
+        "int sample_stride, int channel_repeat, int stride, int[2] padding, int dilation, "
+        "int precision, int shared_limit, int multiprocessors) -> (Tensor, Tensor)");
   m.def("ws_sample_channels_backward(Tensor grad_weight, int condensed_len, int sample_stride, "
         "int channel_repeat) -> Tensor");
 }

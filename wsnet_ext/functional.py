@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import _checks
+from . import _checks, _switches
 from ._build import build_info
 from ._geometry import condensed_length, conv_out_length, out_channels_of, resolve_padding
 from ._ops import WSConv1dFunction, _forward, _sample_channels
@@ -96,8 +96,11 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
         raise ValueError(
             f"input expects length >= {dilation * (length - 1) + 1 - pads[0] - pads[1]} for kernel_size="
             f"{length}, dilation={dilation}, padding={padding}, got length {x.shape[2]}")
-    if x.device.type == "cuda" and not _CUDA_KERNELS:
-        raise RuntimeError(f"input is on CUDA but {_NO_CUDA_KERNELS}")
+    if x.device.type == "cuda":
+        if not _CUDA_KERNELS:
+            raise RuntimeError(f"input is on CUDA but {_NO_CUDA_KERNELS}")
+        if not torch.compiler.is_compiling():
+            _switches.follow_torch_tf32()  # conv1d's TF32 switch, for the strip kernel's precision
     args = (x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
     if torch.is_grad_enabled() and not torch.compiler.is_compiling() and (
             x.requires_grad or condensed.requires_grad or (bias is not None and bias.requires_grad)):

@@ -26,6 +26,7 @@
 #include "ws_conv1d_adjoint_kernel.cuh"
 #include "ws_conv1d_lines_kernel.cuh"
 #include "ws_conv1d_stream_kernel.cuh"
+#include "ws_conv1d_strip_kernel.cuh"
 
 namespace wsnet {
 namespace {
@@ -41,6 +42,16 @@ int64_t multiprocessors() {
   WS_CUDA_CHECK(cudaGetDevice(&device));
   WS_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
   return count;
+}
+
+// Shared memory per block for the strip kernel: what the card gives by opt-in, capped so that two
+// blocks fit on a multiprocessor (the kernel's __launch_bounds__ asks for two).
+int64_t strip_shared_limit() {
+  int device = 0, optin = 0, per_sm = 0;
+  WS_CUDA_CHECK(cudaGetDevice(&device));
+  WS_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  WS_CUDA_CHECK(cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
+  return std::min<int64_t>(optin, per_sm / 2 - 1024);
 }
 
 int64_t grid_for(int64_t work) {
@@ -170,7 +181,7 @@ __global__ void forward_direct_kernel(const scalar_t* __restrict__ x, const acc_
   }
 }
 
-enum class ForwardKernel { kAuto = 0, kLines = 1, kStream = 2, kTiles = 3, kDirect = 4 };
+enum class ForwardKernel { kAuto = 0, kLines = 1, kStream = 2, kTiles = 3, kDirect = 4, kStrips = 5 };
 
 const char* forward_kernel_name(ForwardKernel k) {
   switch (k) {
@@ -178,6 +189,7 @@ const char* forward_kernel_name(ForwardKernel k) {
     case ForwardKernel::kStream: return "stream";
     case ForwardKernel::kTiles: return "tiles";
     case ForwardKernel::kDirect: return "direct";
+    case ForwardKernel::kStrips: return "strips";
     default: return "auto";
   }
 }
@@ -187,16 +199,20 @@ const char* forward_kernel_name(ForwardKernel k) {
 // the filters. The cuda_forward switch (ws_switches.h) forces one kernel: if the shape does not fit
 // it, that is an error, never a silent fallback (tests force each kernel and must know it ran).
 ForwardKernel pick_forward_kernel(const Conv1dGeometry& g, const LineTiles& lines,
-                                  const StreamTiles& streamed, const ForwardTiles& tiles, int64_t sms) {
+                                  const StreamTiles& streamed, const ForwardTiles& tiles,
+                                  const StripPlan& strips, int64_t sms) {
   const auto forced = static_cast<ForwardKernel>(get_switch(Switch::kCudaForward));
   if (forced != ForwardKernel::kAuto) {
     const bool fits = forced == ForwardKernel::kDirect || (forced == ForwardKernel::kLines && lines.outputs > 0) ||
                       (forced == ForwardKernel::kStream && streamed.outputs > 0) ||
-                      (forced == ForwardKernel::kTiles && tiles.outputs > 0);
+                      (forced == ForwardKernel::kTiles && tiles.outputs > 0) ||
+                      (forced == ForwardKernel::kStrips && strips.outputs > 0);
     WS_CHECK(fits, "wsnet_ext: the cuda_forward switch forces the '", forward_kernel_name(forced),
              "' kernel, which does not fit this shape (", g.in_channels, " input channels, length ",
              g.length, ", kernel ", g.kernel_size, ", dilation ", g.dilation,
-             ") in shared memory; does not fit");
+             ", condensed channels ", g.condensed_channels, ") in shared memory (the strips kernel also needs "
+             "float32/float16/bfloat16, sm_80+ when Mc >= 8, K = ceil(L / (dn*S)) <= 16 open segments "
+             "per line and <= 1024 lines per strip); does not fit");
     return forced;
   }
   if (lines.outputs > 0 && lines.rows >= 64 && g.batch * lines.t_tiles >= sms) return ForwardKernel::kLines;
@@ -205,6 +221,42 @@ ForwardKernel pick_forward_kernel(const Conv1dGeometry& g, const LineTiles& line
   if (lines.outputs > 0) return ForwardKernel::kLines;
   if (streamed.outputs > 0) return ForwardKernel::kStream;
   return ForwardKernel::kDirect;
+}
+
+// The strip kernel's precision: TF32 when the cuda_tf32 switch says so, or when it follows torch
+// and torch.backends.cudnn.allow_tf32 is set; float32-faithful (3xTF32) otherwise; CUDA-core FMAs
+// when Mc < 8 (tensor cores would be mostly padding) or below sm_80 (no TF32 mma.sync).
+StripPrecision strip_precision(const Conv1dGeometry& g, int device) {
+  int major = 0;
+  WS_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  if (g.condensed_channels < kStripMinMmaChannels || major < 8) return StripPrecision::kFma;
+  const int mode = get_switch(Switch::kCudaTf32);
+  const bool tf32 = mode == 2 || (mode == 0 && get_switch(Switch::kTorchAllowTf32) == 1);
+  return tf32 ? StripPrecision::kTf32 : StripPrecision::kTf32x3;
+}
+
+// Launches forward_strip_kernel for the plan's precision and ring size, with the shared memory
+// the plan asks for (above 48 KiB by opt-in).
+template <typename scalar_t>
+void launch_strip_kernel(const scalar_t* x, const float* cond, const scalar_t* bias, scalar_t* y,
+                         const Conv1dGeometry& g, const StripPlan& plan, cudaStream_t stream) {
+  const auto launch = [&](auto kernel) {
+    const int64_t bytes = plan.shared_floats * 4;
+    WS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+    kernel<<<std::min<int64_t>(g.batch * plan.strips, int64_t(1) << 30), plan.threads, bytes, stream>>>(
+        x, cond, bias, y, g, plan);
+    WS_CUDA_LAUNCH_CHECK();
+  };
+  const auto with_ring = [&](auto precision_tag) {
+    constexpr int kPrecision = decltype(precision_tag)::value;
+    const int kt = strip_ring_template(plan.ring);
+    if (kt == 4) launch(forward_strip_kernel<scalar_t, 4, kPrecision>);
+    else if (kt == 8) launch(forward_strip_kernel<scalar_t, 8, kPrecision>);
+    else launch(forward_strip_kernel<scalar_t, 16, kPrecision>);
+  };
+  if (plan.precision == int(StripPrecision::kFma)) with_ring(std::integral_constant<int, 0>{});
+  else if (plan.precision == int(StripPrecision::kTf32)) with_ring(std::integral_constant<int, 1>{});
+  else with_ring(std::integral_constant<int, 2>{});
 }
 
 Tensor ws_conv1d_forward_cuda(const Tensor& input, const Tensor& condensed,
@@ -230,8 +282,17 @@ Tensor ws_conv1d_forward_cuda(const Tensor& input, const Tensor& condensed,
     const LineTiles line_tiles = choose_line_tiles(g, sizeof(acc_t), kSharedBytes, sms);
     const StreamTiles stream_tiles = choose_stream_tiles(g, sizeof(acc_t), kSharedBytes, sms);
     const ForwardTiles tiles = choose_forward_tiles(g, sizeof(acc_t));
-    const ForwardKernel kernel = pick_forward_kernel(g, line_tiles, stream_tiles, tiles, sms);
-    if (kernel == ForwardKernel::kLines) {  // fold, P, prefix and gather in one pass, no barriers
+    StripPlan strips{};
+    if constexpr (!std::is_same_v<scalar_t, double>) {  // float32 accumulation: not for float64
+      strips = choose_strip_plan(g, strip_precision(g, input.get_device_index()), strip_shared_limit(), sms);
+    }
+    const ForwardKernel kernel = pick_forward_kernel(g, line_tiles, stream_tiles, tiles, strips, sms);
+    if (kernel == ForwardKernel::kStrips) {
+      if constexpr (!std::is_same_v<scalar_t, double>) {
+        launch_strip_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), cond.const_data_ptr<float>(), bias_ptr,
+                                      y.mutable_data_ptr<scalar_t>(), g, strips, stream);
+      }
+    } else if (kernel == ForwardKernel::kLines) {  // fold, P, prefix and gather in one pass, no barriers
       forward_lines_kernel<scalar_t, acc_t>
           <<<std::min<int64_t>(g.batch * line_tiles.t_tiles, int64_t(1) << 30), line_tiles.threads,
              line_tiles.shared_bytes, stream>>>(

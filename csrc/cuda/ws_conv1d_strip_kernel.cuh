@@ -1,0 +1,137 @@
+// The strip forward of WSConv1d on CUDA: P tiles on tensor cores (Mc >= 8) or by the walkers'
+// FMAs (Mc < 8), and register line walkers (docs/design.md §2; the schedule, its index math and
+// its reasons are in ../ws_conv1d_strips.h, which the CPU host model shares). Opt-in
+// (WSNET_CUDA_FORWARD=strips) until a GPU run has passed the CUDA tests and compute-sanitizer.
+#pragma once
+
+#include "../ws_conv1d_strips.h"
+
+namespace wsnet {
+
+// D += A * B for one m16n8k8 TF32 tile: a[4], b[2] hold TF32 bit patterns (already rounded).
+__device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const uint32_t (&a)[4],
+                                                 const uint32_t (&b)[2]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(acc[0]), "+f"(acc[1]), "+f"(acc[2]), "+f"(acc[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+  __trap();  // the host side never launches the MMA kernels below sm_80
+#endif
+}
+
+// One warp's MMA tiles of the P tile (ws_conv1d_strips.h: tiles dealt round-robin over warps).
+// THREE: 3xTF32 (lo*hi + hi*lo, then hi*hi), else one TF32 product.
+template <bool THREE>
+__device__ __forceinline__ void strip_mma_tile(float* smem, const StripPlan& p, int warp, int lane) {
+  const int tiles = strip_mma_tiles(p), n_tiles = kStripColumns / 8, warps = int(p.threads) / 32;
+  for (int tile = warp; tile < tiles; tile += warps) {
+    const int row0 = 16 * (tile / n_tiles), col0 = 8 * (tile % n_tiles);
+    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int k0 = 0; k0 < int(p.k_pad); k0 += 8) {
+      uint32_t a_hi[4], a_lo[4], b_hi[2], b_lo[2];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float a = smem[strip_f_index(p, row0 + mma_a_row(lane, i), k0 + mma_a_k(lane, i))];
+        const float hi = round_to_tf32(a);
+        a_hi[i] = __float_as_uint(hi);
+        a_lo[i] = __float_as_uint(THREE ? round_to_tf32(a - hi) : 0.f);
+      }
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const float b = smem[strip_c_index(p, col0 + mma_b_n(lane), k0 + mma_b_k(lane, i))];
+        const float hi = round_to_tf32(b);
+        b_hi[i] = __float_as_uint(hi);
+        b_lo[i] = __float_as_uint(THREE ? round_to_tf32(b - hi) : 0.f);
+      }
+      if (THREE) {
+        mma_tf32_m16n8k8(acc, a_lo, b_hi);
+        mma_tf32_m16n8k8(acc, a_hi, b_lo);
+      }
+      mma_tf32_m16n8k8(acc, a_hi, b_hi);
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      smem[strip_p_index(p, col0 + mma_c_n(lane, i), row0 + mma_c_row(lane, i))] = acc[i];
+    }
+  }
+}
+
+// PRECISION: StripPrecision; KT: the ring's compiled size (>= plan.ring).
+template <typename scalar_t, int KT, int PRECISION>
+__global__ void __launch_bounds__(kStripThreads, 2)
+forward_strip_kernel(const scalar_t* __restrict__ x, const float* __restrict__ cond,
+                     const scalar_t* __restrict__ bias, scalar_t* __restrict__ y, Conv1dGeometry g,
+                     StripPlan p) {
+  extern __shared__ __align__(16) float strip_smem[];
+  constexpr bool kMma = PRECISION != int(StripPrecision::kFma);
+  constexpr int kLines = strip_lines_per_thread(KT);
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, threads = int(p.threads);
+  const int mc = int(g.condensed_channels), lc = int(g.condensed_len);
+  for (int64_t strip = blockIdx.x; strip < g.batch * p.strips; strip += gridDim.x) {  // uniform
+    const int64_t b = strip / p.strips, t0 = (strip % p.strips) * p.outputs;
+    const int t_count = int(p.outputs < g.out_len - t0 ? p.outputs : g.out_len - t0);
+    const scalar_t* x_b = x + b * g.in_channels * g.length;
+    scalar_t* y_b = y + b * g.out_channels * g.out_len + t0;
+    // fold (§2.1): consecutive threads take consecutive rows (coalesced reads of x)
+    for (int k = tid; k < int(p.f_rows * p.k_pad); k += threads) {
+      const int r = k % int(p.f_rows), j = k / int(p.f_rows);
+      strip_smem[strip_f_index(p, r, j)] = strip_fold_value(x_b, g, p, t0, r, j);
+    }
+    StripWalker<KT> walkers[kLines];
+    bool active[kLines];
+#pragma unroll
+    for (int kk = 0; kk < kLines; ++kk) {
+      active[kk] = strip_walker_setup(p, g, tid + kk * threads, t_count, walkers[kk]);
+    }
+    int nonfinite = 0;
+    for (int ct = 0; ct < int(p.col_tiles); ++ct) {
+      const int v0 = ct * kStripColumns;
+      __syncthreads();  // the fold is done, and the last tile's walkers are done with C and P
+      for (int k = tid; k < kStripColumns * int(p.k_pad); k += threads) {  // condensed slab
+        const int vl = k % kStripColumns, j = k / kStripColumns, v = v0 + vl;
+        strip_smem[strip_c_index(p, vl, j)] =
+            (v < lc && j < mc) ? cond[int64_t(j) * lc + v] : 0.f;
+      }
+      __syncthreads();
+      if constexpr (kMma) {
+        strip_mma_tile<PRECISION == int(StripPrecision::kTf32x3)>(strip_smem, p, warp, lane);
+        __syncthreads();
+      }
+      const auto get_p = [&](int v, int row) -> float {
+        float value;
+        if constexpr (kMma) {
+          value = strip_smem[strip_p_index(p, v - v0, row)];
+        } else {
+          value = 0.f;
+          for (int j = 0; j < mc; ++j) {
+            value += strip_smem[strip_f_index(p, row, j)] * strip_smem[strip_c_index(p, v - v0, j)];
+          }
+        }
+        nonfinite |= !isfinite(value);
+        return value;
+      };
+      const auto emit = [&](int n, int t, float sum) {
+        if (bias != nullptr) sum += static_cast<float>(bias[n]);
+        y_b[int64_t(n) * g.out_len + t] = static_cast<scalar_t>(sum);
+      };
+#pragma unroll
+      for (int kk = 0; kk < kLines; ++kk) {
+        if (active[kk]) strip_walk(walkers[kk], v0 + kStripColumns, p, g, get_p, emit);
+      }
+    }
+    if (__syncthreads_or(nonfinite)) {  // uniform: NaN/Inf in P, the definition (as conv1d does)
+      for (int64_t k = tid; k < int64_t(t_count) * g.out_channels; k += threads) {
+        const int64_t n = k / t_count, t = t0 + k % t_count;
+        const float start = bias != nullptr ? static_cast<float>(bias[n]) : 0.f;
+        y[(b * g.out_channels + n) * g.out_len + t] =
+            static_cast<scalar_t>(definition_output<float>(x_b, cond, g.condensed_len, 1, g, n, t, start));
+      }
+    }
+    __syncthreads();  // F is rewritten by the next strip
+  }
+}
+
+}  // namespace wsnet

@@ -1,0 +1,291 @@
+// The strip schedule of the CUDA forward (docs/design.md §2, issue "CUDA forward at the memory
+// floor"), written once for host and device: the CUDA kernel (cuda/ws_conv1d_strip_kernel.cuh) and
+// its host model (cpu/ws_conv1d_strip_model.cpp, tested on the CPU) call the same functions, so a
+// GPU run finds speed problems, not index bugs.
+//
+// A block owns one strip: batch row b and outputs [t0, t0 + To). It folds the strip's R rows of the
+// padded input (§2.1), halo of (L-1)*d rows included, so strips need no carries between blocks.
+// Then it sweeps the condensed filter in column tiles of CT columns. Per tile:
+//   * the condensed slab (Mc x CT) is loaded into shared memory;
+//   * the P tile (R x CT, §2.2) is made on tensor cores (mma.sync m16n8k8, TF32, float32
+//     accumulate; 3 products per pair of operands when float32 accuracy is asked for), or, when
+//     Mc < 8, by each walker itself with CUDA-core FMAs from the folded rows;
+//   * each thread walks its sampling lines through the tile (§2.3-2.4): the running line sum q and
+//     the parked values of open segments live in registers across tiles; a segment's start is
+//     parked in a shift register (no division in the hot loop) and its output, q - parked, is
+//     written when its last column is reached. Lanes of a warp walk neighbouring lines, which
+//     close neighbouring outputs of one filter: the stores coalesce.
+// A strip whose P holds NaN or Inf computes its outputs by the definition (as every kernel does).
+//
+// Shared memory (floats): F (folded input), C (condensed slab), P (tile, MMA path only). The
+// leading dimensions are 4 (mod 8) words for F and C (fragment loads hit 32 distinct banks) and
+// 4 (mod 32) for P, which is stored column-major so that both the MMA's fragment stores and the
+// walkers' diagonal reads (neighbouring rows of one column) hit distinct banks; the host model
+// counts the conflicts (strip_bank_conflicts below).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "ws_conv1d_geometry.h"
+
+namespace wsnet {
+
+constexpr int kStripThreads = 256;
+constexpr int kStripColumns = 32;          // CT, a multiple of the MMA's n = 8
+constexpr int kStripLinesPerThread = 4;    // the most lines one thread walks (2 when K > 8)
+constexpr int kStripMaxRing = 16;          // the most open segments per line
+constexpr int kStripMinMmaChannels = 8;    // Mc below this: P by CUDA-core FMAs in the walk
+
+// How P is made. kFma: the walker's FMAs in float32 (Mc < 8). kTf32: one TF32 product (what
+// conv1d does when torch.backends.cudnn.allow_tf32 is set). kTf32x3: a_hi*b_hi + a_hi*b_lo +
+// a_lo*b_hi with hi = tf32(a), lo = tf32(a - hi): float32-faithful on tensor cores.
+enum class StripPrecision : int { kFma = 0, kTf32 = 1, kTf32x3 = 2 };
+
+struct StripPlan {
+  int64_t outputs;      // To: outputs per strip (0: the shape does not fit this kernel)
+  int64_t rows;         // R = (To - 1)*s + (L - 1)*d + 1: the strip's padded rows
+  int64_t f_rows;       // rows held in F: R rounded up to 16 on the MMA path
+  int64_t k_pad;        // F and C columns: Mc, rounded up to 8 on the MMA path (zeros past Mc)
+  int64_t ld_f;         // MMA: k_pad + 4 (row-major F, n-major C); FMA: R (channel-major F)
+  int64_t ld_p;         // column stride of P: >= f_rows, 4 (mod 32)
+  int64_t col_tiles;    // ceil(Lc / CT)
+  int64_t strips;       // ceil(T_out / To)
+  int64_t line_step;    // gcd(s, S*d): lines that carry outputs are delta = 0 (mod line_step)
+  int64_t dn;           // s / line_step: the filter step between segments on one line
+  int64_t ring;         // K = ceil(L / (dn*S)): open segments per line (the parked value's age)
+  int64_t delta_min;    // the first carrying line's row at column 0: -(N-1)*S*d
+  int64_t lines;        // carrying lines of a strip
+  int64_t threads;      // kStripThreads
+  int64_t c_offset, p_offset, shared_floats;  // shared memory layout, in floats
+  int precision;        // StripPrecision
+};
+
+// The ring size a kernel is compiled for: K rounded up to 4, 8 or 16 (kStripMaxRing), and the
+// lines per thread that keep the walkers' registers within 128 (no spills at 16 x 4).
+inline int strip_ring_template(int64_t ring) { return ring <= 4 ? 4 : ring <= 8 ? 8 : 16; }
+WS_HOST_DEVICE constexpr int strip_lines_per_thread(int ring_template) {
+  return ring_template > 8 ? kStripLinesPerThread / 2 : kStripLinesPerThread;
+}
+
+WS_HOST_DEVICE int64_t strip_round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
+
+WS_HOST_DEVICE int strip_min(int a, int b) { return a < b ? a : b; }
+
+WS_HOST_DEVICE int64_t strip_gcd(int64_t a, int64_t b) {
+  while (b != 0) {
+    const int64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+// Shared-memory offsets of F(r, j), C(v - v0, j) and P(v - v0, r) (floats).
+WS_HOST_DEVICE int64_t strip_f_index(const StripPlan& p, int64_t r, int64_t j) {
+  return p.precision == int(StripPrecision::kFma) ? j * p.ld_f + r : r * p.ld_f + j;
+}
+WS_HOST_DEVICE int64_t strip_c_index(const StripPlan& p, int64_t vl, int64_t j) {
+  return p.precision == int(StripPrecision::kFma) ? p.c_offset + j * kStripColumns + vl
+                                                   : p.c_offset + vl * p.ld_f + j;
+}
+WS_HOST_DEVICE int64_t strip_p_index(const StripPlan& p, int64_t vl, int64_t r) {
+  return p.p_offset + vl * p.ld_p + r;
+}
+
+// The plan for one call, or outputs = 0 where the kernel does not fit (then another kernel runs):
+// the largest strip (up to 512 rows) whose lines fit kStripLinesPerThread per thread and whose
+// shared memory fits `shared_limit` bytes, halved while the grid has fewer than two strips per
+// multiprocessor and the halo stays under half the strip.
+inline StripPlan choose_strip_plan(const Conv1dGeometry& g, StripPrecision precision,
+                                   int64_t shared_limit, int64_t multiprocessors) {
+  StripPlan none{};
+  if (g.out_len == 0 || g.batch == 0 || !narrow_ints_fit(g, 1024)) return none;
+  const bool mma = precision != StripPrecision::kFma;
+  if (mma != (g.condensed_channels >= kStripMinMmaChannels)) return none;
+  const int64_t line_step = strip_gcd(g.stride, g.sample_stride * g.dilation);
+  const int64_t dn = g.stride / line_step;
+  const int64_t ring = (g.kernel_size + dn * g.sample_stride - 1) / (dn * g.sample_stride);
+  if (ring > kStripMaxRing) return none;
+  // the first line with a segment: filter N-1 starting at row 0 (a multiple of line_step)
+  const int64_t delta_min = -(g.out_channels - 1) * g.sample_stride * g.dilation;
+  const int64_t halo = g.halo_rows() + 1;
+  StripPlan chosen = none;
+  for (int64_t target = 512; target >= 16; target /= 2) {
+    const int64_t outputs = std::min<int64_t>(std::max<int64_t>((target - halo) / g.stride + 1, 1), g.out_len);
+    StripPlan p{};
+    p.precision = int(precision);
+    p.outputs = outputs;
+    p.rows = (outputs - 1) * g.stride + halo;
+    p.f_rows = mma ? strip_round_up(p.rows, 16) : p.rows;
+    p.k_pad = mma ? strip_round_up(g.condensed_channels, 8) : g.condensed_channels;
+    p.ld_f = mma ? p.k_pad + 4 : p.rows;
+    p.ld_p = mma ? p.f_rows + ((4 - p.f_rows) % 32 + 32) % 32 : 0;
+    p.col_tiles = (g.condensed_len + kStripColumns - 1) / kStripColumns;
+    p.strips = (g.out_len + outputs - 1) / outputs;
+    p.line_step = line_step;
+    p.dn = dn;
+    p.ring = ring;
+    p.delta_min = delta_min;
+    p.lines = (p.rows - 1 - delta_min) / line_step + 1;
+    p.threads = kStripThreads;
+    const int64_t f_floats = mma ? p.f_rows * p.ld_f : g.condensed_channels * p.rows;
+    const int64_t c_floats = mma ? kStripColumns * p.ld_f : g.condensed_channels * kStripColumns;
+    p.c_offset = f_floats;
+    p.p_offset = f_floats + c_floats;
+    p.shared_floats = p.p_offset + (mma ? kStripColumns * p.ld_p : 0);
+    if (p.lines > strip_lines_per_thread(strip_ring_template(ring)) * p.threads ||
+        p.shared_floats * 4 > shared_limit) {
+      continue;
+    }
+    chosen = p;
+    if (g.batch * p.strips >= 2 * multiprocessors || outputs == 1 || target / 2 < 2 * halo) break;
+  }
+  return chosen;
+}
+
+// round to TF32 (10 mantissa bits), to nearest with ties away from zero, as cvt.rna.tf32.f32;
+// NaN and Inf unchanged. The kernel rounds operands itself, so the MMA's own truncation of the
+// low 13 bits changes nothing and the host model sees the same operands.
+WS_HOST_DEVICE float round_to_tf32(float x) {
+  uint32_t bits;
+#if defined(__CUDA_ARCH__)
+  bits = __float_as_uint(x);
+#else
+  std::memcpy(&bits, &x, sizeof(bits));
+#endif
+  if ((bits & 0x7f800000u) == 0x7f800000u) return x;
+  bits = (bits + 0x1000u) & 0xffffe000u;
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
+  float out;
+  std::memcpy(&out, &bits, sizeof(out));
+  return out;
+#endif
+}
+
+// Fragments of mma.sync.m16n8k8 with TF32 operands (PTX ISA: group g = lane / 4, t = lane % 4).
+// A (16 x 8, row-major): element i of lane -> (row, k); B (8 x 8): (k, n); C/D (16 x 8): (row, n).
+WS_HOST_DEVICE int mma_a_row(int lane, int i) { return lane / 4 + 8 * (i % 2); }
+WS_HOST_DEVICE int mma_a_k(int lane, int i) { return lane % 4 + 4 * (i / 2); }
+WS_HOST_DEVICE int mma_b_k(int lane, int i) { return lane % 4 + 4 * i; }
+WS_HOST_DEVICE int mma_b_n(int lane) { return lane / 4; }
+WS_HOST_DEVICE int mma_c_row(int lane, int i) { return lane / 4 + 8 * (i / 2); }
+WS_HOST_DEVICE int mma_c_n(int lane, int i) { return 2 * (lane % 4) + i % 2; }
+
+// (16-row, 8-column) MMA tiles of one P tile; warp w makes tiles w, w + 8, ... (tile i: rows
+// 16*(i / (CT/8)), columns 8*(i % (CT/8))).
+WS_HOST_DEVICE int strip_mma_tiles(const StripPlan& p) {
+  return int(p.f_rows / 16) * (kStripColumns / 8);
+}
+
+// One sampling line's walk through a strip. Line i has row delta + v*d at column v, with
+// delta = delta_min + i*line_step; its segments belong to filters n_first, n_first + dn, ...,
+// n_last (filter n covers columns n*S .. n*S + L - 1, output t = (delta + n*S*d) / s).
+template <int KT>
+struct StripWalker {
+  float q;             // running line sum since column v_first (§2.3; offsets cancel in differences)
+  float ring[KT];      // parked sums, newest first: ring[K-1] is the open segment that closes next
+  int v_next;          // next column to add
+  int v_end;           // last column of the last segment
+  int row;             // row of column v_next
+  int next_park;       // (n + dn)*S - 1 for the next filter n whose start is to be parked
+  int next_close;      // n*S + L - 1 of the next segment to close
+  int close_n, close_t;
+};
+
+// Sets up line `line` of a strip with `t_count` outputs; false when it carries none.
+template <int KT>
+WS_HOST_DEVICE bool strip_walker_setup(const StripPlan& p, const Conv1dGeometry& g, int line,
+                                       int t_count, StripWalker<KT>& w) {
+  if (line >= p.lines) return false;
+  const int s = int(g.stride), S = int(g.sample_stride), d = int(g.dilation), L = int(g.kernel_size);
+  const int sd = S * d, dn = int(p.dn);
+  const int delta = int(p.delta_min + int64_t(line) * p.line_step);
+  // the first filter whose segment starts at a row >= 0 that is a multiple of s
+  int n_first = delta >= 0 ? 0 : (-delta + sd - 1) / sd;
+  int k = 0;
+  for (; k < dn; ++k, ++n_first) {
+    if (((delta + n_first * sd) % s + s) % s == 0) break;
+  }
+  if (k == dn) return false;
+  const int last_start = (t_count - 1) * s - delta;  // start rows up to the strip's last output
+  if (last_start < 0) return false;
+  const int n_hi = strip_min(int(g.out_channels) - 1, last_start / sd);
+  if (n_hi < n_first) return false;
+  const int n_last = n_first + (n_hi - n_first) / dn * dn;
+  w.q = 0;
+  for (int i = 0; i < KT; ++i) w.ring[i] = 0;  // the value parked before n_first is 0
+  w.v_next = n_first * S;
+  w.v_end = n_last * S + L - 1;
+  w.row = delta + w.v_next * d;
+  w.next_park = (n_first + dn) * S - 1;
+  w.next_close = n_first * S + L - 1;
+  w.close_n = n_first;
+  w.close_t = (delta + n_first * sd) / s;
+  return true;
+}
+
+// Walks columns w.v_next .. v_stop - 1: get_p(v, row) is P there (§2.2), emit(n, t, sum) writes
+// one output (§2.4). Rows stay inside [0, R) by construction (the walk covers whole segments of
+// the strip's outputs only).
+template <int KT, typename GetP, typename Emit>
+WS_HOST_DEVICE void strip_walk(StripWalker<KT>& w, int v_stop, const StripPlan& p,
+                               const Conv1dGeometry& g, GetP&& get_p, Emit&& emit) {
+  const int d = int(g.dilation), K = int(p.ring), dn = int(p.dn);
+  const int period = dn * int(g.sample_stride);
+  const int t_step = int(p.dn * g.sample_stride * g.dilation / g.stride);
+  const int stop = strip_min(v_stop, w.v_end + 1);
+  for (; w.v_next < stop; ++w.v_next, w.row += d) {
+    w.q += get_p(w.v_next, w.row);
+    if (w.v_next == w.next_close) {
+      float parked = w.ring[0];
+#pragma unroll
+      for (int i = 1; i < KT; ++i) parked = (i == K - 1) ? w.ring[i] : parked;
+      emit(w.close_n, w.close_t, w.q - parked);
+      w.close_n += dn;
+      w.close_t += t_step;
+      w.next_close += period;
+    }
+    if (w.v_next == w.next_park) {  // after the close: a close and a park may share a column
+#pragma unroll
+      for (int i = KT - 1; i > 0; --i) w.ring[i] = w.ring[i - 1];
+      w.ring[0] = w.q;
+      w.next_park += period;
+    }
+  }
+}
+
+// The folded input of strip row r and condensed channel j as the kernel stores it (zero past the
+// strip, past the padded input and past Mc).
+template <typename scalar_t>
+WS_HOST_DEVICE float strip_fold_value(const scalar_t* x_b, const Conv1dGeometry& g,
+                                      const StripPlan& p, int64_t t0, int64_t r, int64_t j) {
+  if (r >= p.rows || j >= g.condensed_channels) return 0.0f;
+  const int64_t u = t0 * g.stride + r;
+  if (u >= g.padded_len) return 0.0f;
+  return folded_input<float>(x_b, g, j, g.input_time(u));
+}
+
+// Bank conflicts of one warp-wide shared access: the extra wavefronts beyond one, for 32 lanes
+// reading 4-byte words at `addresses` (a lane with address < 0 is idle).
+inline int strip_bank_conflicts(const int64_t* addresses) {
+  int worst = 0;
+  for (int bank = 0; bank < 32; ++bank) {
+    int64_t distinct[32];
+    int count = 0;
+    for (int lane = 0; lane < 32; ++lane) {
+      const int64_t a = addresses[lane];
+      if (a < 0 || a % 32 != bank) continue;
+      bool seen = false;
+      for (int i = 0; i < count; ++i) seen |= distinct[i] == a;
+      if (!seen) distinct[count++] = a;
+    }
+    worst = std::max(worst, count);
+  }
+  return worst > 0 ? worst - 1 : 0;
+}
+
+}  // namespace wsnet
