@@ -3,6 +3,7 @@ plain-PyTorch inner-product path, forward and forward+backward, on SoundNet-like
 
     python benchmarks/bench_ws_conv1d.py                 # CPU, and CUDA where present
     python benchmarks/bench_ws_conv1d.py --quick --shapes conv2,conv5
+    python benchmarks/bench_ws_conv1d.py --device cuda --protocol training   # batch 64, kernel time
 
 Writes benchmarks/results/ws_conv1d_<device>_<tag>.{json,md,png} and prints the table."""
 
@@ -173,7 +174,15 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer runs, for a smoke test")
     parser.add_argument("--tag", default=None, help="results file suffix (default: date, or 'quick')")
     parser.add_argument("--out", default=RESULTS)
+    parser.add_argument("--protocol", choices=["batch8", "training"], default="batch8",
+                        help="batch8: the table kept for continuity; training: SoundNet conv1-7 and long "
+                             "at batch 64, CUDA-graph kernel time, cuDNN with and without TF32, 3 dtypes "
+                             "(benchmarks/training_protocol.py)")
+    parser.add_argument("--dtypes", default="float32,bfloat16,float16", help="training protocol only")
+    parser.add_argument("--batch", type=int, default=None, help="training protocol only (default 64)")
     args = parser.parse_args(argv)
+    if args.protocol == "training":
+        return training_main(args)
     wanted = args.shapes.split(",")
     shapes = [s for s in SHAPES if s.name in wanted]
     devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
@@ -205,6 +214,39 @@ def main(argv=None):
         print(f"wrote {stem}.json, .md, .png")
         all_met &= all(v is not False for r in rows for v in r["verdicts"].values())
     return 0 if all_met else 1
+
+
+def training_main(args) -> int:
+    """The training-size protocol: writes ws_conv1d_training_<device>_<tag>.{json,md}."""
+    from benchmarks import training_protocol as tp
+
+    wanted = args.shapes.split(",") if args.shapes != ",".join(s.name for s in SHAPES) else None
+    shapes = [tp.with_batch(s, args.batch or s.batch) for s in tp.TRAINING_SHAPES if wanted is None or s.name in wanted]
+    dtypes = args.dtypes.split(",")
+    unknown = [d for d in dtypes if d not in tp.DTYPES]
+    if unknown or not shapes:
+        raise SystemExit(f"--dtypes expects some of {sorted(tp.DTYPES)} and --shapes some of "
+                         f"{[s.name for s in tp.TRAINING_SHAPES]}, got {args.dtypes!r} and {args.shapes!r}")
+    if args.device == "cuda" and not (torch.cuda.is_available() and wsnet_ext.cuda_built()):
+        raise SystemExit("no CUDA device, or wsnet_ext was built without CUDA kernels")
+    device = torch.device("cuda" if args.device in ("cuda", "all") and torch.cuda.is_available() else "cpu")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    tag = args.tag or ("quick" if args.quick else datetime.date.today().isoformat())
+    meta = {"when": datetime.datetime.now().isoformat(timespec="minutes"), "torch": torch.__version__,
+            "machine": name, "build": wsnet_ext.build_info(), "protocol": "training",
+            "copy_gbps": tp.copy_bandwidth_gbps(device), "l2_bytes": tp.l2_bytes(device)}
+    rows = [tp.bench_row(shape, device, dtype, meta["copy_gbps"], args.quick)
+            for shape in tqdm(shapes, desc=f"training protocol on {device.type}", unit="layer") for dtype in dtypes]
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, f"ws_conv1d_training_{device.type}_{tag}")
+    with open(stem + ".json", "w") as out:
+        json.dump({"meta": meta, "rows": rows}, out, indent=1)
+    table = tp.markdown(rows, meta)
+    with open(stem + ".md", "w") as out:
+        out.write(table)
+    print(table)
+    print(f"wrote {stem}.json, .md")
+    return 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,13 @@
 
 #include "ws_conv1d_geometry.h"
 
+// #pragma unroll for the device compiler only (host compilers warn about it)
+#if defined(__CUDACC__)
+#define WS_UNROLL _Pragma("unroll")
+#else
+#define WS_UNROLL
+#endif
+
 namespace wsnet {
 
 constexpr int kStripThreads = 256;
@@ -242,7 +249,7 @@ WS_HOST_DEVICE void strip_walk(StripWalker<KT>& w, int v_stop, const StripPlan& 
     w.q += get_p(w.v_next, w.row);
     if (w.v_next == w.next_close) {
       float parked = w.ring[0];
-#pragma unroll
+WS_UNROLL
       for (int i = 1; i < KT; ++i) parked = (i == K - 1) ? w.ring[i] : parked;
       emit(w.close_n, w.close_t, w.q - parked);
       w.close_n += dn;
@@ -250,7 +257,7 @@ WS_HOST_DEVICE void strip_walk(StripWalker<KT>& w, int v_stop, const StripPlan& 
       w.next_close += period;
     }
     if (w.v_next == w.next_park) {  // after the close: a close and a park may share a column
-#pragma unroll
+WS_UNROLL
       for (int i = KT - 1; i > 0; --i) w.ring[i] = w.ring[i - 1];
       w.ring[0] = w.q;
       w.next_park += period;

@@ -2,8 +2,8 @@
 # Compiles the CUDA forward for one architecture (no GPU needed) and prints, per kernel, registers,
 # spills and shared memory (ptxas -v), and per kernel of the strip family whether its machine code
 # holds tensor-core instructions (HMMA), read with the cuobjdump that ships in the Triton wheel.
-#   bash scripts/cuda_resources.sh [arch, default 90] [python, default python3]
-# Writes benchmarks/results/cuda_resources_sm<arch>.txt and exits non-zero if a strip kernel
+#   bash scripts/cuda_resources.sh [arch, default 90] [python, default python3] [report path]
+# Writes the report (default benchmarks/results/cuda_resources_sm<arch>.txt) and exits non-zero if a strip kernel
 # spills, needs more than 128 registers (two blocks of 256 threads per multiprocessor), or an MMA
 # strip kernel has no HMMA.
 set -uo pipefail
@@ -19,7 +19,7 @@ import torch.utils.cpp_extension as e, sysconfig
 paths = e.include_paths(device_type='cuda') if 'device_type' in e.include_paths.__code__.co_varnames else e.include_paths(cuda=True)
 print(' '.join(e.COMMON_NVCC_FLAGS + ['-I' + p for p in paths + [sysconfig.get_paths()['include']]]))")
 cuobjdump=$("$py" -c "import triton, os; print(os.path.join(os.path.dirname(triton.__file__), 'backends/nvidia/bin/cuobjdump'))" 2>/dev/null || true)
-out="$here/benchmarks/results/cuda_resources_sm${arch}.txt"
+out=${3:-$here/benchmarks/results/cuda_resources_sm${arch}.txt}
 # shellcheck disable=SC2086
 "$cuda_home/bin/nvcc" -std=c++20 -O3 -lineinfo -Xptxas -v -cubin -arch=sm_${arch} \
   -DTORCH_TARGET_VERSION=0x020a000000000000 -DUSE_CUDA $flags \

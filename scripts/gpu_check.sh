@@ -5,7 +5,11 @@
 #      it load beside the device's torch, and do the CUDA tests pass from it?
 #   2. a build for the card in place, the CUDA tests, compute-sanitizer (memcheck, racecheck,
 #      initcheck) on a subset, the benchmark suite and a profile.
+#   3. the opt-in strip forward (WSNET_CUDA_FORWARD=strips): its tests against the definition and its
+#      host model, compute-sanitizer on them, its compile resources, and the training-size protocol
+#      (batch 64, CUDA-graph kernel time) beside cuDNN.
 #   OUT=results_dir bash scripts/gpu_check.sh        (wheels of missing test packages in .whl/)
+#   SKIP_WHEEL=1 SKIP_PROFILE=1 SKIP_BATCH8=1 ...    (skip steps to fit the device time)
 # Logs go to $OUT (commit them with the results). Exits non-zero if any step failed or timed out.
 set -uo pipefail
 OUT=${OUT:-$(mktemp -d)}
@@ -35,11 +39,11 @@ run() {
   [ "$rc" -eq 0 ] || failed+=("$name (exit $rc)")
 }
 
-CUDA_TESTS=(tests/test_cuda.py tests/test_cuda_hardening.py)
+CUDA_TESTS=(tests/test_cuda.py tests/test_cuda_hardening.py tests/test_cuda_strips.py)
 
 # 1. The wheel as built elsewhere (stable ABI: it must load here without a rebuild).
 wheel=$(ls dist/wsnet_ext-*-abi3-*.whl 2>/dev/null | head -1)
-if [ -n "$wheel" ]; then
+if [ -n "$wheel" ] && [ -z "${SKIP_WHEEL:-}" ]; then
   rm -rf /tmp/wheel_site && python3 -m pip install -q --no-index --no-deps --target /tmp/wheel_site "$wheel"
   mkdir -p /tmp/wheel_tests && cp -r tests benchmarks /tmp/wheel_tests/
   run "wheel from the CPU machine: CUDA tests" 150 "$OUT/test_cuda_wheel.log" \
@@ -61,8 +65,14 @@ echo "built in $(( $(date +%s) - start )) s"; python3 -c "import wsnet_ext; prin
 run "CUDA tests" 200 "$OUT/test_cuda.log" python3 -m pytest -q -p no:cacheprovider -rs "${CUDA_TESTS[@]}"
 
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr -cd "A-Za-z0-9")
-run benchmark 150 "$OUT/benchmark.log" python3 benchmarks/bench_ws_conv1d.py --device cuda --out "$OUT" \
-  --tag "$(date +%F)-$card"
+run "training-size protocol" 240 "$OUT/benchmark_training.log" python3 benchmarks/bench_ws_conv1d.py \
+  --device cuda --protocol training --out "$OUT" --tag "$(date +%F)-$card"
+if [ -z "${SKIP_BATCH8:-}" ]; then
+  run benchmark 150 "$OUT/benchmark.log" python3 benchmarks/bench_ws_conv1d.py --device cuda --out "$OUT" \
+    --tag "$(date +%F)-$card"
+fi
+arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)
+run "compile resources sm_$arch" 120 "$OUT/cuda_resources.log" bash scripts/cuda_resources.sh "$arch" python3 "$OUT/cuda_resources_sm$arch.txt"
 if [ -z "${SKIP_PROFILE:-}" ]; then
   run profile 45 "$OUT/profile_cuda.log" python3 benchmarks/profile_cuda.py --rows 6
 fi
@@ -72,6 +82,12 @@ sanitize() {  # tool, pytest -k filter, seconds
     python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda.py -k "$2"
 }
 sanitize memcheck "shapes_cuda and float32 and not 100003 or channel_sampling or agree or current_stream" 120
+PYTORCH_NO_CUDA_MEMORY_CACHING=1 run "compute-sanitizer memcheck strips" 120 "$OUT/sanitize_memcheck_strips.log" \
+  compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
+  python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda_strips.py -k "C1-s1 or C4-s2 or half or nan or gradients"
+PYTORCH_NO_CUDA_MEMORY_CACHING=1 run "compute-sanitizer racecheck strips" 90 "$OUT/sanitize_racecheck_strips.log" \
+  compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 20 \
+  python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda_strips.py -k "C1-s1-d1 or half"
 sanitize racecheck "shapes_cuda and float32 and not 100003" 60
 sanitize initcheck "shapes_cuda and float32 and not 100003" 60
 

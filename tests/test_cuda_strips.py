@@ -1,0 +1,105 @@
+"""The opt-in CUDA strip forward (WSNET_CUDA_FORWARD=strips; csrc/cuda/ws_conv1d_strip_kernel.cuh)
+on a GPU: against the definition over the grid of every option, against its own host model (the
+same schedule, tested on the CPU in test_strip_schedule_model.py), in each precision (walker FMAs,
+3xTF32, TF32 following torch.backends.cudnn.allow_tf32), in half types, with NaN/Inf, and at
+training shapes. Skips without a GPU; scripts/gpu_check.sh runs it with compute-sanitizer."""
+
+import pytest
+import torch
+
+import wsnet_ext
+from conftest import assert_close_scaled, reference_conv1d
+from test_strip_schedule_model import FMA, GRID, TF32, TF32X3, grid_case, make_case, run_model, tf32
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def strips(x, cond, b, precision_switch="0", **options):
+    with wsnet_ext.switches.override(cuda_forward="strips", cuda_tf32=precision_switch):
+        return wsnet_ext.ws_conv1d(x.cuda(), cond.cuda(), b.cuda() if b is not None else None, **options).cpu()
+
+
+@pytest.mark.parametrize("precision", [FMA, TF32X3], ids=["fma", "3xtf32"])
+@pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID,
+                         ids=["S{}-C{}-s{}-d{}-p{}".format(*case) for case in GRID])
+def test_strips_match_definition_and_host_model(sample_stride, repeat, stride, dilation, padding, precision):
+    seed, spec, options, _ = grid_case((sample_stride, repeat, stride, dilation, padding), precision)
+    (x, cond, b), (x32, cond32, b32) = make_case(seed, **spec)
+    y = strips(x32, cond32, b32, **options)
+    assert_close_scaled(y, reference_conv1d(x, cond, b, **options), torch.float32)
+    props = torch.cuda.get_device_properties(0)
+    model, _ = run_model(x32, cond32, b32, precision=precision, multiprocessors=props.multi_processor_count,
+                         shared_limit=min(props.shared_memory_per_block_optin,
+                                          props.shared_memory_per_multiprocessor // 2 - 1024), **options)
+    assert_close_scaled(y, model.double(), torch.float32)
+
+
+def test_tf32_follows_torch_switch():
+    (x, cond, b), (x32, cond32, b32) = make_case(7, batch=2, mc=16, repeat=1, length=400, out_channels=24,
+                                                 kernel_size=16, sample_stride=4, bias=True)
+    options = dict(kernel_size=16, sample_stride=4, channel_repeat=1, stride=1, padding=3, dilation=1)
+    rounded = reference_conv1d(tf32(x32).double(), tf32(cond32).double(), b, **options)
+    exact = reference_conv1d(x, cond, b, **options)
+    before = torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = True
+        assert_close_scaled(strips(x32, cond32, b32, "auto", **options), rounded, torch.float32)
+        torch.backends.cudnn.allow_tf32 = False
+        assert_close_scaled(strips(x32, cond32, b32, "auto", **options), exact, torch.float32)
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+    assert_close_scaled(strips(x32, cond32, b32, "1", **options), rounded, torch.float32)
+    assert_close_scaled(strips(x32, cond32, b32, "0", **options), exact, torch.float32)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("mc", [2, 8])
+def test_strips_half_types(dtype, mc):
+    (x, cond, b), (xh, condh, bh) = make_case(3, batch=2, mc=mc, repeat=2, length=333, out_channels=9,
+                                              kernel_size=7, sample_stride=2, bias=True, dtype=dtype)
+    options = dict(kernel_size=7, sample_stride=2, channel_repeat=2, stride=2, padding=1, dilation=2)
+    y = strips(xh, condh, bh, **options)
+    assert y.dtype == dtype
+    assert_close_scaled(y, reference_conv1d(xh.double(), condh.double(), bh.double(), **options), dtype)
+
+
+@pytest.mark.parametrize("mc", [1, 16])
+def test_strips_nan_and_inf_follow_conv1d(mc):
+    _, (x32, cond32, _) = make_case(5, batch=2, mc=mc, repeat=1, length=3000, out_channels=8, kernel_size=5,
+                                    sample_stride=3, bias=False)
+    x32[0, 0, 17] = float("nan")
+    x32[1, 0, 2500] = float("inf")
+    options = dict(kernel_size=5, sample_stride=3, channel_repeat=1, stride=1, padding=2, dilation=1)
+    y = strips(x32, cond32, None, **options)
+    expected = reference_conv1d(x32.double(), cond32.double(), None, **options)
+    assert torch.equal(torch.isnan(y), torch.isnan(expected)) and torch.equal(torch.isinf(y), torch.isinf(expected))
+    finite = torch.isfinite(expected)
+    assert_close_scaled(y[finite], expected[finite], torch.float32)
+
+
+@pytest.mark.parametrize("name", ["conv1", "conv2", "conv3", "long"])
+def test_strips_at_training_shapes(name):
+    from benchmarks.training_protocol import TRAINING_SHAPES
+    s = next(s for s in TRAINING_SHAPES if s.name == name)
+    (x, cond, b), (x32, cond32, b32) = make_case(11, batch=2, mc=s.condensed_channels, repeat=s.channel_repeat,
+                                                 length=s.length, out_channels=s.out_channels,
+                                                 kernel_size=s.kernel_size, sample_stride=s.sample_stride, bias=True)
+    options = dict(kernel_size=s.kernel_size, sample_stride=s.sample_stride, channel_repeat=s.channel_repeat,
+                   stride=s.stride, padding=s.padding, dilation=1)
+    assert_close_scaled(strips(x32, cond32, b32, **options), reference_conv1d(x, cond, b, **options), torch.float32)
+
+
+def test_strips_gradients_and_float64_refusal():
+    (x, cond, b), (x32, cond32, b32) = make_case(2, batch=2, mc=8, repeat=2, length=200, out_channels=5,
+                                                 kernel_size=4, sample_stride=2, bias=True)
+    options = dict(kernel_size=4, sample_stride=2, channel_repeat=2, stride=1, padding=1, dilation=1)
+    leaves = [t.cuda().requires_grad_() for t in (x32, cond32, b32)]
+    with wsnet_ext.switches.override(cuda_forward="strips", cuda_tf32="0"):
+        y = wsnet_ext.ws_conv1d(*leaves, **options)
+        y.square().sum().backward()
+        with pytest.raises(RuntimeError, match="does not fit"):
+            wsnet_ext.ws_conv1d(x.cuda(), cond.cuda(), b.cuda(), **options)  # float64: not this kernel
+    ref_leaves = [t.clone().requires_grad_() for t in (x, cond, b)]
+    reference_conv1d(*ref_leaves, **options).square().sum().backward()
+    for leaf, ref in zip(leaves, ref_leaves):
+        assert_close_scaled(leaf.grad.cpu(), ref.grad, torch.float32)
