@@ -41,7 +41,7 @@ namespace wsnet {
 
 constexpr int kStripThreads = 256;
 constexpr int kStripColumns = 32;          // CT, a multiple of the MMA's n = 8
-constexpr int kStripLinesPerThread = 4;    // the most lines one thread walks (2 when K > 8)
+constexpr int kStripLinesPerThread = 3;    // the most lines one thread walks (2 when K > 8)
 constexpr int kStripMaxRing = 16;          // the most open segments per line
 constexpr int kStripMinMmaChannels = 8;    // Mc below this: P by CUDA-core FMAs in the walk
 
@@ -53,16 +53,20 @@ enum class StripPrecision : int { kFma = 0, kTf32 = 1, kTf32x3 = 2 };
 struct StripPlan {
   int64_t outputs;      // To: outputs per strip (0: the shape does not fit this kernel)
   int64_t rows;         // R = (To - 1)*s + (L - 1)*d + 1: the strip's padded rows
-  int64_t f_rows;       // rows held in F: R rounded up to 16 on the MMA path
+  int64_t f_rows;       // physical rows held in F and P: line_step * H, rounded up to 16 on the MMA path
+  int64_t phase_rows;   // H: rows of one phase (row % line_step) in the physical order (below)
   int64_t k_pad;        // F and C columns: Mc, rounded up to 8 on the MMA path (zeros past Mc)
-  int64_t ld_f;         // MMA: k_pad + 4 (row-major F, n-major C); FMA: R (channel-major F)
+  int64_t ld_f;         // MMA: k_pad + 4 (row-major F, n-major C); FMA: f_rows (channel-major F)
   int64_t ld_p;         // column stride of P: >= f_rows, 4 (mod 32)
-  int64_t col_tiles;    // ceil(Lc / CT)
+  int64_t filters;      // Nf: filters per block (a group); all N unless the lines would not fit
+  int64_t groups;       // ceil(N / Nf)
+  int64_t cols;         // (Nf - 1)*S + L: a group's condensed columns, from column n0*S
+  int64_t col_tiles;    // ceil(cols / CT)
   int64_t strips;       // ceil(T_out / To)
   int64_t line_step;    // gcd(s, S*d): lines that carry outputs are delta = 0 (mod line_step)
   int64_t dn;           // s / line_step: the filter step between segments on one line
   int64_t ring;         // K = ceil(L / (dn*S)): open segments per line (the parked value's age)
-  int64_t delta_min;    // the first carrying line's row at column 0: -(N-1)*S*d
+  int64_t delta_min;    // the first carrying line's row at the group's column 0: -(Nf-1)*S*d
   int64_t lines;        // carrying lines of a strip
   int64_t threads;      // kStripThreads
   int64_t c_offset, p_offset, shared_floats;  // shared memory layout, in floats
@@ -70,10 +74,11 @@ struct StripPlan {
 };
 
 // The ring size a kernel is compiled for: K rounded up to 4, 8 or 16 (kStripMaxRing), and the
-// lines per thread that keep the walkers' registers within 128 (no spills at 16 x 4).
+// lines per thread that keep the walkers' registers within 128 with the MMA's live (3, or 2 for
+// K > 8: ptxas spills at 4 lines with the 3xTF32 MMA, and at 3 lines with a ring of 16).
 inline int strip_ring_template(int64_t ring) { return ring <= 4 ? 4 : ring <= 8 ? 8 : 16; }
 WS_HOST_DEVICE constexpr int strip_lines_per_thread(int ring_template) {
-  return ring_template > 8 ? kStripLinesPerThread / 2 : kStripLinesPerThread;
+  return ring_template > 8 ? 2 : kStripLinesPerThread;
 }
 
 WS_HOST_DEVICE int64_t strip_round_up(int64_t a, int64_t m) { return (a + m - 1) / m * m; }
@@ -89,7 +94,22 @@ WS_HOST_DEVICE int64_t strip_gcd(int64_t a, int64_t b) {
   return a;
 }
 
-// Shared-memory offsets of F(r, j), C(v - v0, j) and P(v - v0, r) (floats).
+// Rows are stored phase by phase: row r at physical row (r % line_step)*H + r / line_step. Only
+// lines with delta = 0 (mod line_step) carry outputs, so the lanes of a warp, walking neighbouring
+// carrying lines, read neighbouring physical rows of one column (with strided layers, s = 2, they
+// would otherwise read every other row: a 2-way bank conflict). On the MMA path H = 4 (mod 8), so
+// the two phases' rows of one fragment store fall in different banks.
+WS_HOST_DEVICE int64_t strip_phys_row(const StripPlan& p, int64_t r) {
+  return (r % p.line_step) * p.phase_rows + r / p.line_step;
+}
+// The logical row of physical row pr, or -1 for a gap between the phases.
+WS_HOST_DEVICE int64_t strip_logical_row(const StripPlan& p, int64_t pr) {
+  const int64_t phase = pr / p.phase_rows, q = pr % p.phase_rows;
+  const int64_t r = q * p.line_step + phase;
+  return (phase < p.line_step && r < p.rows) ? r : -1;
+}
+
+// Shared-memory offsets of F(pr, j), C(v - v0, j) and P(v - v0, pr), pr a physical row (floats).
 WS_HOST_DEVICE int64_t strip_f_index(const StripPlan& p, int64_t r, int64_t j) {
   return p.precision == int(StripPrecision::kFma) ? j * p.ld_f + r : r * p.ld_f + j;
 }
@@ -102,9 +122,11 @@ WS_HOST_DEVICE int64_t strip_p_index(const StripPlan& p, int64_t vl, int64_t r) 
 }
 
 // The plan for one call, or outputs = 0 where the kernel does not fit (then another kernel runs):
-// the largest strip (up to 512 rows) whose lines fit kStripLinesPerThread per thread and whose
-// shared memory fits `shared_limit` bytes, halved while the grid has fewer than two strips per
-// multiprocessor and the halo stays under half the strip.
+// the largest strip (up to 512 rows) whose shared memory fits `shared_limit` bytes and whose lines
+// fit strip_lines_per_thread per thread, halved while the grid has fewer than two blocks per
+// multiprocessor and the halo stays under half the strip. Where all N filters' lines do not fit
+// (many filters, e.g. SoundNet's conv7 with N = 1024 and S = 1), a block takes a group of Nf
+// filters: the condensed columns [n0*S, n0*S + (Nf-1)*S + L), with a column halo of L - S.
 inline StripPlan choose_strip_plan(const Conv1dGeometry& g, StripPrecision precision,
                                    int64_t shared_limit, int64_t multiprocessors) {
   StripPlan none{};
@@ -115,9 +137,8 @@ inline StripPlan choose_strip_plan(const Conv1dGeometry& g, StripPrecision preci
   const int64_t dn = g.stride / line_step;
   const int64_t ring = (g.kernel_size + dn * g.sample_stride - 1) / (dn * g.sample_stride);
   if (ring > kStripMaxRing) return none;
-  // the first line with a segment: filter N-1 starting at row 0 (a multiple of line_step)
-  const int64_t delta_min = -(g.out_channels - 1) * g.sample_stride * g.dilation;
-  const int64_t halo = g.halo_rows() + 1;
+  const int64_t halo = g.halo_rows() + 1, sd = g.sample_stride * g.dilation;
+  const int64_t capacity = strip_lines_per_thread(strip_ring_template(ring)) * int64_t(kStripThreads);
   StripPlan chosen = none;
   for (int64_t target = 512; target >= 16; target /= 2) {
     const int64_t outputs = std::min<int64_t>(std::max<int64_t>((target - halo) / g.stride + 1, 1), g.out_len);
@@ -125,29 +146,36 @@ inline StripPlan choose_strip_plan(const Conv1dGeometry& g, StripPrecision preci
     p.precision = int(precision);
     p.outputs = outputs;
     p.rows = (outputs - 1) * g.stride + halo;
-    p.f_rows = mma ? strip_round_up(p.rows, 16) : p.rows;
-    p.k_pad = mma ? strip_round_up(g.condensed_channels, 8) : g.condensed_channels;
-    p.ld_f = mma ? p.k_pad + 4 : p.rows;
-    p.ld_p = mma ? p.f_rows + ((4 - p.f_rows) % 32 + 32) % 32 : 0;
-    p.col_tiles = (g.condensed_len + kStripColumns - 1) / kStripColumns;
-    p.strips = (g.out_len + outputs - 1) / outputs;
     p.line_step = line_step;
+    p.phase_rows = (p.rows + line_step - 1) / line_step;
+    if (mma && line_step > 1) p.phase_rows += ((4 - p.phase_rows) % 8 + 8) % 8;
+    p.f_rows = mma ? strip_round_up(line_step * p.phase_rows, 16) : line_step * p.phase_rows;
+    p.k_pad = mma ? strip_round_up(g.condensed_channels, 8) : g.condensed_channels;
+    p.ld_f = mma ? p.k_pad + 4 : p.f_rows;
+    p.ld_p = mma ? p.f_rows + ((4 - p.f_rows) % 32 + 32) % 32 : 0;
+    // lines = (R - 1 + (Nf - 1)*S*d) / line_step + 1 <= capacity
+    const int64_t room = (capacity - 1) * line_step - (p.rows - 1);
+    if (room < 0) continue;
+    p.filters = std::min<int64_t>(g.out_channels, room / sd + 1);
+    if (p.filters < std::min<int64_t>(g.out_channels, 16)) continue;  // a shorter strip takes more
+    p.groups = (g.out_channels + p.filters - 1) / p.filters;
+    p.cols = (p.filters - 1) * g.sample_stride + g.kernel_size;
+    p.col_tiles = (p.cols + kStripColumns - 1) / kStripColumns;
+    p.strips = (g.out_len + outputs - 1) / outputs;
     p.dn = dn;
     p.ring = ring;
-    p.delta_min = delta_min;
-    p.lines = (p.rows - 1 - delta_min) / line_step + 1;
+    // the first line with a segment: the group's last filter starting at row 0
+    p.delta_min = -(p.filters - 1) * sd;
+    p.lines = (p.rows - 1 - p.delta_min) / line_step + 1;
     p.threads = kStripThreads;
-    const int64_t f_floats = mma ? p.f_rows * p.ld_f : g.condensed_channels * p.rows;
+    const int64_t f_floats = mma ? p.f_rows * p.ld_f : g.condensed_channels * p.f_rows;
     const int64_t c_floats = mma ? kStripColumns * p.ld_f : g.condensed_channels * kStripColumns;
     p.c_offset = f_floats;
     p.p_offset = f_floats + c_floats;
     p.shared_floats = p.p_offset + (mma ? kStripColumns * p.ld_p : 0);
-    if (p.lines > strip_lines_per_thread(strip_ring_template(ring)) * p.threads ||
-        p.shared_floats * 4 > shared_limit) {
-      continue;
-    }
+    if (p.lines > capacity || p.shared_floats * 4 > shared_limit) continue;
     chosen = p;
-    if (g.batch * p.strips >= 2 * multiprocessors || outputs == 1 || target / 2 < 2 * halo) break;
+    if (g.batch * p.strips * p.groups >= 2 * multiprocessors || outputs == 1 || target / 2 < 2 * halo) break;
   }
   return chosen;
 }
@@ -182,11 +210,9 @@ WS_HOST_DEVICE int mma_b_n(int lane) { return lane / 4; }
 WS_HOST_DEVICE int mma_c_row(int lane, int i) { return lane / 4 + 8 * (i / 2); }
 WS_HOST_DEVICE int mma_c_n(int lane, int i) { return 2 * (lane % 4) + i % 2; }
 
-// (16-row, 8-column) MMA tiles of one P tile; warp w makes tiles w, w + 8, ... (tile i: rows
-// 16*(i / (CT/8)), columns 8*(i % (CT/8))).
-WS_HOST_DEVICE int strip_mma_tiles(const StripPlan& p) {
-  return int(p.f_rows / 16) * (kStripColumns / 8);
-}
+// The MMA's share of a P tile: warp w makes the 16-row bands w, w + warps, ... of the tile, each
+// across all CT/8 column tiles, so a band's A fragments are loaded once per k-step.
+WS_HOST_DEVICE int strip_mma_bands(const StripPlan& p) { return int(p.f_rows / 16); }
 
 // One sampling line's walk through a strip. Line i has row delta + v*d at column v, with
 // delta = delta_min + i*line_step; its segments belong to filters n_first, n_first + dn, ...,
@@ -197,16 +223,17 @@ struct StripWalker {
   float ring[KT];      // parked sums, newest first: ring[K-1] is the open segment that closes next
   int v_next;          // next column to add
   int v_end;           // last column of the last segment
-  int row;             // row of column v_next
+  int prow, phase;     // physical row of column v_next (strip_phys_row), and its row % line_step
   int next_park;       // (n + dn)*S - 1 for the next filter n whose start is to be parked
   int next_close;      // n*S + L - 1 of the next segment to close
   int close_n, close_t;
 };
 
-// Sets up line `line` of a strip with `t_count` outputs; false when it carries none.
+// Sets up line `line` of a block with `t_count` outputs and `n_count` filters (its group's), in
+// the group's coordinates (filter n - n0, column v - n0*S); false when it carries no output.
 template <int KT>
 WS_HOST_DEVICE bool strip_walker_setup(const StripPlan& p, const Conv1dGeometry& g, int line,
-                                       int t_count, StripWalker<KT>& w) {
+                                       int t_count, int n_count, StripWalker<KT>& w) {
   if (line >= p.lines) return false;
   const int s = int(g.stride), S = int(g.sample_stride), d = int(g.dilation), L = int(g.kernel_size);
   const int sd = S * d, dn = int(p.dn);
@@ -220,14 +247,16 @@ WS_HOST_DEVICE bool strip_walker_setup(const StripPlan& p, const Conv1dGeometry&
   if (k == dn) return false;
   const int last_start = (t_count - 1) * s - delta;  // start rows up to the strip's last output
   if (last_start < 0) return false;
-  const int n_hi = strip_min(int(g.out_channels) - 1, last_start / sd);
+  const int n_hi = strip_min(n_count - 1, last_start / sd);
   if (n_hi < n_first) return false;
   const int n_last = n_first + (n_hi - n_first) / dn * dn;
   w.q = 0;
   for (int i = 0; i < KT; ++i) w.ring[i] = 0;  // the value parked before n_first is 0
   w.v_next = n_first * S;
   w.v_end = n_last * S + L - 1;
-  w.row = delta + w.v_next * d;
+  const int row = delta + w.v_next * d;
+  w.phase = row % int(p.line_step);
+  w.prow = w.phase * int(p.phase_rows) + row / int(p.line_step);
   w.next_park = (n_first + dn) * S - 1;
   w.next_close = n_first * S + L - 1;
   w.close_n = n_first;
@@ -235,18 +264,21 @@ WS_HOST_DEVICE bool strip_walker_setup(const StripPlan& p, const Conv1dGeometry&
   return true;
 }
 
-// Walks columns w.v_next .. v_stop - 1: get_p(v, row) is P there (§2.2), emit(n, t, sum) writes
-// one output (§2.4). Rows stay inside [0, R) by construction (the walk covers whole segments of
-// the strip's outputs only).
+// Walks columns w.v_next .. v_stop - 1: get_p(v, prow) is P there (§2.2; prow the physical row),
+// emit(n, t, sum) writes one output (§2.4). Rows stay inside [0, R) by construction (the walk
+// covers whole segments of the strip's outputs only). A step of d rows moves the physical row by
+// d / ls + (d % ls)*H, and by 1 - ls*H more when the phase wraps: no division in the loop.
 template <int KT, typename GetP, typename Emit>
 WS_HOST_DEVICE void strip_walk(StripWalker<KT>& w, int v_stop, const StripPlan& p,
                                const Conv1dGeometry& g, GetP&& get_p, Emit&& emit) {
   const int d = int(g.dilation), K = int(p.ring), dn = int(p.dn);
   const int period = dn * int(g.sample_stride);
   const int t_step = int(p.dn * g.sample_stride * g.dilation / g.stride);
+  const int ls = int(p.line_step), h = int(p.phase_rows);
+  const int step = d / ls + (d % ls) * h, phase_step = d % ls, wrap = 1 - ls * h;
   const int stop = strip_min(v_stop, w.v_end + 1);
-  for (; w.v_next < stop; ++w.v_next, w.row += d) {
-    w.q += get_p(w.v_next, w.row);
+  for (; w.v_next < stop; ++w.v_next) {
+    w.q += get_p(w.v_next, w.prow);
     if (w.v_next == w.next_close) {
       float parked = w.ring[0];
 WS_UNROLL
@@ -262,15 +294,21 @@ WS_UNROLL
       w.ring[0] = w.q;
       w.next_park += period;
     }
+    w.prow += step;
+    w.phase += phase_step;
+    if (w.phase >= ls) {
+      w.phase -= ls;
+      w.prow += wrap;
+    }
   }
 }
 
-// The folded input of strip row r and condensed channel j as the kernel stores it (zero past the
-// strip, past the padded input and past Mc).
+// The folded input of strip row r and condensed channel j as the kernel stores it (zero in the
+// gaps between phases (r = -1), past the strip, past the padded input and past Mc).
 template <typename scalar_t>
 WS_HOST_DEVICE float strip_fold_value(const scalar_t* x_b, const Conv1dGeometry& g,
                                       const StripPlan& p, int64_t t0, int64_t r, int64_t j) {
-  if (r >= p.rows || j >= g.condensed_channels) return 0.0f;
+  if (r < 0 || r >= p.rows || j >= g.condensed_channels) return 0.0f;
   const int64_t u = t0 * g.stride + r;
   if (u >= g.padded_len) return 0.0f;
   return folded_input<float>(x_b, g, j, g.input_time(u));

@@ -10,7 +10,7 @@
 //   11 reads of shared memory not written in this tile (must be 0),
 //   12 outputs written other than exactly once per strip (must be 0),
 //   13 MMA fragment elements not covered exactly once (must be 0),
-//   14 strips that took the NaN/Inf path.
+//   14 blocks that took the NaN/Inf path, 15 filters per block (Nf), 16 filter groups.
 #include <cmath>
 #include <vector>
 
@@ -23,7 +23,7 @@ namespace {
 
 enum Stat {
   kTo, kRows, kStrips, kLines, kRing, kShared, kConflictA, kConflictB, kConflictStore, kConflictWalk,
-  kWalkReads, kUnwritten, kOutputErrors, kFragmentErrors, kNonfiniteStrips, kStatCount
+  kWalkReads, kUnwritten, kOutputErrors, kFragmentErrors, kNonfiniteStrips, kFilters, kGroups, kStatCount
 };
 
 // Shared memory of one block, with a written flag per word (stale words count as unwritten).
@@ -45,18 +45,19 @@ void split_operand(float a, bool three, float& hi, float& lo) {
   lo = three ? round_to_tf32(a - hi) : 0.0f;
 }
 
-// One warp's m16n8k8 tiles of the P tile, as the kernel deals them, fragments read through the
-// kernel's maps and multiplied as mma.sync defines D = A*B + C (float32 accumulate).
+// One warp's bands of the P tile as the kernel makes them (per k-step: the band's A fragments,
+// then each column tile's B fragments), read through the kernel's fragment maps and multiplied as
+// mma.sync defines D = A*B + C (float32 accumulate; the 3xTF32 products in the kernel's order).
 void model_mma(SharedModel& sm, const StripPlan& p, int warp, int warps, bool three,
                std::vector<int64_t>& stats) {
-  const int tiles = strip_mma_tiles(p), n_tiles = kStripColumns / 8;
+  constexpr int kNTiles = kStripColumns / 8;
   int64_t address[32];
-  for (int tile = warp; tile < tiles; tile += warps) {
-    const int row0 = 16 * (tile / n_tiles), col0 = 8 * (tile % n_tiles);
-    float acc[32][4] = {};
+  for (int band = warp; band < strip_mma_bands(p); band += warps) {
+    const int row0 = 16 * band;
+    std::vector<float> acc(kNTiles * 32 * 4, 0.0f);  // [nt][lane][i]
     for (int k0 = 0; k0 < p.k_pad; k0 += 8) {
-      float a[16][8], b[8][8];
-      int cover_a[16][8] = {}, cover_b[8][8] = {};
+      float a[16][8];
+      int cover_a[16][8] = {};
       for (int i = 0; i < 4; ++i) {
         for (int lane = 0; lane < 32; ++lane) {
           const int r = mma_a_row(lane, i), k = mma_a_k(lane, i);
@@ -66,48 +67,54 @@ void model_mma(SharedModel& sm, const StripPlan& p, int warp, int warps, bool th
         }
         stats[kConflictA] += strip_bank_conflicts(address);
       }
-      for (int i = 0; i < 2; ++i) {
-        for (int lane = 0; lane < 32; ++lane) {
-          const int k = mma_b_k(lane, i), n = mma_b_n(lane);
-          address[lane] = strip_c_index(p, col0 + n, k0 + k);
-          b[k][n] = sm.read(address[lane]);
-          ++cover_b[k][n];
-        }
-        stats[kConflictB] += strip_bank_conflicts(address);
-      }
       for (int r = 0; r < 16; ++r)
         for (int k = 0; k < 8; ++k) stats[kFragmentErrors] += cover_a[r][k] != 1;
-      for (int k = 0; k < 8; ++k)
-        for (int n = 0; n < 8; ++n) stats[kFragmentErrors] += cover_b[k][n] != 1;
-      for (int lane = 0; lane < 32; ++lane) {
-        for (int i = 0; i < 4; ++i) {
-          const int r = mma_c_row(lane, i), n = mma_c_n(lane, i);
-          // small products first, as the kernel issues them (lo*hi, hi*lo, then hi*hi)
-          float lo_terms = 0, hi_terms = 0;
-          for (int k = 0; k < 8; ++k) {
-            float a_hi, a_lo, b_hi, b_lo;
-            split_operand(a[r][k], three, a_hi, a_lo);
-            split_operand(b[k][n], three, b_hi, b_lo);
-            lo_terms += a_lo * b_hi + a_hi * b_lo;
-            hi_terms += a_hi * b_hi;
+      for (int nt = 0; nt < kNTiles; ++nt) {
+        float b[8][8];
+        int cover_b[8][8] = {};
+        for (int i = 0; i < 2; ++i) {
+          for (int lane = 0; lane < 32; ++lane) {
+            const int k = mma_b_k(lane, i), n = mma_b_n(lane);
+            address[lane] = strip_c_index(p, 8 * nt + n, k0 + k);
+            b[k][n] = sm.read(address[lane]);
+            ++cover_b[k][n];
           }
-          acc[lane][i] += lo_terms;
-          acc[lane][i] += hi_terms;
+          stats[kConflictB] += strip_bank_conflicts(address);
+        }
+        for (int k = 0; k < 8; ++k)
+          for (int n = 0; n < 8; ++n) stats[kFragmentErrors] += cover_b[k][n] != 1;
+        for (int lane = 0; lane < 32; ++lane) {
+          for (int i = 0; i < 4; ++i) {
+            const int r = mma_c_row(lane, i), n = mma_c_n(lane, i);
+            float lo_terms = 0, hi_terms = 0;
+            for (int k = 0; k < 8; ++k) {
+              float a_hi, a_lo, b_hi, b_lo;
+              split_operand(a[r][k], three, a_hi, a_lo);
+              split_operand(b[k][n], three, b_hi, b_lo);
+              lo_terms += a_lo * b_hi + a_hi * b_lo;
+              hi_terms += a_hi * b_hi;
+            }
+            float& c = acc[(nt * 32 + lane) * 4 + i];
+            c += lo_terms;
+            c += hi_terms;
+          }
         }
       }
     }
-    int cover_c[16][8] = {};
-    for (int i = 0; i < 4; ++i) {
-      for (int lane = 0; lane < 32; ++lane) {
-        const int r = mma_c_row(lane, i), n = mma_c_n(lane, i);
-        address[lane] = strip_p_index(p, col0 + n, row0 + r);
-        sm.write(address[lane], acc[lane][i]);
-        ++cover_c[r][n];
+    for (int nt = 0; nt < kNTiles; ++nt) {
+      int cover_c[16][8] = {};
+      for (int i = 0; i < 4; ++i) {
+        for (int lane = 0; lane < 32; ++lane) {
+          const int r = mma_c_row(lane, i), n = mma_c_n(lane, i);
+          address[lane] = strip_p_index(p, 8 * nt + n, row0 + r);
+          sm.write(address[lane], acc[(nt * 32 + lane) * 4 + i]);
+          ++cover_c[r][n];
+        }
+        stats[kConflictStore] += strip_bank_conflicts(address);
       }
-      stats[kConflictStore] += strip_bank_conflicts(address);
+      for (int r = 0; r < 16; ++r)
+        for (int n = 0; n < 8; ++n) stats[kFragmentErrors] += cover_c[r][n] != 1;
     }
-    for (int r = 0; r < 16; ++r)
-      for (int n = 0; n < 8; ++n) stats[kFragmentErrors] += cover_c[r][n] != 1;
   }
 }
 
@@ -122,40 +129,42 @@ void model_strips(const scalar_t* x, const float* cond, const scalar_t* bias, sc
   std::vector<StripWalker<KT>> walkers(size_t(threads) * kLines);
   std::vector<char> active(walkers.size());
   std::vector<int> emitted;
-  for (int64_t strip = 0; strip < g.batch * p.strips; ++strip) {
-    const int64_t b = strip / p.strips, t0 = (strip % p.strips) * p.outputs;
+  for (int64_t block = 0; block < g.batch * p.strips * p.groups; ++block) {
+    const int64_t strip = block / p.groups, b = strip / p.strips, t0 = (strip % p.strips) * p.outputs;
+    const int64_t n0 = (block % p.groups) * p.filters, col0 = n0 * g.sample_stride;
     const int t_count = int(std::min<int64_t>(p.outputs, g.out_len - t0));
+    const int n_count = int(std::min<int64_t>(p.filters, g.out_channels - n0));
     const scalar_t* x_b = x + b * g.in_channels * g.length;
     sm.forget(0, p.shared_floats);
     for (int64_t k = 0; k < p.f_rows * p.k_pad; ++k) {  // fold: thread k % threads, rows fastest
-      const int64_t r = k % p.f_rows, j = k / p.f_rows;
-      sm.write(strip_f_index(p, r, j), strip_fold_value(x_b, g, p, t0, r, j));
+      const int64_t pr = k % p.f_rows, j = k / p.f_rows;  // physical rows
+      sm.write(strip_f_index(p, pr, j), strip_fold_value(x_b, g, p, t0, strip_logical_row(p, pr), j));
     }
     for (int tid = 0; tid < threads; ++tid)
       for (int kk = 0; kk < kLines; ++kk)
         active[kk * threads + tid] =
-            strip_walker_setup(p, g, tid + kk * threads, t_count, walkers[kk * threads + tid]);
-    emitted.assign(size_t(g.out_channels) * t_count, 0);
+            strip_walker_setup(p, g, tid + kk * threads, t_count, n_count, walkers[kk * threads + tid]);
+    emitted.assign(size_t(n_count) * t_count, 0);
     bool nonfinite = false;
     for (int64_t ct = 0; ct < p.col_tiles; ++ct) {
       const int v0 = int(ct * kStripColumns);
       sm.forget(p.c_offset, p.shared_floats);  // last tile's slab and P are stale
       for (int64_t k = 0; k < kStripColumns * p.k_pad; ++k) {  // slab: columns fastest (coalesced)
-        const int64_t vl = k % kStripColumns, j = k / kStripColumns, v = v0 + vl;
+        const int64_t vl = k % kStripColumns, j = k / kStripColumns, v = col0 + v0 + vl;
         const float c = (v < g.condensed_len && j < g.condensed_channels) ? cond[j * g.condensed_len + v] : 0.0f;
         sm.write(strip_c_index(p, vl, j), c);
       }
       if (mma) {
         for (int warp = 0; warp < warps; ++warp) model_mma(sm, p, warp, warps, three, stats);
       }
-      const auto get_p = [&](int v, int row) -> float {
+      const auto get_p = [&](int v, int prow) -> float {  // prow: physical row
         float value;
         if (mma) {
-          value = sm.read(strip_p_index(p, v - v0, row));
+          value = sm.read(strip_p_index(p, v - v0, prow));
         } else {
           value = 0;
           for (int64_t j = 0; j < g.condensed_channels; ++j)
-            value += sm.read(strip_f_index(p, row, j)) * sm.read(strip_c_index(p, v - v0, j));
+            value += sm.read(strip_f_index(p, prow, j)) * sm.read(strip_c_index(p, v - v0, j));
         }
         nonfinite |= !std::isfinite(value);
         return value;
@@ -172,7 +181,9 @@ void model_strips(const scalar_t* x, const float* cond, const scalar_t* bias, sc
               const int v = std::max(v0, w.v_next) + i;
               const bool reads = active[kk * threads + warp * 32 + lane] && w.v_next <= v &&
                                  v < std::min(v0 + kStripColumns, w.v_end + 1);
-              address[lane] = reads ? strip_p_index(p, v - v0, w.row + (v - w.v_next) * int(g.dilation)) : -1;
+              const int64_t row = (w.prow - w.phase * p.phase_rows) * p.line_step + w.phase;  // logical
+              address[lane] =
+                  reads ? strip_p_index(p, v - v0, strip_phys_row(p, row + (v - w.v_next) * g.dilation)) : -1;
               any |= reads;
             }
             if (!any) continue;
@@ -186,13 +197,13 @@ void model_strips(const scalar_t* x, const float* cond, const scalar_t* bias, sc
           if (!active[kk * threads + tid]) continue;
           strip_walk(walkers[kk * threads + tid], v0 + kStripColumns, p, g, get_p,
                      [&](int n, int t, float sum) {
-                       if (n < 0 || n >= g.out_channels || t < 0 || t >= t_count) {
+                       if (n < 0 || n >= n_count || t < 0 || t >= t_count) {
                          ++stats[kOutputErrors];
                          return;
                        }
                        ++emitted[size_t(n) * t_count + t];
-                       if (bias != nullptr) sum += static_cast<float>(bias[n]);
-                       y[(b * g.out_channels + n) * g.out_len + t0 + t] = static_cast<scalar_t>(sum);
+                       if (bias != nullptr) sum += static_cast<float>(bias[n0 + n]);
+                       y[(b * g.out_channels + n0 + n) * g.out_len + t0 + t] = static_cast<scalar_t>(sum);
                      });
         }
       }
@@ -200,7 +211,7 @@ void model_strips(const scalar_t* x, const float* cond, const scalar_t* bias, sc
     for (int count : emitted) stats[kOutputErrors] += count != 1;
     if (nonfinite) {  // the kernel's uniform fallback: the strip's outputs by the definition
       ++stats[kNonfiniteStrips];
-      for (int64_t n = 0; n < g.out_channels; ++n) {
+      for (int64_t n = n0; n < n0 + n_count; ++n) {
         for (int64_t t = t0; t < t0 + t_count; ++t) {
           const float start = bias != nullptr ? static_cast<float>(bias[n]) : 0.0f;
           y[(b * g.out_channels + n) * g.out_len + t] = static_cast<scalar_t>(
@@ -239,6 +250,8 @@ std::tuple<Tensor, Tensor> ws_conv1d_strip_model_cpu(
   stats[kLines] = p.lines;
   stats[kRing] = p.ring;
   stats[kShared] = p.shared_floats * 4;
+  stats[kFilters] = p.filters;
+  stats[kGroups] = p.groups;
   WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_strip_model", [&] {
     if constexpr (!std::is_same_v<scalar_t, double>) {
       const scalar_t* bias_ptr = bias_c.has_value() ? bias_c->const_data_ptr<scalar_t>() : nullptr;

@@ -22,16 +22,17 @@ __device__ __forceinline__ void mma_tf32_m16n8k8(float (&acc)[4], const uint32_t
 #endif
 }
 
-// One warp's MMA tiles of the P tile (ws_conv1d_strips.h: tiles dealt round-robin over warps).
-// THREE: 3xTF32 (lo*hi + hi*lo, then hi*hi), else one TF32 product.
+// One warp's bands of the P tile (ws_conv1d_strips.h): per k-step its A fragments once, then the
+// CT/8 column tiles. THREE: 3xTF32 (lo*hi + hi*lo, then hi*hi), else one TF32 product.
 template <bool THREE>
 __device__ __forceinline__ void strip_mma_tile(float* smem, const StripPlan& p, int warp, int lane) {
-  const int tiles = strip_mma_tiles(p), n_tiles = kStripColumns / 8, warps = int(p.threads) / 32;
-  for (int tile = warp; tile < tiles; tile += warps) {
-    const int row0 = 16 * (tile / n_tiles), col0 = 8 * (tile % n_tiles);
-    float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  constexpr int kNTiles = kStripColumns / 8;
+  const int bands = strip_mma_bands(p), warps = int(p.threads) / 32;
+  for (int band = warp; band < bands; band += warps) {
+    const int row0 = 16 * band;
+    float acc[kNTiles][4] = {};
     for (int k0 = 0; k0 < int(p.k_pad); k0 += 8) {
-      uint32_t a_hi[4], a_lo[4], b_hi[2], b_lo[2];
+      uint32_t a_hi[4], a_lo[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         const float a = smem[strip_f_index(p, row0 + mma_a_row(lane, i), k0 + mma_a_k(lane, i))];
@@ -40,21 +41,28 @@ __device__ __forceinline__ void strip_mma_tile(float* smem, const StripPlan& p, 
         a_lo[i] = __float_as_uint(THREE ? round_to_tf32(a - hi) : 0.f);
       }
 #pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const float b = smem[strip_c_index(p, col0 + mma_b_n(lane), k0 + mma_b_k(lane, i))];
-        const float hi = round_to_tf32(b);
-        b_hi[i] = __float_as_uint(hi);
-        b_lo[i] = __float_as_uint(THREE ? round_to_tf32(b - hi) : 0.f);
+      for (int nt = 0; nt < kNTiles; ++nt) {
+        uint32_t b_hi[2], b_lo[2];
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          const float b = smem[strip_c_index(p, 8 * nt + mma_b_n(lane), k0 + mma_b_k(lane, i))];
+          const float hi = round_to_tf32(b);
+          b_hi[i] = __float_as_uint(hi);
+          b_lo[i] = __float_as_uint(THREE ? round_to_tf32(b - hi) : 0.f);
+        }
+        if (THREE) {
+          mma_tf32_m16n8k8(acc[nt], a_lo, b_hi);
+          mma_tf32_m16n8k8(acc[nt], a_hi, b_lo);
+        }
+        mma_tf32_m16n8k8(acc[nt], a_hi, b_hi);
       }
-      if (THREE) {
-        mma_tf32_m16n8k8(acc, a_lo, b_hi);
-        mma_tf32_m16n8k8(acc, a_hi, b_lo);
-      }
-      mma_tf32_m16n8k8(acc, a_hi, b_hi);
     }
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      smem[strip_p_index(p, col0 + mma_c_n(lane, i), row0 + mma_c_row(lane, i))] = acc[i];
+    for (int nt = 0; nt < kNTiles; ++nt) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        smem[strip_p_index(p, 8 * nt + mma_c_n(lane, i), row0 + mma_c_row(lane, i))] = acc[nt][i];
+      }
     }
   }
 }
@@ -70,28 +78,31 @@ forward_strip_kernel(const scalar_t* __restrict__ x, const float* __restrict__ c
   constexpr int kLines = strip_lines_per_thread(KT);
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32, threads = int(p.threads);
   const int mc = int(g.condensed_channels), lc = int(g.condensed_len);
-  for (int64_t strip = blockIdx.x; strip < g.batch * p.strips; strip += gridDim.x) {  // uniform
-    const int64_t b = strip / p.strips, t0 = (strip % p.strips) * p.outputs;
+  for (int64_t block = blockIdx.x; block < g.batch * p.strips * p.groups; block += gridDim.x) {  // uniform
+    // (batch row, strip, filter group), groups fastest: neighbouring blocks share the strip's input
+    const int64_t strip = block / p.groups, b = strip / p.strips, t0 = (strip % p.strips) * p.outputs;
+    const int64_t n0 = (block % p.groups) * p.filters, col0 = n0 * g.sample_stride;
     const int t_count = int(p.outputs < g.out_len - t0 ? p.outputs : g.out_len - t0);
+    const int n_count = int(p.filters < g.out_channels - n0 ? p.filters : g.out_channels - n0);
     const scalar_t* x_b = x + b * g.in_channels * g.length;
-    scalar_t* y_b = y + b * g.out_channels * g.out_len + t0;
+    scalar_t* y_b = y + (b * g.out_channels + n0) * g.out_len + t0;
     // fold (§2.1): consecutive threads take consecutive rows (coalesced reads of x)
     for (int k = tid; k < int(p.f_rows * p.k_pad); k += threads) {
-      const int r = k % int(p.f_rows), j = k / int(p.f_rows);
-      strip_smem[strip_f_index(p, r, j)] = strip_fold_value(x_b, g, p, t0, r, j);
+      const int pr = k % int(p.f_rows), j = k / int(p.f_rows);  // physical rows
+      strip_smem[strip_f_index(p, pr, j)] = strip_fold_value(x_b, g, p, t0, strip_logical_row(p, pr), j);
     }
     StripWalker<KT> walkers[kLines];
     bool active[kLines];
 #pragma unroll
     for (int kk = 0; kk < kLines; ++kk) {
-      active[kk] = strip_walker_setup(p, g, tid + kk * threads, t_count, walkers[kk]);
+      active[kk] = strip_walker_setup(p, g, tid + kk * threads, t_count, n_count, walkers[kk]);
     }
     int nonfinite = 0;
     for (int ct = 0; ct < int(p.col_tiles); ++ct) {
       const int v0 = ct * kStripColumns;
       __syncthreads();  // the fold is done, and the last tile's walkers are done with C and P
       for (int k = tid; k < kStripColumns * int(p.k_pad); k += threads) {  // condensed slab
-        const int vl = k % kStripColumns, j = k / kStripColumns, v = v0 + vl;
+        const int vl = k % kStripColumns, j = k / kStripColumns, v = int(col0) + v0 + vl;
         strip_smem[strip_c_index(p, vl, j)] =
             (v < lc && j < mc) ? cond[int64_t(j) * lc + v] : 0.f;
       }
@@ -100,14 +111,14 @@ forward_strip_kernel(const scalar_t* __restrict__ x, const float* __restrict__ c
         strip_mma_tile<PRECISION == int(StripPrecision::kTf32x3)>(strip_smem, p, warp, lane);
         __syncthreads();
       }
-      const auto get_p = [&](int v, int row) -> float {
+      const auto get_p = [&](int v, int prow) -> float {  // prow: physical row
         float value;
         if constexpr (kMma) {
-          value = strip_smem[strip_p_index(p, v - v0, row)];
+          value = strip_smem[strip_p_index(p, v - v0, prow)];
         } else {
           value = 0.f;
           for (int j = 0; j < mc; ++j) {
-            value += strip_smem[strip_f_index(p, row, j)] * strip_smem[strip_c_index(p, v - v0, j)];
+            value += strip_smem[strip_f_index(p, prow, j)] * strip_smem[strip_c_index(p, v - v0, j)];
           }
         }
         nonfinite |= !isfinite(value);
@@ -123,8 +134,8 @@ forward_strip_kernel(const scalar_t* __restrict__ x, const float* __restrict__ c
       }
     }
     if (__syncthreads_or(nonfinite)) {  // uniform: NaN/Inf in P, the definition (as conv1d does)
-      for (int64_t k = tid; k < int64_t(t_count) * g.out_channels; k += threads) {
-        const int64_t n = k / t_count, t = t0 + k % t_count;
+      for (int64_t k = tid; k < int64_t(t_count) * n_count; k += threads) {
+        const int64_t n = n0 + k / t_count, t = t0 + k % t_count;
         const float start = bias != nullptr ? static_cast<float>(bias[n]) : 0.f;
         y[(b * g.out_channels + n) * g.out_len + t] =
             static_cast<scalar_t>(definition_output<float>(x_b, cond, g.condensed_len, 1, g, n, t, start));
