@@ -1,0 +1,208 @@
+// The fused strip backward of WSConv1d (docs/design.md §2 backward; issue "Fused CUDA backward"),
+// written once for host and device: the CUDA kernel (cuda/ws_conv1d_strip_adjoint_kernel.cuh)
+// and its host model (cpu/ws_conv1d_strip_model.cpp) call these functions.
+//
+// A block owns a strip of Ru padded input rows [u0, u0 + Ru) of one batch item: every gradient of
+// those rows is complete inside the block, so strips need no carries. The outputs that touch the
+// strip, t in [t_lo, t_hi], form the block's *frame*: rows [t_lo*s, t_hi*s + (L-1)*d]. Per column
+// tile of CT condensed columns:
+//   * walkers build the dP tile on chip: along each sampling line dP is a running box sum,
+//     +gy at a segment's first column and -gy after its last (the gy of open segments wait in a
+//     register ring, as the forward's parked sums do); only the strip's own rows are stored;
+//   * grad_f[r, j] += sum_v dP[r, v] * condensed[j, v] accumulates in shared memory (§2: df);
+//   * grad_condensed[j, v] += sum_r f[r, j] * dP[r, v] goes to the block's own slice of a partial
+//     buffer (§2: dcondensed), which a second kernel adds up in a fixed order.
+// At the strip's end grad_f goes to every channel repeat of grad_input. dP never reaches global
+// memory; no atomics: bitwise-deterministic results for a given grid. The two products run on
+// CUDA cores here (one FMA per multiply-add, operands from shared memory); tensor cores for them
+// are the next step.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "ws_conv1d_geometry.h"
+#include "ws_conv1d_strips.h"
+
+namespace wsnet {
+
+constexpr int kAdjointThreads = 256;
+constexpr int kAdjointLinesPerThread = 3;
+
+struct AdjointPlan {
+  int64_t rows;        // Ru: the strip's own padded rows (0: the shape does not fit this kernel)
+  int64_t strips;      // ceil(Tp / Ru) per batch item
+  int64_t frame_rows;  // the most rows a frame spans: Ru - 1 + 2*(L-1)*d + s, at most
+  int64_t line_step, dn, ring;  // as the forward's (ws_conv1d_strips.h)
+  int64_t delta_min, lines;     // carrying lines of a frame: delta = delta_min + i*line_step
+  int64_t col_tiles;   // ceil(Lc / CT)
+  int64_t ld_p;        // dP tile: column-major (CT x ld_p), ld_p >= Ru
+  int64_t grid;        // persistent blocks; each owns slice blockIdx of the partial buffer
+  int64_t threads;
+  int64_t f_offset, c_offset, p_offset, g_offset, shared_floats;  // F (Ru x Mc), C (CT x Mc), dP, G (Ru x Mc)
+};
+
+// The plan, or rows = 0 where the kernel does not fit. Strips of up to 256 rows, halved while the
+// frame's lines exceed kAdjointLinesPerThread per thread or the shared memory exceeds the limit.
+inline AdjointPlan choose_adjoint_plan(const Conv1dGeometry& g, int64_t shared_limit, int64_t max_grid) {
+  AdjointPlan none{};
+  if (g.out_len == 0 || g.batch == 0 || !narrow_ints_fit(g, 2048)) return none;
+  const int64_t line_step = strip_gcd(g.stride, g.sample_stride * g.dilation);
+  const int64_t dn = g.stride / line_step;
+  const int64_t ring = (g.kernel_size + dn * g.sample_stride - 1) / (dn * g.sample_stride);
+  if (ring > 8) return none;
+  const int64_t mc = g.condensed_channels;
+  for (int64_t rows = 256; rows >= 8; rows /= 2) {
+    AdjointPlan p{};
+    p.rows = std::min<int64_t>(rows, g.padded_len);
+    p.strips = (g.padded_len + p.rows - 1) / p.rows;
+    p.frame_rows = p.rows - 1 + 2 * g.halo_rows() + g.stride;
+    p.line_step = line_step;
+    p.dn = dn;
+    p.ring = ring;
+    p.delta_min = -(g.out_channels - 1) * g.sample_stride * g.dilation;
+    p.lines = (p.frame_rows - 1 - p.delta_min) / line_step + 1;
+    p.col_tiles = (g.condensed_len + kStripColumns - 1) / kStripColumns;
+    p.ld_p = p.rows + 1;  // odd: the products' column walks over dP hit distinct banks
+    p.threads = kAdjointThreads;
+    p.grid = std::max<int64_t>(1, std::min<int64_t>(g.batch * p.strips, max_grid));
+    p.f_offset = 0;
+    p.c_offset = p.rows * mc;
+    p.p_offset = p.c_offset + kStripColumns * mc;
+    p.g_offset = p.p_offset + kStripColumns * p.ld_p;
+    p.shared_floats = p.g_offset + p.rows * mc;
+    if (p.lines <= kAdjointLinesPerThread * p.threads && p.shared_floats * 4 <= shared_limit) return p;
+  }
+  return none;
+}
+
+// One line's walk through a frame (frame row r = delta + v*d at column v).
+template <int KT>
+struct AdjointWalker {
+  float run;           // sum of the gy of the segments open at this column (§2 backward)
+  float ring[KT];      // gy of open segments, newest first: ring[K-1] closes next
+  int v_next, v_last_open, v_end;  // next column; last column where a segment opens; last column
+  int row;             // frame row of column v_next
+  int next_open, next_close;
+  int open_n, open_t;  // filter and frame-relative output of the next segment to open
+};
+
+// Sets up line `line` of a frame with `t_count` outputs; false when it carries none.
+template <int KT>
+WS_HOST_DEVICE bool adjoint_walker_setup(const AdjointPlan& p, const Conv1dGeometry& g, int line,
+                                         int t_count, AdjointWalker<KT>& w) {
+  if (line >= p.lines) return false;
+  const int s = int(g.stride), S = int(g.sample_stride), d = int(g.dilation), L = int(g.kernel_size);
+  const int sd = S * d, dn = int(p.dn);
+  const int delta = int(p.delta_min + int64_t(line) * p.line_step);
+  int n_first = delta >= 0 ? 0 : (-delta + sd - 1) / sd;
+  int k = 0;
+  for (; k < dn; ++k, ++n_first) {
+    if (((delta + n_first * sd) % s + s) % s == 0) break;
+  }
+  if (k == dn) return false;
+  const int last_start = (t_count - 1) * s - delta;
+  if (last_start < 0) return false;
+  const int n_hi = strip_min(int(g.out_channels) - 1, last_start / sd);
+  if (n_hi < n_first) return false;
+  const int n_last = n_first + (n_hi - n_first) / dn * dn;
+  w.run = 0;
+  for (int i = 0; i < KT; ++i) w.ring[i] = 0;
+  w.v_next = n_first * S;
+  w.v_last_open = n_last * S;
+  w.v_end = n_last * S + L - 1;
+  w.row = delta + w.v_next * d;
+  w.next_open = n_first * S;
+  w.next_close = n_first * S + L - 1;
+  w.open_n = n_first;
+  w.open_t = (delta + n_first * sd) / s;
+  return true;
+}
+
+// Walks columns w.v_next .. v_stop - 1: gy(n, t) reads grad_output (frame-relative t), put(v, r,
+// value) stores dP at frame row r (the caller keeps only the strip's own rows).
+template <int KT, typename Gy, typename Put>
+WS_HOST_DEVICE void adjoint_walk(AdjointWalker<KT>& w, int v_stop, const AdjointPlan& p,
+                                 const Conv1dGeometry& g, Gy&& gy, Put&& put) {
+  const int d = int(g.dilation), K = int(p.ring), dn = int(p.dn);
+  const int period = dn * int(g.sample_stride);
+  const int t_step = int(p.dn * g.sample_stride * g.dilation / g.stride);
+  const int stop = strip_min(v_stop, w.v_end + 1);
+  for (; w.v_next < stop; ++w.v_next, w.row += d) {
+    if (w.v_next == w.next_open) {  // a segment opens here: +gy (past the last one: a 0, which
+      // keeps the ring's positions, so the segment that closes next stays at ring[K-1])
+      const float value = w.v_next <= w.v_last_open ? gy(w.open_n, w.open_t) : 0.f;
+WS_UNROLL
+      for (int i = KT - 1; i > 0; --i) w.ring[i] = w.ring[i - 1];
+      w.ring[0] = value;
+      w.run += value;
+      w.next_open += period;
+      w.open_n += dn;
+      w.open_t += t_step;
+    }
+    put(w.v_next, w.row, w.run);
+    if (w.v_next == w.next_close) {  // the oldest open segment ends here: -gy after this column
+      float closing = w.ring[0];
+WS_UNROLL
+      for (int i = 1; i < KT; ++i) closing = (i == K - 1) ? w.ring[i] : closing;
+      w.run -= closing;
+      w.next_close += period;
+    }
+  }
+}
+
+// Frame of strip u0: outputs [t_lo, t_lo + t_count) touch rows [u0, u0 + Ru); t_count = 0 if none.
+WS_HOST_DEVICE void adjoint_frame(const AdjointPlan& p, const Conv1dGeometry& g, int64_t u0,
+                                  int64_t& t_lo, int64_t& t_count) {
+  const int64_t s = g.stride, first = u0 - g.halo_rows();
+  t_lo = first <= 0 ? 0 : (first + s - 1) / s;
+  const int64_t last_row = std::min<int64_t>(u0 + p.rows, g.padded_len) - 1;
+  const int64_t t_hi = std::min<int64_t>(last_row / s, g.out_len - 1);
+  t_count = t_hi >= t_lo ? t_hi - t_lo + 1 : 0;
+}
+
+// dP[b, u, v] by its definition (the taps l = v mod S, v mod S + S, ... whose row u - l*d starts an
+// output), for blocks that met NaN or Inf in grad_output: a running sum would carry it along the
+// whole line. O(L / S) per point.
+template <typename scalar_t>
+WS_HOST_DEVICE float adjoint_point_value(const scalar_t* gy_b, const Conv1dGeometry& g, int64_t u, int64_t v) {
+  float sum = 0.f;
+  for (int64_t l = v % g.sample_stride; l < g.kernel_size && l <= v; l += g.sample_stride) {
+    const int64_t row = u - l * g.dilation;
+    if (row < 0) break;
+    if (row % g.stride != 0) continue;
+    const int64_t n = (v - l) / g.sample_stride, t = row / g.stride;
+    if (n < g.out_channels && t < g.out_len) sum += static_cast<float>(gy_b[n * g.out_len + t]);
+  }
+  return sum;
+}
+
+// grad_f[r, j] += sum over the tile's columns of dP[v, r] * C[v, j], for the pairs k = tid,
+// tid + threads, ... of the strip's (Ru x Mc) (shared memory: dP column-major, C (CT x Mc)).
+WS_HOST_DEVICE void adjoint_accumulate_grad_f(float* smem, const AdjointPlan& p, int64_t mc, int own_rows,
+                                              int tid, int threads) {
+  for (int k = tid; k < own_rows * int(mc); k += threads) {
+    const int r = k % own_rows, j = k / own_rows;
+    float sum = 0.f;
+    for (int vl = 0; vl < kStripColumns; ++vl) {
+      sum += smem[p.p_offset + vl * p.ld_p + r] * smem[p.c_offset + vl * mc + j];
+    }
+    smem[p.g_offset + r * mc + j] += sum;
+  }
+}
+
+// partial[j, col0 + vl] += sum over the strip's rows of F[r, j] * dP[vl, r], for the pairs
+// k = tid, tid + threads, ... of (Mc x CT); `partial` is this block's own (Mc x Lc) slice.
+WS_HOST_DEVICE void adjoint_accumulate_partial(const float* smem, const AdjointPlan& p, const Conv1dGeometry& g,
+                                               int own_rows, int v0, float* partial, int tid, int threads) {
+  const int mc = int(g.condensed_channels);
+  for (int k = tid; k < mc * kStripColumns; k += threads) {
+    const int vl = k % kStripColumns, j = k / kStripColumns;
+    if (v0 + vl >= g.condensed_len) continue;
+    float sum = 0.f;
+    for (int r = 0; r < own_rows; ++r) sum += smem[p.f_offset + r * mc + j] * smem[p.p_offset + vl * p.ld_p + r];
+    partial[int64_t(j) * g.condensed_len + v0 + vl] += sum;
+  }
+}
+
+}  // namespace wsnet
