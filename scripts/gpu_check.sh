@@ -5,9 +5,10 @@
 #      it load beside the device's torch, and do the CUDA tests pass from it?
 #   2. a build for the card in place, the CUDA tests, compute-sanitizer (memcheck, racecheck,
 #      initcheck) on a subset, the benchmark suite and a profile.
-#   3. the opt-in strip forward (WSNET_CUDA_FORWARD=strips): its tests against the definition and its
-#      host model, compute-sanitizer on them, its compile resources, and the training-size protocol
-#      (batch 64, CUDA-graph kernel time) beside cuDNN.
+#   3. the opt-in strip forward (WSNET_CUDA_FORWARD=strips) and fused backward (WSNET_CUDA_ADJOINT=fused):
+#      their tests against the definition and the host models, compute-sanitizer on them, their
+#      compile resources, the training-size protocol (batch 64, CUDA-graph kernel time) beside cuDNN,
+#      and SoundNet's training step.
 #   OUT=results_dir bash scripts/gpu_check.sh        (wheels of missing test packages in .whl/)
 #   SKIP_WHEEL=1 SKIP_PROFILE=1 SKIP_BATCH8=1 ...    (skip steps to fit the device time)
 # Logs go to $OUT (commit them with the results). Exits non-zero if any step failed or timed out.
@@ -71,6 +72,8 @@ if [ -z "${SKIP_BATCH8:-}" ]; then
   run benchmark 150 "$OUT/benchmark.log" python3 benchmarks/bench_ws_conv1d.py --device cuda --out "$OUT" \
     --tag "$(date +%F)-$card"
 fi
+run "SoundNet training step" 150 "$OUT/soundnet_step.log" python3 benchmarks/bench_soundnet_step.py \
+  --device cuda --out "$OUT" --tag "$(date +%F)-$card"
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)
 run "compile resources sm_$arch" 120 "$OUT/cuda_resources.log" bash scripts/cuda_resources.sh "$arch" python3 "$OUT/cuda_resources_sm$arch.txt"
 if [ -z "${SKIP_PROFILE:-}" ]; then
@@ -84,7 +87,7 @@ sanitize() {  # tool, pytest -k filter, seconds
 sanitize memcheck "shapes_cuda and float32 and not 100003 or channel_sampling or agree or current_stream" 120
 PYTORCH_NO_CUDA_MEMORY_CACHING=1 run "compute-sanitizer memcheck strips" 120 "$OUT/sanitize_memcheck_strips.log" \
   compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
-  python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda_strips.py -k "C1-s1 or C4-s2 or half or nan or gradients"
+  python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda_strips.py -k "C1-s1 or C4-s2 or half or nan or gradients or deterministic"
 PYTORCH_NO_CUDA_MEMORY_CACHING=1 run "compute-sanitizer racecheck strips" 90 "$OUT/sanitize_racecheck_strips.log" \
   compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 20 \
   python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda_strips.py -k "C1-s1-d1 or half"

@@ -103,3 +103,70 @@ def test_strips_gradients_and_float64_refusal():
     reference_conv1d(*ref_leaves, **options).square().sum().backward()
     for leaf, ref in zip(leaves, ref_leaves):
         assert_close_scaled(leaf.grad.cpu(), ref.grad, torch.float32)
+
+
+# ---- the fused backward (WSNET_CUDA_ADJOINT=fused; csrc/cuda/ws_conv1d_strip_adjoint_kernel.cuh) ----
+
+def fused_grads(x, cond, gy, options, need=(True, True)):
+    leaves = [t.cuda().requires_grad_(n) for t, n in zip((x, cond), need)]
+    with wsnet_ext.switches.override(cuda_adjoint="fused"):
+        y = wsnet_ext.ws_conv1d(*leaves, None, **options)
+        grads = torch.autograd.grad(y, [t for t in leaves if t.requires_grad], gy.cuda())
+    return [g.cpu() for g in grads]
+
+
+@pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID,
+                         ids=["S{}-C{}-s{}-d{}-p{}".format(*case) for case in GRID])
+def test_fused_backward_matches_definition(sample_stride, repeat, stride, dilation, padding):
+    from test_strip_adjoint_model import reference_grads
+    seed, spec, options, _ = grid_case((sample_stride, repeat, stride, dilation, padding), FMA)
+    (x, cond, _), (x32, cond32, _) = make_case(seed, **dict(spec, bias=False))
+    gy = torch.randn(reference_conv1d(x, cond, None, **options).shape, dtype=torch.float64)
+    gx, gc = fused_grads(x32, cond32, gy.float(), options)
+    ex, ec = reference_grads(x, cond, gy, options)
+    assert_close_scaled(gx, ex, torch.float32)
+    assert_close_scaled(gc, ec, torch.float32)
+
+
+def test_fused_backward_is_deterministic_and_honours_the_mask():
+    from test_strip_adjoint_model import reference_grads
+    (x, cond, _), (x32, cond32, _) = make_case(4, batch=8, mc=16, repeat=4, length=16000, out_channels=128,
+                                               kernel_size=32, sample_stride=4, bias=False)
+    options = dict(kernel_size=32, sample_stride=4, channel_repeat=4, stride=1, padding=16, dilation=1)
+    gy = torch.randn(reference_conv1d(x[:1], cond, None, **options).shape[1:], dtype=torch.float64).expand(8, -1, -1)
+    first = fused_grads(x32, cond32, gy.float(), options)
+    again = fused_grads(x32, cond32, gy.float(), options)
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    ex, ec = reference_grads(x, cond, gy.contiguous(), options)
+    assert_close_scaled(first[0], ex, torch.float32)
+    assert_close_scaled(first[1], ec, torch.float32)
+    only_cond = fused_grads(x32, cond32, gy.float(), options, need=(False, True))
+    assert torch.equal(only_cond[0], first[1])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_fused_backward_half_types(dtype):
+    from test_strip_adjoint_model import reference_grads
+    (x, cond, _), (xh, condh, _) = make_case(3, batch=2, mc=8, repeat=2, length=333, out_channels=9,
+                                             kernel_size=7, sample_stride=2, bias=False, dtype=dtype)
+    options = dict(kernel_size=7, sample_stride=2, channel_repeat=2, stride=2, padding=1, dilation=2)
+    gy = torch.randn(reference_conv1d(x, cond, None, **options).shape, dtype=torch.float64).to(dtype)
+    gx, gc = fused_grads(xh, condh, gy, options)
+    ex, ec = reference_grads(xh.double(), condh.double(), gy.double(), options)
+    assert_close_scaled(gx, ex, dtype)
+    assert_close_scaled(gc, ec, dtype)
+
+
+def test_fused_backward_nan_and_inf():
+    from test_strip_adjoint_model import reference_grads
+    (x, cond, _), (x32, cond32, _) = make_case(6, batch=2, mc=2, repeat=1, length=600, out_channels=6,
+                                               kernel_size=5, sample_stride=2, bias=False)
+    options = dict(kernel_size=5, sample_stride=2, channel_repeat=1, stride=1, padding=2, dilation=1)
+    gy = torch.randn(reference_conv1d(x, cond, None, **options).shape, dtype=torch.float64)
+    gy[0, 2, 100] = float("inf")
+    gy[1, 0, 400] = float("nan")
+    got = fused_grads(x32, cond32, gy.float(), options)
+    for g, want in zip(got, reference_grads(x, cond, gy, options)):
+        assert torch.equal(torch.isnan(g), torch.isnan(want)) and torch.equal(torch.isinf(g), torch.isinf(want))
+        finite = torch.isfinite(want)
+        assert_close_scaled(g[finite], want[finite], torch.float32)

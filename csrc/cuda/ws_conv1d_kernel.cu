@@ -26,6 +26,7 @@
 #include "ws_conv1d_adjoint_kernel.cuh"
 #include "ws_conv1d_lines_kernel.cuh"
 #include "ws_conv1d_stream_kernel.cuh"
+#include "ws_conv1d_strip_adjoint_kernel.cuh"
 #include "ws_conv1d_strip_kernel.cuh"
 
 namespace wsnet {
@@ -328,6 +329,59 @@ Tensor ws_conv1d_forward_cuda(const Tensor& input, const Tensor& condensed,
   return y;
 }
 
+// The fused strip backward (ws_conv1d_strip_adjoint_kernel.cuh), forced by the cuda_adjoint switch
+// set to fused (2): grad_input and grad_condensed in two launches, grad_bias by ATen's sum.
+std::tuple<Tensor, Tensor, Tensor> fused_backward_cuda(const Tensor& gy, const Tensor& x, const Tensor& cond,
+                                                       const Conv1dGeometry& g,
+                                                       const std::vector<bool>& output_mask) {
+  WS_CHECK(x.scalar_type() != ScalarType::Double,
+           "wsnet_ext: the cuda_adjoint switch forces the 'fused' backward, which takes float32, float16 or "
+           "bfloat16, got float64; does not fit");
+  const AdjointPlan plan = choose_adjoint_plan(g, strip_shared_limit(), 2 * multiprocessors());
+  WS_CHECK(plan.rows > 0, "wsnet_ext: the cuda_adjoint switch forces the 'fused' backward, which does not fit "
+           "this shape (kernel ", g.kernel_size, ", sample stride ", g.sample_stride, ", stride ", g.stride,
+           ", ", g.out_channels, " filters: ring K = ceil(L / (dn*S)) <= 8 and <= 768 lines per frame); does not fit");
+  const auto empty = [&] { return torch::stable::new_empty(x, {0}); };
+  Tensor grad_input = output_mask[0] ? torch::stable::new_empty(x, x.sizes()) : empty();  // every element written
+  Tensor grad_condensed = output_mask[1] ? torch::stable::new_empty(x, {g.condensed_channels, g.condensed_len}) : empty();
+  Tensor grad_bias = output_mask[2] ? torch::stable::new_zeros(x, {g.out_channels}) : empty();
+  const cudaStream_t stream = current_cuda_stream(x.get_device_index());
+  if (gy.numel() == 0) {
+    if (output_mask[0]) torch::stable::zero_(grad_input);
+    if (output_mask[1]) torch::stable::zero_(grad_condensed);
+    return {grad_input, grad_condensed, grad_bias};
+  }
+  Tensor partials = torch::stable::new_zeros(cond, {output_mask[1] ? plan.grid : 1, g.condensed_channels,
+                                                    g.condensed_len});
+  WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_fused_backward_cuda", [&] {
+    if constexpr (!std::is_same_v<scalar_t, double>) {
+      scalar_t* gx = output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr;
+      const auto launch = [&](auto kernel) {
+        const int64_t bytes = plan.shared_floats * 4;
+        WS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+        kernel<<<plan.grid, plan.threads, bytes, stream>>>(gy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
+                                                           cond.const_data_ptr<float>(), gx,
+                                                           partials.mutable_data_ptr<float>(), g, plan,
+                                                           bool(output_mask[0]), bool(output_mask[1]));
+        WS_CUDA_LAUNCH_CHECK();
+      };
+      if (plan.ring <= 4) launch(adjoint_strip_kernel<scalar_t, 4>);
+      else launch(adjoint_strip_kernel<scalar_t, 8>);
+      if (output_mask[1]) {
+        const int64_t slice = g.condensed_channels * g.condensed_len;
+        adjoint_reduce_kernel<scalar_t><<<grid_for(slice), kThreads, 0, stream>>>(
+            partials.const_data_ptr<float>(), grad_condensed.mutable_data_ptr<scalar_t>(), slice, plan.grid);
+        WS_CUDA_LAUNCH_CHECK();
+      }
+    }
+  });
+  if (output_mask[2]) {  // ATen's reduction: fixed order, no atomics
+    const std::vector<int64_t> dims{0, 2};
+    torch::stable::copy_(grad_bias, torch::stable::sum(gy, dims, false, ScalarType::Float));
+  }
+  return {grad_input, grad_condensed, grad_bias};
+}
+
 std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cuda(
     const Tensor& grad_output, const Tensor& input, const Tensor& condensed, int64_t kernel_size,
     int64_t sample_stride, int64_t channel_repeat, int64_t stride, IntArray padding,
@@ -339,6 +393,7 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cuda(
   const Tensor gy = as_contiguous(grad_output), x = as_contiguous(input);
   const ScalarType acc = acc_scalar_type(input.scalar_type());
   const Tensor cond = as_contiguous(to_dtype(condensed, acc));
+  if (get_switch(Switch::kCudaAdjoint) == 2) return fused_backward_cuda(gy, x, cond, g, output_mask);
   const auto empty = [&] { return torch::stable::new_empty(x, {0}); };
   const std::vector<int64_t> bias_shape{g.out_channels};
   Tensor grad_input = output_mask[0] ? torch::stable::new_empty(x, x.sizes()) : empty();  // all written below

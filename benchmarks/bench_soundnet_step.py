@@ -1,0 +1,169 @@
+"""One training step (forward, backward, SGD step) of wsnet_ext.models.soundnet, plain against
+WSNet, eager and under torch.compile (and, on CUDA, with the opt-in strip forward and fused
+backward), in one process on the same batch: median step time (interleaved), the share of the
+step spent in our ops (profiler), the three costliest ops, peak memory, and the WSNet model's
+speed-up over the plain one.
+
+    python benchmarks/bench_soundnet_step.py                      # CPU: batch 4; CUDA where present: batch 64
+    python benchmarks/bench_soundnet_step.py --device cpu --batch 2 --seconds 1 --modes eager --quick
+
+Writes benchmarks/results/soundnet_step_<device>_<tag>.{json,md}."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import wsnet_ext  # noqa: E402
+from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
+from benchmarks.timing import interleaved_medians  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RATE = 22050
+OUR_OPS = ("wsnet_ext::",)
+COMPILED_GRAPH = re.compile(r"## Call CompiledFxGraph \w+ ##")  # the dispatcher names of our ops, as the profiler lists them
+
+
+def variants(device: torch.device) -> dict:
+    """name -> (model variant, switches while it runs)"""
+    out = {"plain": ("plain", {}), "wsnet": ("ws", {})}
+    if device.type == "cuda":
+        out["wsnet (strips + fused, opt-in)"] = ("ws", {"cuda_forward": "strips", "cuda_adjoint": "fused"})
+    return out
+
+
+def make_step(model, x, y, compiled: bool):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    forward = torch.compile(model) if compiled else model
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(forward(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def profile_shares(step, device: torch.device, switches: dict) -> dict:
+    """Share of the step's self time (device time on CUDA) in our ops, and the 3 costliest ops."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with wsnet_ext.switches.override(**switches), torch.profiler.profile(activities=activities) as prof:
+        for _ in range(2):
+            step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    events = [(e.key, getattr(e, attr, 0) or 0) for e in prof.key_averages()]
+    total = sum(t for _, t in events) or 1
+    ours = sum(t for k, t in events if k.startswith(OUR_OPS) or "strip_kernel" in k or "adjoint" in k
+               or "forward_lines" in k or "forward_stream" in k)
+    top = sorted(events, key=lambda e: -e[1])[:3]
+    return {"our_share": ours / total, "top_ops": [(k, t / total) for k, t in top]}
+
+
+def run(device: torch.device, batch: int, seconds: float, compression: float, modes: list, quick: bool) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 1, int(seconds * RATE), generator=gen).to(device)
+    y = torch.randint(0, 10, (batch,), generator=gen).to(device)
+    steps, switches_of, rows = {}, {}, []
+    for mode in modes:
+        for name, (variant, switches) in variants(device).items():
+            torch.manual_seed(0)
+            model = wsnet_ext.models.soundnet(10, variant, None if variant == "plain" else compression).to(device)
+            key = f"{name} / {mode}"
+            steps[key] = make_step(model, x, y, compiled=mode == "compile")
+            switches_of[key] = switches
+    for key, step in steps.items():  # warm-up (and compile) each, under its own switches
+        with wsnet_ext.switches.override(**switches_of[key]):
+            step()
+            step()
+
+    def under_switches(key):
+        def call():
+            with wsnet_ext.switches.override(**switches_of[key]):
+                return steps[key]()
+        return call
+    rounds = dict(min_rounds=2, max_rounds=3, budget_s=1.0) if quick else dict(min_rounds=5, budget_s=20.0)
+    timed = interleaved_medians({k: under_switches(k) for k in steps}, device, **rounds)
+    for key in steps:
+        row = {"step": key, **timed[key], **profile_shares(steps[key], device, switches_of[key])}
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            under_switches(key)()
+            torch.cuda.synchronize(device)
+            row["peak_bytes"] = torch.cuda.max_memory_allocated(device)
+        else:
+            row["peak_bytes"] = peak_extra_bytes(under_switches(key))
+        mode = key.split(" / ")[1]
+        row["speedup_vs_plain"] = timed[f"plain / {mode}"]["median_s"] / timed[key]["median_s"]
+        rows.append(row)
+    return {"batch": batch, "seconds": seconds, "compression": compression, "rows": rows}
+
+
+def markdown(result: dict, meta: dict) -> str:
+    lines = [f"# SoundNet training step on {meta['machine']} ({meta['when']})", "",
+             f"batch {result['batch']}, {result['seconds']} s of {RATE} Hz audio, WSNet at {result['compression']}x, "
+             f"torch {meta['torch']}, {meta['threads']} threads; interleaved medians.", "",
+             "| step | median ms | vs plain | our ops' share | costliest ops | peak MB |", "|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        top = ", ".join(f"{COMPILED_GRAPH.sub('compiled graph', k)} {s:.0%}" for k, s in r["top_ops"])
+        peak = f"{r['peak_bytes'] / 2**20:.0f}" if r.get("peak_bytes") is not None else "-"
+        lines.append(f"| {r['step']} | {r['median_s'] * 1e3:.1f} | {r['speedup_vs_plain']:.2f}x | "
+                     f"{r['our_share']:.0%} | {top} | {peak} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
+    parser.add_argument("--batch", type=int, default=None, help="default: 4 on CPU, 64 on CUDA")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--compression", type=float, default=10.0)
+    parser.add_argument("--modes", default="eager,compile", help="eager and/or compile")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tag", default=None)
+    parser.add_argument("--out", default=RESULTS)
+    args = parser.parse_args(argv)
+    modes = args.modes.split(",")
+    if not modes or any(m not in ("eager", "compile") for m in modes):
+        raise SystemExit(f"--modes expects eager and/or compile, got {args.modes!r}")
+    devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
+    if args.device in ("cuda", "all") and torch.cuda.is_available() and wsnet_ext.cuda_built():
+        devices.append(torch.device("cuda"))
+    elif args.device == "cuda":
+        raise SystemExit("no CUDA device, or wsnet_ext was built without CUDA kernels")
+    tag = args.tag or ("quick" if args.quick else datetime.date.today().isoformat())
+    os.makedirs(args.out, exist_ok=True)
+    for device in devices:
+        batch = args.batch or (64 if device.type == "cuda" else 4)
+        meta = {"when": datetime.datetime.now().isoformat(timespec="minutes"), "torch": torch.__version__,
+                "threads": torch.get_num_threads(), "build": wsnet_ext.build_info(),
+                "machine": torch.cuda.get_device_name(device) if device.type == "cuda"
+                else platform.processor() or platform.machine()}
+        result = run(device, batch, args.seconds, args.compression, modes, args.quick)
+        stem = os.path.join(args.out, f"soundnet_step_{device.type}_{tag}")
+        with open(stem + ".json", "w") as out:
+            json.dump({"meta": meta, **result}, out, indent=1)
+        table = markdown(result, meta)
+        with open(stem + ".md", "w") as out:
+            out.write(table)
+        print(table)
+        print(f"wrote {stem}.json, .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
