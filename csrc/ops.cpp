@@ -48,7 +48,7 @@ STABLE_TORCH_LIBRARY(wsnet_ext, m) {
   // (grad_input, grad_condensed, int64 stats)
   m.def("ws_conv1d_strip_adjoint_model(Tensor grad_output, Tensor input, Tensor condensed, int kernel_size, "
         "int sample_stride, int channel_repeat, int stride, int[2] padding, int dilation, "
-        "bool[3] output_mask, int shared_limit, int max_grid) -> (Tensor, Tensor, Tensor)");
+        "bool[3] output_mask, int precision, int shared_limit, int max_grid) -> (Tensor, Tensor, Tensor)");
   m.def("ws_sample_channels_backward(Tensor grad_weight, int condensed_len, int sample_stride, "
         "int channel_repeat) -> Tensor");
 }

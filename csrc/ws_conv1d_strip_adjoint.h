@@ -13,9 +13,8 @@
 //   * grad_condensed[j, v] += sum_r f[r, j] * dP[r, v] goes to the block's own slice of a partial
 //     buffer (§2: dcondensed), which a second kernel adds up in a fixed order.
 // At the strip's end grad_f goes to every channel repeat of grad_input. dP never reaches global
-// memory; no atomics: bitwise-deterministic results for a given grid. The two products run on
-// CUDA cores here (one FMA per multiply-add, operands from shared memory); tensor cores for them
-// are the next step.
+// memory; no atomics: bitwise-deterministic results for a given grid. For Mc >= 8 the two products
+// run on tensor cores (TF32 or 3xTF32, as the forward); for Mc < 8 on CUDA cores.
 #pragma once
 
 #include <algorithm>
@@ -31,30 +30,54 @@ constexpr int kAdjointLinesPerThread = 3;
 
 struct AdjointPlan {
   int64_t rows;        // Ru: the strip's own padded rows (0: the shape does not fit this kernel)
+  int64_t rows_pad;    // rows of F, dP and G: Ru, rounded up to 16 on the MMA path (zeros past Ru)
+  int64_t j_pad;       // columns of F, C and G: Mc, rounded up to 16 on the MMA path (zeros past Mc)
   int64_t strips;      // ceil(Tp / Ru) per batch item
   int64_t frame_rows;  // the most rows a frame spans: Ru - 1 + 2*(L-1)*d + s, at most
   int64_t line_step, dn, ring;  // as the forward's (ws_conv1d_strips.h)
   int64_t delta_min, lines;     // carrying lines of a frame: delta = delta_min + i*line_step
   int64_t col_tiles;   // ceil(Lc / CT)
-  int64_t ld_p;        // dP tile: column-major (CT x ld_p), ld_p >= Ru
+  int64_t ld_f, ld_c, ld_p, ld_g;  // F (rows_pad x ld_f), C (CT x ld_c), dP column-major (CT x ld_p), G
   int64_t grid;        // persistent blocks; each owns slice blockIdx of the partial buffer
   int64_t threads;
-  int64_t f_offset, c_offset, p_offset, g_offset, shared_floats;  // F (Ru x Mc), C (CT x Mc), dP, G (Ru x Mc)
+  int64_t f_offset, c_offset, p_offset, g_offset, scratch_offset, shared_floats;
+  int precision;       // StripPrecision: kFma (CUDA-core products) or kTf32 / kTf32x3 (tensor cores)
 };
+
+// Shared-memory offsets (floats) of F(r, j), C(v - v0, j), dP(v - v0, r), G(r, j).
+WS_HOST_DEVICE int64_t adjoint_f_index(const AdjointPlan& p, int64_t r, int64_t j) { return p.f_offset + r * p.ld_f + j; }
+WS_HOST_DEVICE int64_t adjoint_c_index(const AdjointPlan& p, int64_t vl, int64_t j) { return p.c_offset + vl * p.ld_c + j; }
+WS_HOST_DEVICE int64_t adjoint_p_index(const AdjointPlan& p, int64_t vl, int64_t r) { return p.p_offset + vl * p.ld_p + r; }
+WS_HOST_DEVICE int64_t adjoint_g_index(const AdjointPlan& p, int64_t r, int64_t j) { return p.g_offset + r * p.ld_g + j; }
 
 // The plan, or rows = 0 where the kernel does not fit. Strips of up to 256 rows, halved while the
 // frame's lines exceed kAdjointLinesPerThread per thread or the shared memory exceeds the limit.
-inline AdjointPlan choose_adjoint_plan(const Conv1dGeometry& g, int64_t shared_limit, int64_t max_grid) {
+// MMA path (Mc >= 8): both products on tensor cores, m16n8k8 TF32 (ws_conv1d_strips.h's maps):
+//   grad_f  (rows x Mc)  = dP (rows x CT) . C (CT x Mc):  A = dP read (row, k = v): v*ld_p + r, so
+//                          ld_p = 8 (mod 32) makes a fragment load hit 32 banks; B = C read
+//                          (k = v, n = j): v*ld_c + j, ld_c = 8 (mod 32) likewise.
+//   partial (Mc x CT)    = F^T (Mc x rows) . dP (rows x CT): A = F read (m = j, k = r): r*ld_f + j,
+//                          ld_f = 8 (mod 32); B = dP read (k = r, n = v): v*ld_p + r, which with
+//                          ld_p = 8 (mod 32) is a 2-way conflict (the transposed read of the same
+//                          tile cannot be conflict-free for both; counted by the host model).
+inline AdjointPlan choose_adjoint_plan(const Conv1dGeometry& g, StripPrecision precision,
+                                       int64_t shared_limit, int64_t max_grid) {
   AdjointPlan none{};
   if (g.out_len == 0 || g.batch == 0 || !narrow_ints_fit(g, 2048)) return none;
+  const bool mma = precision != StripPrecision::kFma;
+  if (mma && g.condensed_channels < kStripMinMmaChannels) return none;
   const int64_t line_step = strip_gcd(g.stride, g.sample_stride * g.dilation);
   const int64_t dn = g.stride / line_step;
   const int64_t ring = (g.kernel_size + dn * g.sample_stride - 1) / (dn * g.sample_stride);
   if (ring > 8) return none;
   const int64_t mc = g.condensed_channels;
+  const auto to_8_mod_32 = [](int64_t n) { return n + ((8 - n) % 32 + 32) % 32; };
   for (int64_t rows = 256; rows >= 8; rows /= 2) {
     AdjointPlan p{};
+    p.precision = int(precision);
     p.rows = std::min<int64_t>(rows, g.padded_len);
+    p.rows_pad = mma ? strip_round_up(p.rows, 16) : p.rows;
+    p.j_pad = mma ? strip_round_up(mc, 16) : mc;
     p.strips = (g.padded_len + p.rows - 1) / p.rows;
     p.frame_rows = p.rows - 1 + 2 * g.halo_rows() + g.stride;
     p.line_step = line_step;
@@ -63,17 +86,38 @@ inline AdjointPlan choose_adjoint_plan(const Conv1dGeometry& g, int64_t shared_l
     p.delta_min = -(g.out_channels - 1) * g.sample_stride * g.dilation;
     p.lines = (p.frame_rows - 1 - p.delta_min) / line_step + 1;
     p.col_tiles = (g.condensed_len + kStripColumns - 1) / kStripColumns;
-    p.ld_p = p.rows + 1;  // odd: the products' column walks over dP hit distinct banks
+    // FMA path: ld_p odd, so the products' column walks over dP hit distinct banks
+    p.ld_p = mma ? to_8_mod_32(p.rows_pad) : p.rows + 1;
+    p.ld_f = mma ? to_8_mod_32(p.j_pad) : mc;
+    p.ld_c = p.ld_f;
+    p.ld_g = mma ? p.j_pad + 4 : mc;
     p.threads = kAdjointThreads;
     p.grid = std::max<int64_t>(1, std::min<int64_t>(g.batch * p.strips, max_grid));
     p.f_offset = 0;
-    p.c_offset = p.rows * mc;
-    p.p_offset = p.c_offset + kStripColumns * mc;
+    p.c_offset = p.rows_pad * p.ld_f;
+    p.p_offset = p.c_offset + kStripColumns * p.ld_c;
     p.g_offset = p.p_offset + kStripColumns * p.ld_p;
-    p.shared_floats = p.g_offset + p.rows * mc;
+    p.scratch_offset = p.g_offset + p.rows_pad * p.ld_g;
+    // MMA: one 16 x 8 accumulator tile per warp for the partial's split over rows
+    p.shared_floats = p.scratch_offset + (mma ? (p.threads / 32) * 128 : 0);
     if (p.lines <= kAdjointLinesPerThread * p.threads && p.shared_floats * 4 <= shared_limit) return p;
   }
   return none;
+}
+
+// The partial's MMA work of one column tile: items (16 condensed channels x 8 columns), each
+// split over `splits` warps by ranges of rows (k-steps of 8) when there are fewer items than
+// warps; the splits' accumulators meet in scratch and are added in warp order (deterministic).
+WS_HOST_DEVICE int adjoint_partial_items(const AdjointPlan& p) { return int(p.j_pad / 16) * (kStripColumns / 8); }
+WS_HOST_DEVICE int adjoint_partial_splits(const AdjointPlan& p) {
+  const int items = adjoint_partial_items(p), warps = int(p.threads) / 32;
+  return items >= warps ? 1 : warps / items;
+}
+// k-steps [first, last) of split `split` of the strip's rows_pad / 8 steps
+WS_HOST_DEVICE void adjoint_split_steps(const AdjointPlan& p, int split, int splits, int& first, int& last) {
+  const int steps = int(p.rows_pad / 8);
+  first = steps * split / splits;
+  last = steps * (split + 1) / splits;
 }
 
 // One line's walk through a frame (frame row r = delta + v*d at column v).
@@ -177,6 +221,57 @@ WS_HOST_DEVICE float adjoint_point_value(const scalar_t* gy_b, const Conv1dGeome
   return sum;
 }
 
+// The per-strip and per-tile fills, as thread `tid` of `threads` does them (store(index, value)
+// writes shared memory): F (folded own rows, zero past Ru and Mc) and G = 0; the condensed slab
+// (zero past Lc and Mc) and dP = 0 (lines that carry no output leave their points at 0).
+template <typename scalar_t, typename Store>
+WS_HOST_DEVICE void adjoint_fold(const AdjointPlan& p, const Conv1dGeometry& g, const scalar_t* x_b, int64_t u0,
+                                 int own_rows, int tid, int threads, Store&& store) {
+  const int mc = int(g.condensed_channels), rows = int(p.rows_pad);
+  for (int k = tid; k < rows * int(p.j_pad); k += threads) {  // rows fastest: coalesced reads of x
+    const int r = k % rows, j = k / rows;
+    store(adjoint_f_index(p, r, j), (r < own_rows && j < mc) ? folded_input<float>(x_b, g, j, g.input_time(u0 + r)) : 0.f);
+    store(adjoint_g_index(p, r, j), 0.f);
+  }
+}
+
+template <typename Store>
+WS_HOST_DEVICE void adjoint_load_tile(const AdjointPlan& p, const Conv1dGeometry& g, const float* cond, int v0,
+                                      int tid, int threads, Store&& store) {
+  const int mc = int(g.condensed_channels);
+  for (int k = tid; k < kStripColumns * int(p.j_pad); k += threads) {  // columns fastest: coalesced
+    const int vl = k % kStripColumns, j = k / kStripColumns, v = v0 + vl;
+    store(adjoint_c_index(p, vl, j), (v < g.condensed_len && j < mc) ? cond[int64_t(j) * g.condensed_len + v] : 0.f);
+  }
+  for (int k = tid; k < kStripColumns * int(p.ld_p); k += threads) store(p.p_offset + k, 0.f);
+}
+
+// dP of a tile by its definition (after NaN/Inf met in grad_output), own rows only.
+template <typename scalar_t, typename Store>
+WS_HOST_DEVICE void adjoint_pointwise_tile(const AdjointPlan& p, const Conv1dGeometry& g, const scalar_t* gy_b,
+                                           int64_t u0, int own_rows, int v0, int tid, int threads, Store&& store) {
+  for (int k = tid; k < own_rows * kStripColumns; k += threads) {
+    const int r = k % own_rows, vl = k / own_rows;
+    if (v0 + vl < g.condensed_len) store(adjoint_p_index(p, vl, r), adjoint_point_value(gy_b, g, u0 + r, v0 + vl));
+  }
+}
+
+// grad_input of every channel repeat from G: the strip's unpadded rows, coalesced in time.
+template <typename scalar_t>
+WS_HOST_DEVICE void adjoint_write_grad_input(const AdjointPlan& p, const Conv1dGeometry& g, const float* smem,
+                                             int64_t b, int64_t u0, int own_rows, scalar_t* grad_input,
+                                             int tid, int threads) {
+  const int mc = int(g.condensed_channels);
+  const int64_t repeats = g.in_channels / mc;
+  for (int k = tid; k < own_rows * mc; k += threads) {
+    const int r = k % own_rows, j = k / own_rows;
+    const int64_t i = g.input_time(u0 + r);
+    if (i < 0) continue;
+    const scalar_t value = static_cast<scalar_t>(smem[adjoint_g_index(p, r, j)]);
+    for (int64_t c = 0; c < repeats; ++c) grad_input[(b * g.in_channels + c * mc + j) * g.length + i] = value;
+  }
+}
+
 // grad_f[r, j] += sum over the tile's columns of dP[v, r] * C[v, j], for the pairs k = tid,
 // tid + threads, ... of the strip's (Ru x Mc) (shared memory: dP column-major, C (CT x Mc)).
 WS_HOST_DEVICE void adjoint_accumulate_grad_f(float* smem, const AdjointPlan& p, int64_t mc, int own_rows,
@@ -185,9 +280,9 @@ WS_HOST_DEVICE void adjoint_accumulate_grad_f(float* smem, const AdjointPlan& p,
     const int r = k % own_rows, j = k / own_rows;
     float sum = 0.f;
     for (int vl = 0; vl < kStripColumns; ++vl) {
-      sum += smem[p.p_offset + vl * p.ld_p + r] * smem[p.c_offset + vl * mc + j];
+      sum += smem[adjoint_p_index(p, vl, r)] * smem[adjoint_c_index(p, vl, j)];
     }
-    smem[p.g_offset + r * mc + j] += sum;
+    smem[adjoint_g_index(p, r, j)] += sum;
   }
 }
 
@@ -200,7 +295,7 @@ WS_HOST_DEVICE void adjoint_accumulate_partial(const float* smem, const AdjointP
     const int vl = k % kStripColumns, j = k / kStripColumns;
     if (v0 + vl >= g.condensed_len) continue;
     float sum = 0.f;
-    for (int r = 0; r < own_rows; ++r) sum += smem[p.f_offset + r * mc + j] * smem[p.p_offset + vl * p.ld_p + r];
+    for (int r = 0; r < own_rows; ++r) sum += smem[adjoint_f_index(p, r, j)] * smem[adjoint_p_index(p, vl, r)];
     partial[int64_t(j) * g.condensed_len + v0 + vl] += sum;
   }
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Compiles the CUDA kernels (csrc/cuda/ws_conv1d_kernel.cu) for one architecture (no GPU needed) and prints, per kernel, registers,
 # spills and shared memory (ptxas -v), and per kernel of the strip family whether its machine code
-# holds tensor-core instructions (HMMA; the fused backward's adjoint_strip_kernel is checked for
-# spills and registers only: its products run on CUDA cores), read with the cuobjdump that ships in the Triton wheel.
+# holds tensor-core instructions (HMMA, in the variants whose last template argument is 1 or 2:
+# TF32 / 3xTF32), read with the cuobjdump that ships in the Triton wheel.
 #   bash scripts/cuda_resources.sh [arch, default 90] [python, default python3] [report path]
 # Writes the report (default benchmarks/results/cuda_resources_sm<arch>.txt) and exits non-zero if a strip kernel
 # spills, needs more than 128 registers (two blocks of 256 threads per multiprocessor), or an MMA
@@ -71,7 +71,7 @@ for name, k in kernels.items():
     pretty = demangle.get(name, name)
     short = re.sub(r"wsnet::|\(anonymous namespace\)::|c10::", "", pretty).split("(")[0]
     strip = "forward_strip_kernel" in pretty or "adjoint_strip_kernel" in pretty
-    mma = strip and re.search(r"forward_strip_kernel<[^,]+, \d+, [12]>", short) is not None
+    mma = strip and re.search(r"(forward|adjoint)_strip_kernel<[^,]+, \d+, [12]>", short) is not None
     n_hmma = hmma.get(name)
     rows.append(f"{short:70s} regs {k['registers']!s:>4}  spill st/ld {k['spill_stores']}/{k['spill_loads']}  "
                 f"static smem {k['smem']}  HMMA {n_hmma if n_hmma is not None else '?'}")

@@ -15,14 +15,20 @@ from test_strip_schedule_model import GRID, make_case
 from wsnet_ext._geometry import resolve_padding
 
 MODEL = torch.ops.wsnet_ext.ws_conv1d_strip_adjoint_model.default
-STATS = ["Ru", "strips", "lines", "ring", "shared_bytes", "grid", "unwritten", "nonfinite_blocks"]
+STATS = ["Ru", "strips", "lines", "ring", "shared_bytes", "grid", "unwritten", "nonfinite_blocks",
+         "conflicts_grad_f_a", "conflicts_grad_f_b", "conflicts_grad_f_g", "conflicts_partial_a",
+         "conflicts_partial_b"]
+FMA, TF32, TF32X3 = 0, 1, 2
 
 
 def run_model(gy, x, cond, *, kernel_size, sample_stride, channel_repeat, stride, padding, dilation,
-              mask=(True, True, True), shared_limit=96 * 1024, max_grid=264):
+              mask=(True, True, True), precision=None, shared_limit=96 * 1024, max_grid=264):
+    """precision None: tensor cores (3xTF32) where Mc >= 8, else CUDA-core FMAs (the kernel's pick)."""
     pads = list(resolve_padding(padding, kernel_size, dilation, stride))
+    if precision is None:
+        precision = TF32X3 if cond.shape[0] >= 8 else FMA
     gx, gc, stats = MODEL(gy, x, cond, kernel_size, sample_stride, channel_repeat, stride, pads, dilation,
-                          list(mask), shared_limit, max_grid)
+                          list(mask), precision, shared_limit, max_grid)
     return gx, gc, dict(zip(STATS, stats.tolist()))
 
 
@@ -32,13 +38,16 @@ def reference_grads(x, cond, gy, options):
     return torch.autograd.grad(y, leaves, gy)
 
 
+@pytest.mark.parametrize("precision", [FMA, TF32X3], ids=["fma", "3xtf32"])
 @pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID,
                          ids=["S{}-C{}-s{}-d{}-p{}".format(*case) for case in GRID])
-def test_adjoint_model_matches_definition(sample_stride, repeat, stride, dilation, padding):
-    rng = random.Random(zlib.crc32(repr(("adjoint", sample_stride, repeat, stride, dilation, padding)).encode()))
+def test_adjoint_model_matches_definition(sample_stride, repeat, stride, dilation, padding, precision):
+    rng = random.Random(zlib.crc32(repr(("adjoint", sample_stride, repeat, stride, dilation, padding,
+                                         precision)).encode()))
     kernel_size = rng.choice([1, 2, 3, 5, 8])
     needed = dilation * (kernel_size - 1) + 1
-    spec = dict(batch=rng.choice([1, 3]), mc=rng.choice([1, 3, 8]), repeat=repeat,
+    spec = dict(batch=rng.choice([1, 3]), mc=rng.choice([1, 3, 5] if precision == FMA else [8, 11, 16, 40]),
+                repeat=repeat,
                 length=needed + rng.choice([0, 7, 40, 300]), out_channels=rng.choice([1, 5, 13]),
                 kernel_size=kernel_size, sample_stride=sample_stride, bias=False)
     options = dict(kernel_size=kernel_size, sample_stride=sample_stride, channel_repeat=repeat, stride=stride,
@@ -46,9 +55,12 @@ def test_adjoint_model_matches_definition(sample_stride, repeat, stride, dilatio
     (x, cond, _), (x32, cond32, _) = make_case(rng.randrange(1 << 30), **spec)
     y_shape = reference_conv1d(x, cond, None, **options).shape
     gy = torch.randn(y_shape, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
-    limits = dict(shared_limit=rng.choice([8 * 1024, 96 * 1024]), max_grid=rng.choice([1, 3, 264]))
-    gx, gc, stats = run_model(gy.float(), x32, cond32, **options, **limits)
+    small = 8 * 1024 if precision == FMA else 40 * 1024  # short strips in turn
+    limits = dict(shared_limit=rng.choice([small, 96 * 1024]), max_grid=rng.choice([1, 3, 264]))
+    gx, gc, stats = run_model(gy.float(), x32, cond32, **options, **limits, precision=precision)
     assert stats["unwritten"] == 0 and stats["nonfinite_blocks"] == 0, stats
+    # the fragment loads are conflict-free; G's update and the partial's reads of dP are 2-way at most
+    assert stats["conflicts_grad_f_a"] == stats["conflicts_grad_f_b"] == stats["conflicts_partial_a"] == 0, stats
     ex, ec = reference_grads(x, cond, gy, options)
     assert_close_scaled(gx, ex, torch.float32)
     assert_close_scaled(gc, ec, torch.float32)
@@ -101,3 +113,23 @@ def test_adjoint_nan_and_inf_in_grad_output_follow_the_definition():
         assert torch.equal(torch.isnan(got), torch.isnan(want)) and torch.equal(torch.isinf(got), torch.isinf(want))
         finite = torch.isfinite(want)
         assert_close_scaled(got[finite], want[finite], torch.float32)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_adjoint_tf32_is_the_definition_on_tf32_operands(stride):
+    """TF32 products: autograd through conv1d on TF32-rounded operands (C = 1: the fold is the
+    input; dP sums of grad_output are rounded too, so the tolerance is TF32's), measurably not float32."""
+    from test_strip_schedule_model import tf32
+    (x, cond, _), (x32, cond32, _) = make_case(8, batch=2, mc=16, repeat=1, length=700, out_channels=24,
+                                               kernel_size=16, sample_stride=4, bias=False)
+    options = dict(kernel_size=16, sample_stride=4, channel_repeat=1, stride=stride, padding=3, dilation=1)
+    gy = torch.randn(reference_conv1d(x, cond, None, **options).shape, dtype=torch.float64)
+    gx, gc, _ = run_model(gy.float(), x32, cond32, precision=TF32, **options)
+    ex, ec = reference_grads(x, cond, gy, options)
+    for got, want in ((gx, ex), (gc, ec)):
+        err = (got.double() - want).abs().max() / want.abs().max()
+        assert 1e-6 < err < 4e-3, err
+    gx3, gc3, _ = run_model(gy.float(), x32, cond32, precision=TF32X3, **options)
+    assert_close_scaled(gx3, ex, torch.float32)
+    assert_close_scaled(gc3, ec, torch.float32)
+    assert tf32(x32).ne(x32).any()

@@ -2,8 +2,9 @@
 // plan, frames, walkers, products and partial buffer (ws_conv1d_strip_adjoint.h), run block by
 // block and thread by thread on the CPU. Test-only: op wsnet_ext::ws_conv1d_strip_adjoint_model.
 // Returns (grad_input, grad_condensed, int64 stats): 0 Ru, 1 strips, 2 lines, 3 ring K, 4 shared
-// bytes, 5 grid, 6 reads of shared memory not written in this tile (must be 0), 7 blocks that took
-// the NaN/Inf path.
+// bytes, 5 grid, 6 reads of shared memory not written in this strip / tile (must be 0), 7 blocks
+// that took the NaN/Inf path, 8-12 bank conflicts (extra wavefronts) of the MMA path: grad_f's A
+// (dP), B (C) and G update, the partial's A (F) and B (dP).
 #include <cmath>
 #include <vector>
 
@@ -14,14 +15,164 @@
 namespace wsnet {
 namespace {
 
+enum AdjointStat {
+  kAdjRows, kAdjStrips, kAdjLines, kAdjRing, kAdjShared, kAdjGrid, kAdjUnwritten, kAdjNonfinite,
+  kAdjConflictGradFA, kAdjConflictGradFB, kAdjConflictGradFG, kAdjConflictPartialA, kAdjConflictPartialB,
+  kAdjStatCount
+};
+
+// Shared memory of one block, with a written flag per word and the warp-wide access counter.
+struct AdjointShared {
+  std::vector<float> value;
+  std::vector<char> written;
+  std::vector<int64_t>& stats;
+  void store(int64_t i, float v) { value.at(i) = v; written.at(i) = 1; }
+  float load(int64_t i) {
+    if (!written.at(i)) ++stats[kAdjUnwritten];
+    return value.at(i);
+  }
+};
+
+// (hi, lo) of an operand: 3xTF32 split or one TF32 value (ws_conv1d_strips.h)
+void split_tf32(float a, bool three, float& hi, float& lo) {
+  hi = round_to_tf32(a);
+  lo = three ? round_to_tf32(a - hi) : 0.0f;
+}
+
+// acc[lane][i] += A . B for one m16n8k8 step, the operands gathered through the fragment maps
+// (a[lane][i] at (mma_a_row, mma_a_k), b[lane][i] at (mma_b_k, mma_b_n)), summed as the kernel's
+// products are issued: lo*hi + hi*lo first, then hi*hi.
+void emulate_mma(float (&acc)[32][4], const float (&a)[32][4], const float (&b)[32][2], bool three) {
+  float A[16][8], B[8][8];
+  for (int lane = 0; lane < 32; ++lane) {
+    for (int i = 0; i < 4; ++i) A[mma_a_row(lane, i)][mma_a_k(lane, i)] = a[lane][i];
+    for (int i = 0; i < 2; ++i) B[mma_b_k(lane, i)][mma_b_n(lane)] = b[lane][i];
+  }
+  for (int lane = 0; lane < 32; ++lane) {
+    for (int i = 0; i < 4; ++i) {
+      const int r = mma_c_row(lane, i), n = mma_c_n(lane, i);
+      float lo_terms = 0, hi_terms = 0;
+      for (int k = 0; k < 8; ++k) {
+        float a_hi, a_lo, b_hi, b_lo;
+        split_tf32(A[r][k], three, a_hi, a_lo);
+        split_tf32(B[k][n], three, b_hi, b_lo);
+        lo_terms += a_lo * b_hi + a_hi * b_lo;
+        hi_terms += a_hi * b_hi;
+      }
+      acc[lane][i] += lo_terms;
+      acc[lane][i] += hi_terms;
+    }
+  }
+}
+
+// grad_f (rows_pad x j_pad) += dP . C on tensor cores: warp w takes the 16-row bands w, w + 8, ...;
+// per band, the j tiles in chunks of 4, k over the tile's 32 columns; then G += the accumulators.
+void model_grad_f_mma(AdjointShared& sm, const AdjointPlan& p, int warps, bool three) {
+  int64_t address[32];
+  const int bands = int(p.rows_pad / 16), n_tiles = int(p.j_pad / 8);
+  for (int warp = 0; warp < warps; ++warp) {
+    for (int band = warp; band < bands; band += warps) {
+      for (int nt0 = 0; nt0 < n_tiles; nt0 += 4) {
+        float acc[4][32][4] = {};
+        for (int k0 = 0; k0 < kStripColumns; k0 += 8) {
+          float a[32][4];
+          for (int i = 0; i < 4; ++i) {
+            for (int lane = 0; lane < 32; ++lane) {
+              address[lane] = adjoint_p_index(p, k0 + mma_a_k(lane, i), 16 * band + mma_a_row(lane, i));
+              a[lane][i] = sm.load(address[lane]);
+            }
+            sm.stats[kAdjConflictGradFA] += strip_bank_conflicts(address);
+          }
+          for (int nt = nt0; nt < std::min(nt0 + 4, n_tiles); ++nt) {
+            float b[32][2];
+            for (int i = 0; i < 2; ++i) {
+              for (int lane = 0; lane < 32; ++lane) {
+                address[lane] = adjoint_c_index(p, k0 + mma_b_k(lane, i), 8 * nt + mma_b_n(lane));
+                b[lane][i] = sm.load(address[lane]);
+              }
+              sm.stats[kAdjConflictGradFB] += strip_bank_conflicts(address);
+            }
+            emulate_mma(acc[nt - nt0], a, b, three);
+          }
+        }
+        for (int nt = nt0; nt < std::min(nt0 + 4, n_tiles); ++nt) {
+          for (int i = 0; i < 4; ++i) {
+            for (int lane = 0; lane < 32; ++lane) {
+              address[lane] = adjoint_g_index(p, 16 * band + mma_c_row(lane, i), 8 * nt + mma_c_n(lane, i));
+              sm.store(address[lane], sm.load(address[lane]) + acc[nt - nt0][lane][i]);
+            }
+            sm.stats[kAdjConflictGradFG] += strip_bank_conflicts(address);
+          }
+        }
+      }
+    }
+  }
+}
+
+// partial (j_pad x CT) += F^T . dP on tensor cores: items of 16 channels x 8 columns, split over
+// warps by ranges of rows; the splits meet in scratch and are added in warp order.
+void model_partial_mma(AdjointShared& sm, const AdjointPlan& p, const Conv1dGeometry& g, int v0, int warps,
+                       bool three, float* partial) {
+  int64_t address[32];
+  const int items = adjoint_partial_items(p), splits = adjoint_partial_splits(p);
+  std::vector<float> result(size_t(warps) * 128, 0.f);
+  for (int warp = 0; warp < warps; ++warp) {
+    for (int unit = warp; unit < items * splits; unit += warps) {
+      const int item = unit / splits, split = unit % splits, mt = item / 4, nt = item % 4;
+      int first = 0, last = 0;
+      adjoint_split_steps(p, split, splits, first, last);
+      float acc[32][4] = {};
+      for (int step = first; step < last; ++step) {
+        const int k0 = 8 * step;
+        float a[32][4], b[32][2];
+        for (int i = 0; i < 4; ++i) {
+          for (int lane = 0; lane < 32; ++lane) {
+            address[lane] = adjoint_f_index(p, k0 + mma_a_k(lane, i), 16 * mt + mma_a_row(lane, i));
+            a[lane][i] = sm.load(address[lane]);
+          }
+          sm.stats[kAdjConflictPartialA] += strip_bank_conflicts(address);
+        }
+        for (int i = 0; i < 2; ++i) {
+          for (int lane = 0; lane < 32; ++lane) {
+            address[lane] = adjoint_p_index(p, 8 * nt + mma_b_n(lane), k0 + mma_b_k(lane, i));
+            b[lane][i] = sm.load(address[lane]);
+          }
+          sm.stats[kAdjConflictPartialB] += strip_bank_conflicts(address);
+        }
+        emulate_mma(acc, a, b, three);
+      }
+      if (splits == 1) {
+        for (int lane = 0; lane < 32; ++lane) {
+          for (int i = 0; i < 4; ++i) {
+            const int j = 16 * mt + mma_c_row(lane, i), v = v0 + 8 * nt + mma_c_n(lane, i);
+            if (j < g.condensed_channels && v < g.condensed_len) partial[int64_t(j) * g.condensed_len + v] += acc[lane][i];
+          }
+        }
+      } else {
+        for (int lane = 0; lane < 32; ++lane)
+          for (int i = 0; i < 4; ++i) result[size_t(warp) * 128 + lane * 4 + i] = acc[lane][i];
+      }
+    }
+  }
+  if (splits == 1) return;
+  for (int k = 0; k < items * 128; ++k) {  // thread k: item k / 128, element (lane, i) k % 128
+    const int item = k / 128, e = k % 128, lane = e / 4, i = e % 4, mt = item / 4, nt = item % 4;
+    float sum = 0.f;
+    for (int split = 0; split < splits; ++split) sum += result[size_t(item * splits + split) * 128 + e];
+    const int j = 16 * mt + mma_c_row(lane, i), v = v0 + 8 * nt + mma_c_n(lane, i);
+    if (j < g.condensed_channels && v < g.condensed_len) partial[int64_t(j) * g.condensed_len + v] += sum;
+  }
+}
+
 template <int KT, typename scalar_t>
 void model_adjoint(const scalar_t* gy, const scalar_t* x, const float* cond, scalar_t* grad_input,
                    float* partials, const Conv1dGeometry& g, const AdjointPlan& p, bool want_input,
                    bool want_condensed, std::vector<int64_t>& stats) {
-  const int threads = int(p.threads), mc = int(g.condensed_channels);
-  std::vector<float> smem(p.shared_floats);
-  std::vector<char> written(p.shared_floats);
-  const auto put_shared = [&](int64_t i, float v) { smem.at(i) = v; written.at(i) = 1; };
+  const int threads = int(p.threads), warps = threads / 32, mc = int(g.condensed_channels);
+  const bool mma = p.precision != int(StripPrecision::kFma);
+  const bool three = p.precision == int(StripPrecision::kTf32x3);
+  AdjointShared sm{std::vector<float>(p.shared_floats), std::vector<char>(p.shared_floats), stats};
+  const auto store = [&](int64_t i, float v) { sm.store(i, v); };
   std::vector<AdjointWalker<KT>> walkers(size_t(threads) * kAdjointLinesPerThread);
   std::vector<char> active(walkers.size());
   for (int64_t slot = 0; slot < p.grid; ++slot) {  // persistent block `slot`, its strips in order
@@ -34,12 +185,8 @@ void model_adjoint(const scalar_t* gy, const scalar_t* x, const float* cond, sca
       const int own0 = int(u0 - t_lo * g.stride);  // the strip's first row in frame rows
       const scalar_t* x_b = x + b * g.in_channels * g.length;
       const scalar_t* gy_b = gy + b * g.out_channels * g.out_len;
-      std::fill(written.begin(), written.end(), 0);
-      for (int k = 0; k < own_rows * mc; ++k) {  // fold the strip's own rows (§2.1)
-        const int r = k % own_rows, j = k / own_rows;
-        put_shared(p.f_offset + r * mc + j, folded_input<float>(x_b, g, j, g.input_time(u0 + r)));
-        put_shared(p.g_offset + r * mc + j, 0.f);
-      }
+      std::fill(sm.written.begin(), sm.written.end(), 0);
+      for (int tid = 0; tid < threads; ++tid) adjoint_fold(p, g, x_b, u0, own_rows, tid, threads, store);
       for (int tid = 0; tid < threads; ++tid)
         for (int kk = 0; kk < kAdjointLinesPerThread; ++kk)
           active[kk * threads + tid] = t_count > 0 &&
@@ -47,12 +194,9 @@ void model_adjoint(const scalar_t* gy, const scalar_t* x, const float* cond, sca
       bool nonfinite = false;  // sticky: once met, every later tile is made pointwise
       for (int64_t ct = 0; ct < p.col_tiles; ++ct) {
         const int v0 = int(ct * kStripColumns);
-        std::fill(written.begin() + p.c_offset, written.begin() + p.g_offset, 0);  // stale slab and dP
-        for (int k = 0; k < kStripColumns * mc; ++k) {
-          const int vl = k % kStripColumns, j = k / kStripColumns, v = v0 + vl;
-          put_shared(p.c_offset + vl * mc + j, v < g.condensed_len ? cond[j * g.condensed_len + v] : 0.f);
-        }
-        for (int k = 0; k < kStripColumns * int(p.ld_p); ++k) put_shared(p.p_offset + k, 0.f);
+        std::fill(sm.written.begin() + p.c_offset, sm.written.begin() + p.g_offset, 0);  // stale slab and dP
+        std::fill(sm.written.begin() + p.scratch_offset, sm.written.end(), 0);
+        for (int tid = 0; tid < threads; ++tid) adjoint_load_tile(p, g, cond, v0, tid, threads, store);
         for (int tid = 0; tid < threads; ++tid) {
           for (int kk = 0; kk < kAdjointLinesPerThread; ++kk) {
             if (!active[kk * threads + tid]) continue;
@@ -63,38 +207,28 @@ void model_adjoint(const scalar_t* gy, const scalar_t* x, const float* cond, sca
                            return value;
                          },
                          [&](int v, int r, float value) {
-                           if (r >= own0 && r < own0 + own_rows)
-                             put_shared(p.p_offset + (v - v0) * p.ld_p + (r - own0), value);
+                           if (r >= own0 && r < own0 + own_rows) sm.store(adjoint_p_index(p, v - v0, r - own0), value);
                          });
           }
         }
         if (nonfinite) {
-          for (int k = 0; k < own_rows * kStripColumns; ++k) {
-            const int r = k % own_rows, vl = k / own_rows;
-            if (v0 + vl < g.condensed_len)
-              put_shared(p.p_offset + vl * p.ld_p + r, adjoint_point_value(gy_b, g, u0 + r, v0 + vl));
+          for (int tid = 0; tid < threads; ++tid)
+            adjoint_pointwise_tile(p, g, gy_b, u0, own_rows, v0, tid, threads, store);
+        }
+        if (mma) {
+          if (want_input) model_grad_f_mma(sm, p, warps, three);
+          if (want_condensed) model_partial_mma(sm, p, g, v0, warps, three, partial);
+        } else {
+          for (int tid = 0; tid < threads; ++tid) {
+            if (want_input) adjoint_accumulate_grad_f(sm.value.data(), p, mc, own_rows, tid, threads);
+            if (want_condensed) adjoint_accumulate_partial(sm.value.data(), p, g, own_rows, v0, partial, tid, threads);
           }
-        }
-        for (int64_t i = p.c_offset; i < p.g_offset; ++i) {  // the products read only written words
-          if (i >= p.p_offset && ((i - p.p_offset) % p.ld_p) >= own_rows) continue;
-          stats[6] += !written[i];
-        }
-        for (int tid = 0; tid < threads; ++tid) {
-          if (want_input) adjoint_accumulate_grad_f(smem.data(), p, mc, own_rows, tid, threads);
-          if (want_condensed) adjoint_accumulate_partial(smem.data(), p, g, own_rows, v0, partial, tid, threads);
         }
       }
-      stats[7] += nonfinite;
-      if (want_input) {  // grad_input of every channel repeat: the strip's unpadded rows
-        for (int k = 0; k < own_rows * mc; ++k) {
-          const int r = k % own_rows, j = k / own_rows;
-          const int64_t i = g.input_time(u0 + r);
-          if (i < 0) continue;
-          for (int64_t c = 0; c < g.in_channels / mc; ++c) {
-            grad_input[(b * g.in_channels + c * mc + j) * g.length + i] =
-                static_cast<scalar_t>(smem[p.g_offset + r * mc + j]);
-          }
-        }
+      stats[kAdjNonfinite] += nonfinite;
+      if (want_input) {
+        for (int tid = 0; tid < threads; ++tid)
+          adjoint_write_grad_input(p, g, sm.value.data(), b, u0, own_rows, grad_input, tid, threads);
       }
     }
   }
@@ -103,20 +237,22 @@ void model_adjoint(const scalar_t* gy, const scalar_t* x, const float* cond, sca
 std::tuple<Tensor, Tensor, Tensor> ws_conv1d_strip_adjoint_model_cpu(
     const Tensor& grad_output, const Tensor& input, const Tensor& condensed, int64_t kernel_size,
     int64_t sample_stride, int64_t channel_repeat, int64_t stride, IntArray padding, int64_t dilation,
-    std::vector<bool> output_mask, int64_t shared_limit, int64_t max_grid) {
+    std::vector<bool> output_mask, int64_t precision, int64_t shared_limit, int64_t max_grid) {
   const Conv1dGeometry g = make_conv1d_backward_geometry(grad_output, input, condensed, kernel_size,
                                                          sample_stride, channel_repeat, stride,
                                                          padding, dilation, output_mask);
   WS_CHECK(input.scalar_type() != ScalarType::Double,
            "ws_conv1d_strip_adjoint_model: the fused backward takes float32, float16 or bfloat16, got float64");
-  const AdjointPlan p = choose_adjoint_plan(g, shared_limit, max_grid);
+  WS_CHECK(precision >= 0 && precision <= 2, "ws_conv1d_strip_adjoint_model: precision expects 0 (fma), 1 (tf32) "
+           "or 2 (3xtf32), got ", precision);
+  const AdjointPlan p = choose_adjoint_plan(g, StripPrecision(precision), shared_limit, max_grid);
   WS_CHECK(p.rows > 0, "ws_conv1d_strip_adjoint_model: the fused backward does not fit this shape (ring K = ",
-           "ceil(L / (dn*S)) <= 8, frame lines <= 768, shared memory); does not fit");
+           "ceil(L / (dn*S)) <= 8, frame lines <= 768, shared memory, Mc >= 8 for tensor cores); does not fit");
   const Tensor gy = as_contiguous(grad_output), x = as_contiguous(input);
   const Tensor cond = as_contiguous(to_dtype(condensed, ScalarType::Float));
   Tensor grad_input = torch::stable::new_zeros(x, x.sizes());
   Tensor partials = torch::stable::new_zeros(cond, {p.grid, g.condensed_channels, g.condensed_len});
-  std::vector<int64_t> stats(8, 0);
+  std::vector<int64_t> stats(kAdjStatCount, 0);
   stats[0] = p.rows;
   stats[1] = p.strips;
   stats[2] = p.lines;
@@ -145,8 +281,8 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_strip_adjoint_model_cpu(
     for (int64_t slot = 0; slot < p.grid; ++slot) sum += parts[slot * slice + i];
     out[i] = sum;
   }
-  Tensor stats_t = torch::stable::new_empty(x, {8}, ScalarType::Long);
-  for (int i = 0; i < 8; ++i) stats_t.mutable_data_ptr<int64_t>()[i] = stats[i];
+  Tensor stats_t = torch::stable::new_empty(x, {kAdjStatCount}, ScalarType::Long);
+  for (int i = 0; i < kAdjStatCount; ++i) stats_t.mutable_data_ptr<int64_t>()[i] = stats[i];
   return {grad_input, to_dtype(grad_condensed, input.scalar_type()), stats_t};
 }
 

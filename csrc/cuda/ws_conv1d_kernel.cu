@@ -337,7 +337,8 @@ std::tuple<Tensor, Tensor, Tensor> fused_backward_cuda(const Tensor& gy, const T
   WS_CHECK(x.scalar_type() != ScalarType::Double,
            "wsnet_ext: the cuda_adjoint switch forces the 'fused' backward, which takes float32, float16 or "
            "bfloat16, got float64; does not fit");
-  const AdjointPlan plan = choose_adjoint_plan(g, strip_shared_limit(), 2 * multiprocessors());
+  const AdjointPlan plan =
+      choose_adjoint_plan(g, strip_precision(g, x.get_device_index()), strip_shared_limit(), 2 * multiprocessors());
   WS_CHECK(plan.rows > 0, "wsnet_ext: the cuda_adjoint switch forces the 'fused' backward, which does not fit "
            "this shape (kernel ", g.kernel_size, ", sample stride ", g.sample_stride, ", stride ", g.stride,
            ", ", g.out_channels, " filters: ring K = ceil(L / (dn*S)) <= 8 and <= 768 lines per frame); does not fit");
@@ -365,8 +366,14 @@ std::tuple<Tensor, Tensor, Tensor> fused_backward_cuda(const Tensor& gy, const T
                                                            bool(output_mask[0]), bool(output_mask[1]));
         WS_CUDA_LAUNCH_CHECK();
       };
-      if (plan.ring <= 4) launch(adjoint_strip_kernel<scalar_t, 4>);
-      else launch(adjoint_strip_kernel<scalar_t, 8>);
+      const auto with_ring = [&](auto precision_tag) {
+        constexpr int kPrecision = decltype(precision_tag)::value;
+        if (plan.ring <= 4) launch(adjoint_strip_kernel<scalar_t, 4, kPrecision>);
+        else launch(adjoint_strip_kernel<scalar_t, 8, kPrecision>);
+      };
+      if (plan.precision == int(StripPrecision::kFma)) with_ring(std::integral_constant<int, 0>{});
+      else if (plan.precision == int(StripPrecision::kTf32)) with_ring(std::integral_constant<int, 1>{});
+      else with_ring(std::integral_constant<int, 2>{});
       if (output_mask[1]) {
         const int64_t slice = g.condensed_channels * g.condensed_len;
         adjoint_reduce_kernel<scalar_t><<<grid_for(slice), kThreads, 0, stream>>>(
