@@ -9,7 +9,8 @@
 //   * walkers build the dP tile on chip: along each sampling line dP is a running box sum,
 //     +gy at a segment's first column and -gy after its last (the gy of open segments wait in a
 //     register ring, as the forward's parked sums do); only the strip's own rows are stored;
-//   * grad_f[r, j] += sum_v dP[r, v] * condensed[j, v] accumulates in shared memory (§2: df);
+//   * grad_f[r, j] += sum_v dP[r, v] * condensed[j, v] accumulates in shared memory (§2: df), on
+//     tensor cores for Mc >= 8 (below: CUDA cores, adjoint_accumulate_grad_f);
 //   * grad_condensed[j, v] += sum_r f[r, j] * dP[r, v] goes to the block's own slice of a partial
 //     buffer (§2: dcondensed), which a second kernel adds up in a fixed order.
 // At the strip's end grad_f goes to every channel repeat of grad_input. dP never reaches global
