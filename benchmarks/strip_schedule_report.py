@@ -7,7 +7,8 @@ H200 time against cuDNN's at TF32 peak. Writes benchmarks/results/strip_schedule
 
 Prediction model (GPU.md's limits): the slower of shared-memory traffic at 128 B/clock/SM
 (132 SMs, 1.98 GHz), HBM traffic of the floor at 4.8 TB/s, and for Mc < 8 the walkers' FMAs at
-the float32 peak (67 TFLOP/s). Shared traffic per column tile: MMA path: F fragments
+the float32 peak (67 TFLOP/s), and instruction issue (128 thread-instructions per clock per SM, at
+the per-point counts in INSTRUCTIONS_PER_POINT). Shared traffic per column tile: MMA path: F fragments
 (f_rows x k_pad words), B fragments (bands x CT x k_pad words), P stores and walker loads
 (f_rows x CT and R x CT words, the latter times 1 + the counted conflict rate); 3xTF32 triples
 the tensor-core work, not the shared traffic. FMA path: per P element Mc loads of F (C is a
@@ -30,13 +31,19 @@ from benchmarks.training_protocol import TRAINING_SHAPES, floor_bytes  # noqa: E
 
 MODEL = torch.ops.wsnet_ext.ws_conv1d_strip_model.default
 STATS = ["To", "R", "strips", "lines", "ring", "shared_bytes", "conflicts_a", "conflicts_b", "conflicts_store",
-         "conflicts_walk", "walk_reads", "unwritten", "output_errors", "fragment_errors", "nonfinite_strips", "filters", "groups"]
+         "conflicts_walk", "walk_reads", "unwritten", "output_errors", "fragment_errors", "nonfinite_strips", "filters", "groups", "window"]
 SMS, CLOCK, SMEM_BYTES_PER_CLOCK, HBM, FP32, TF32 = 132, 1.98e9, 128, 4.8e12, 67e12, 495e12
 SMEM_PER_SM = 228 * 1024
+# Instructions per walked point, read off the walk loops (ws_conv1d_strips.h, ws_conv1d_strip_window.h):
+# one-line walk on P in shared memory ~8 (load, add, two event tests, row step, loop); with its own
+# FMA P (Mc = 1) ~10; register window ~2.5 (FMA plus the window's move, shared tests amortized).
+INSTRUCTIONS_PER_POINT = {"mma": 8, "fma": 10, "window": 2.5}
+ISSUE_PER_CLOCK = 128  # thread-instructions per clock per SM (4 schedulers x 32 lanes)
+WINDOW_LINES = 8
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def plan_and_counts(shape, max_length=6000):
+def plan_and_counts(shape, max_length=60000):
     """The host model on one batch item (the input cut to max_length samples, enough for several
     strips); multiprocessors = 3 stands in for batch 64 on 132 SMs (the plan halves its strips
     while batch x strips < 2 x SMs: 64 x strips >= 264 needs strips >= 5, 1 x strips >= 6 here)."""
@@ -61,8 +68,11 @@ def predict(shape, s, precision):
     walk_conflict = s["conflicts_walk"] / s["walk_reads"] if s["walk_reads"] else 0.0
     line_step = math.gcd(shape.stride, shape.sample_stride)  # dilation 1: only these lines carry outputs
     walked = s["R"] * 32 / line_step  # P points the walkers read per column tile
+    window = bool(s.get("window", 0))
     if mma:
         words = f_rows * k_pad + (f_rows // 16) * 32 * k_pad + f_rows * 32 + walked * (1 + walk_conflict)
+    elif window:  # per column and W lines: one f, c's broadcast, and the rings' 2W words per S columns
+        words = walked * (2 + 2 * WINDOW_LINES / shape.sample_stride) / WINDOW_LINES
     else:
         words = walked * (shape.condensed_channels + 1)  # F loads, and C's broadcast
     groups = s.get("groups", 1)
@@ -72,10 +82,12 @@ def predict(shape, s, precision):
     useful = shape.batch * shape.padded_len * shape.condensed_len
     done = blocks * groups * s["R"] * col_tiles * 32
     cudnn_s = 2 * shape.plain_macs() / TF32
-    ours = max(smem_s, hbm_s, fma_s)
+    per_point = INSTRUCTIONS_PER_POINT["window" if window else "mma" if mma else "fma"]
+    issue_s = blocks * groups * col_tiles * walked * per_point / (ISSUE_PER_CLOCK * SMS * CLOCK)
+    ours = max(smem_s, hbm_s, fma_s, issue_s)
     return {"blocks_per_sm": min(2, SMEM_PER_SM // max(s["shared_bytes"], 1)), "walk_conflict": walk_conflict,
             "overwork": done / useful, "smem_us": smem_s * 1e6, "hbm_us": hbm_s * 1e6, "fma_us": fma_s * 1e6,
-            "ours_us": ours * 1e6, "cudnn_peak_us": cudnn_s * 1e6, "speedup_vs_peak": cudnn_s / ours}
+            "issue_us": issue_s * 1e6, "ours_us": ours * 1e6, "cudnn_peak_us": cudnn_s * 1e6, "speedup_vs_peak": cudnn_s / ours}
 
 
 def main(argv=None):
@@ -87,23 +99,23 @@ def main(argv=None):
              "Counted by the host model (`ws_conv1d_strip_model`), predicted with the model in "
              "`benchmarks/strip_schedule_report.py`'s docstring. Estimates, not measurements.", "",
              "| layer | path | To | R | lines | K | smem KB | blocks/SM | A/B/P-store conflicts | walker conflict rate | "
-             "work / useful P | smem µs | HBM µs | FMA µs | predicted µs | cuDNN at TF32 peak µs | predicted vs cuDNN peak |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "work / useful P | smem µs | HBM µs | FMA µs | issue µs | predicted µs | cuDNN at TF32 peak µs | predicted vs cuDNN peak |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for shape in TRAINING_SHAPES:
         s, precision = plan_and_counts(shape)
         p = predict(shape, s, precision)
         mma_conflicts = s["conflicts_a"] + s["conflicts_b"] + s["conflicts_store"]
         lines.append(
-            f"| {shape.name} | {'3xTF32 MMA' if precision else 'FMA'} | {s['To']} | {s['R']} | {s['lines']} | "
+            f"| {shape.name} | {'3xTF32 MMA' if precision else 'FMA window' if s.get('window') else 'FMA'} | {s['To']} | {s['R']} | {s['lines']} | "
             f"{s['ring']} | {s['shared_bytes'] / 1024:.1f} | {p['blocks_per_sm']} | {mma_conflicts} | "
             f"{p['walk_conflict']:.2f} | {p['overwork']:.2f} | {p['smem_us']:.1f} | {p['hbm_us']:.1f} | "
-            f"{p['fma_us']:.1f} | {p['ours_us']:.1f} | {p['cudnn_peak_us']:.1f} | {p['speedup_vs_peak']:.2f}x |")
+            f"{p['fma_us']:.1f} | {p['issue_us']:.1f} | {p['ours_us']:.1f} | {p['cudnn_peak_us']:.1f} | {p['speedup_vs_peak']:.2f}x |")
     lines += ["", "cuDNN at TF32 peak is a harsh yardstick: GPU.md quotes cuDNN's measured efficiency on the H200 "
               "as 5.3 TFLOP/s (float32) on conv1, where the issue's 4x target then means <= ~340 us at batch 64, and "
               "142 TFLOP/s (29% of TF32 peak) on `long`, where 8x means <= ~470 us. Walker conflict rate: extra "
               "shared wavefronts per warp-wide read of P, mostly where lines enter a strip misaligned (short strips "
-              "of conv3-conv7). conv1's FMA path pays a shared load of F per multiply-add; the register-window "
-              "kernel of GPU.md (one load per several FMAs) is not written yet."]
+              "of conv3-conv7). conv1 takes the register-window walk (8 lines per thread, f in a sliding "
+              "register window, one FMA per point); its estimate rests on the instruction count above."]
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"strip_schedule_{args.tag}.md")
     with open(path, "w") as out:

@@ -71,6 +71,8 @@ struct StripPlan {
   int64_t threads;      // kStripThreads
   int64_t c_offset, p_offset, shared_floats;  // shared memory layout, in floats
   int precision;        // StripPrecision
+  int window;           // 1: the register-window walk (ws_conv1d_strip_window.h), rows unpermuted
+  int64_t margin;       // window: zero rows kept above and below the strip in F
 };
 
 // The ring size a kernel is compiled for: K rounded up to 4, 8 or 16 (kStripMaxRing), and the
@@ -99,11 +101,14 @@ WS_HOST_DEVICE int64_t strip_gcd(int64_t a, int64_t b) {
 // carrying lines, read neighbouring physical rows of one column (with strided layers, s = 2, they
 // would otherwise read every other row: a 2-way bank conflict). On the MMA path H = 4 (mod 8), so
 // the two phases' rows of one fragment store fall in different banks.
+// (The register-window walk reads its rows in order, after a margin of zero rows.)
 WS_HOST_DEVICE int64_t strip_phys_row(const StripPlan& p, int64_t r) {
+  if (p.window) return p.margin + r;
   return (r % p.line_step) * p.phase_rows + r / p.line_step;
 }
-// The logical row of physical row pr, or -1 for a gap between the phases.
+// The logical row of physical row pr, or -1 for a gap between the phases (or a margin row).
 WS_HOST_DEVICE int64_t strip_logical_row(const StripPlan& p, int64_t pr) {
+  if (p.window) return (pr >= p.margin && pr < p.margin + p.rows) ? pr - p.margin : -1;
   const int64_t phase = pr / p.phase_rows, q = pr % p.phase_rows;
   const int64_t r = q * p.line_step + phase;
   return (phase < p.line_step && r < p.rows) ? r : -1;

@@ -70,7 +70,7 @@ rows, problems = [], []
 for name, k in kernels.items():
     pretty = demangle.get(name, name)
     short = re.sub(r"wsnet::|\(anonymous namespace\)::|c10::", "", pretty).split("(")[0]
-    strip = "forward_strip_kernel" in pretty or "adjoint_strip_kernel" in pretty
+    strip = any(name in pretty for name in ("forward_strip_kernel", "adjoint_strip_kernel", "forward_window_kernel"))
     mma = strip and re.search(r"(forward|adjoint)_strip_kernel<[^,]+, \d+, [12]>", short) is not None
     n_hmma = hmma.get(name)
     rows.append(f"{short:70s} regs {k['registers']!s:>4}  spill st/ld {k['spill_stores']}/{k['spill_loads']}  "

@@ -33,4 +33,5 @@ def test_strip_kernels_fit_sm90(tmp_path):
     strips = [line for line in lines if "forward_strip_kernel<" in line]
     assert len(strips) == 27, lines  # 3 dtypes x 3 ring sizes x 3 precisions
     assert len([line for line in lines if "adjoint_strip_kernel<" in line]) == 18, lines  # 3 x 2 rings x 3
+    assert len([line for line in lines if "forward_window_kernel<" in line]) == 6, lines  # 3 dtypes x 2 line steps
     assert lines[-1] == "problems: none"

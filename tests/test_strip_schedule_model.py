@@ -18,7 +18,7 @@ MODEL = torch.ops.wsnet_ext.ws_conv1d_strip_model.default
 FMA, TF32, TF32X3 = 0, 1, 2
 STATS = ["To", "R", "strips", "lines", "ring", "shared_bytes", "conflicts_a", "conflicts_b",
          "conflicts_store", "conflicts_walk", "walk_reads", "unwritten", "output_errors",
-         "fragment_errors", "nonfinite_strips", "filters", "groups"]
+         "fragment_errors", "nonfinite_strips", "filters", "groups", "window"]
 
 SAMPLE_STRIDES = (1, 2, 3, 7)
 REPEATS = (1, 2, 4)
@@ -157,3 +157,24 @@ def test_model_refuses_what_the_kernel_does_not_take(dtype, kernel_size, sample_
     with pytest.raises(RuntimeError, match=message):
         run_model(x, cond, None, kernel_size=kernel_size, sample_stride=sample_stride, channel_repeat=1,
                   stride=1, padding=0, dilation=1, precision=precision)
+
+
+@pytest.mark.parametrize("stride,sample_stride,kernel_size,padding,length", [
+    (2, 8, 64, 32, 5000),   # SoundNet's conv1: line step 2, ring 8
+    (1, 3, 5, 2, 777),      # line step 1
+    (2, 2, 7, 0, 1201),     # line step 2, odd kernel
+])
+def test_register_window_walk_takes_single_channel_inputs(stride, sample_stride, kernel_size, padding, length):
+    """Mc = 1, d = 1, s = gcd(s, S) <= 2: the register-window walk (stat 'window'), W lines per
+    thread with a sliding window of f and the parked sums in shared memory, against the definition."""
+    (x, cond, b), (x32, cond32, b32) = make_case(9, batch=2, mc=1, repeat=1, length=length, out_channels=16,
+                                                 kernel_size=kernel_size, sample_stride=sample_stride, bias=True)
+    options = dict(kernel_size=kernel_size, sample_stride=sample_stride, channel_repeat=1, stride=stride,
+                   padding=padding, dilation=1)
+    for multiprocessors in (1, 132):  # long strips, and short ones (margins and edges of every strip)
+        y, stats = run_model(x32, cond32, b32, precision=FMA, multiprocessors=multiprocessors, **options)
+        assert stats["window"] == 1 and stats["unwritten"] == 0 and stats["output_errors"] == 0, stats
+        assert_close_scaled(y, reference_conv1d(x, cond, b, **options), torch.float32)
+    # a repeat (Mc = 1 still) and a dilation (not the window: the one-line walk)
+    _, stats = run_model(x32, cond32, b32, precision=FMA, **dict(options, dilation=2))
+    assert stats["window"] == 0

@@ -10,11 +10,13 @@
 //   11 reads of shared memory not written in this tile (must be 0),
 //   12 outputs written other than exactly once per strip (must be 0),
 //   13 MMA fragment elements not covered exactly once (must be 0),
-//   14 blocks that took the NaN/Inf path, 15 filters per block (Nf), 16 filter groups.
+//   14 blocks that took the NaN/Inf path, 15 filters per block (Nf), 16 filter groups,
+//   17 whether the register-window walk ran (ws_conv1d_strip_window.h).
 #include <cmath>
 #include <vector>
 
 #include "../ws_conv1d_op_args.h"
+#include "../ws_conv1d_strip_window.h"
 #include "../ws_conv1d_strips.h"
 #include "../ws_stable.h"
 
@@ -23,7 +25,7 @@ namespace {
 
 enum Stat {
   kTo, kRows, kStrips, kLines, kRing, kShared, kConflictA, kConflictB, kConflictStore, kConflictWalk,
-  kWalkReads, kUnwritten, kOutputErrors, kFragmentErrors, kNonfiniteStrips, kFilters, kGroups, kStatCount
+  kWalkReads, kUnwritten, kOutputErrors, kFragmentErrors, kNonfiniteStrips, kFilters, kGroups, kWindow, kStatCount
 };
 
 // Shared memory of one block, with a written flag per word (stale words count as unwritten).
@@ -222,6 +224,67 @@ void model_strips(const scalar_t* x, const float* cond, const scalar_t* bias, sc
   }
 }
 
+// The register-window walk (ws_conv1d_strip_window.h), thread by thread; NaN/Inf is seen in the
+// emitted sums, and such a strip takes the definition, as in the kernel.
+template <int LS, typename scalar_t>
+void model_window(const scalar_t* x, const float* cond, const scalar_t* bias, scalar_t* y,
+                  const Conv1dGeometry& g, const StripPlan& p, std::vector<int64_t>& stats) {
+  const int threads = int(p.threads);
+  SharedModel sm{std::vector<float>(p.shared_floats), std::vector<char>(p.shared_floats), &stats[kUnwritten]};
+  std::vector<WindowWalker<LS>> walkers(threads);
+  std::vector<char> active(threads);
+  std::vector<int> emitted;
+  const auto load_f = [&](int row) { return sm.read(strip_f_index(p, strip_phys_row(p, row), 0)); };
+  // the rings: zeroed by the setup before any read, so plain access; the index is checked
+  const auto ring = [&](int64_t i) -> float& {
+    sm.written.at(i) = 1;
+    return sm.value.at(i);
+  };
+  for (int64_t strip = 0; strip < g.batch * p.strips; ++strip) {
+    const int64_t b = strip / p.strips, t0 = (strip % p.strips) * p.outputs;
+    const int t_count = int(std::min<int64_t>(p.outputs, g.out_len - t0));
+    const scalar_t* x_b = x + b * g.in_channels * g.length;
+    sm.forget(0, p.shared_floats);
+    for (int64_t pr = 0; pr < p.f_rows; ++pr) {
+      sm.write(strip_f_index(p, pr, 0), strip_fold_value(x_b, g, p, t0, strip_logical_row(p, pr), 0));
+    }
+    for (int tid = 0; tid < threads; ++tid) {
+      active[tid] = window_walker_setup(p, g, tid, t_count, walkers[tid], load_f, ring);
+    }
+    emitted.assign(size_t(g.out_channels) * t_count, 0);
+    bool nonfinite = false;
+    for (int64_t ct = 0; ct < p.col_tiles; ++ct) {
+      const int v0 = int(ct * kStripColumns);
+      sm.forget(p.c_offset, p.p_offset);  // the slab (the rings live on across tiles)
+      for (int vl = 0; vl < kStripColumns; ++vl) {
+        sm.write(strip_c_index(p, vl, 0), v0 + vl < g.condensed_len ? cond[v0 + vl] : 0.0f);
+      }
+      for (int tid = 0; tid < threads; ++tid) {
+        if (!active[tid]) continue;
+        window_walk(walkers[tid], tid, v0 + kStripColumns, p, g, t_count, load_f,
+                    [&](int v) { return sm.read(strip_c_index(p, v - v0, 0)); }, ring,
+                    [&](int n, int t, float sum) {
+                      ++emitted[size_t(n) * t_count + t];
+                      nonfinite |= !std::isfinite(sum);
+                      if (bias != nullptr) sum += static_cast<float>(bias[n]);
+                      y[(b * g.out_channels + n) * g.out_len + t0 + t] = static_cast<scalar_t>(sum);
+                    });
+      }
+    }
+    for (int count : emitted) stats[kOutputErrors] += count != 1;
+    if (nonfinite) {
+      ++stats[kNonfiniteStrips];
+      for (int64_t n = 0; n < g.out_channels; ++n) {
+        for (int64_t t = t0; t < t0 + t_count; ++t) {
+          const float start = bias != nullptr ? static_cast<float>(bias[n]) : 0.0f;
+          y[(b * g.out_channels + n) * g.out_len + t] = static_cast<scalar_t>(
+              definition_output<float>(x_b, cond, g.condensed_len, 1, g, n, t, start));
+        }
+      }
+    }
+  }
+}
+
 std::tuple<Tensor, Tensor> ws_conv1d_strip_model_cpu(
     const Tensor& input, const Tensor& condensed, const std::optional<Tensor>& bias,
     int64_t kernel_size, int64_t sample_stride, int64_t channel_repeat, int64_t stride,
@@ -234,7 +297,7 @@ std::tuple<Tensor, Tensor> ws_conv1d_strip_model_cpu(
            "or 2 (3xtf32), got ", precision);
   WS_CHECK(input.scalar_type() != ScalarType::Double,
            "ws_conv1d_strip_model: the strip kernel takes float32, float16 or bfloat16 input, got float64");
-  const StripPlan p = choose_strip_plan(g, StripPrecision(precision), shared_limit, multiprocessors);
+  const StripPlan p = choose_forward_plan(g, StripPrecision(precision), shared_limit, multiprocessors);
   WS_CHECK(p.outputs > 0, "ws_conv1d_strip_model: the strip kernel does not fit this shape (",
            g.condensed_channels, " condensed channels, precision ", precision, ", ring ",
            "K = ceil(L / (dn*S)) and lines per strip limited); does not fit");
@@ -252,6 +315,7 @@ std::tuple<Tensor, Tensor> ws_conv1d_strip_model_cpu(
   stats[kShared] = p.shared_floats * 4;
   stats[kFilters] = p.filters;
   stats[kGroups] = p.groups;
+  stats[kWindow] = p.window;
   WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_strip_model", [&] {
     if constexpr (!std::is_same_v<scalar_t, double>) {
       const scalar_t* bias_ptr = bias_c.has_value() ? bias_c->const_data_ptr<scalar_t>() : nullptr;
@@ -260,9 +324,20 @@ std::tuple<Tensor, Tensor> ws_conv1d_strip_model_cpu(
                                                 bias_ptr, y.mutable_data_ptr<scalar_t>(), g, p, stats);
       };
       const int kt = strip_ring_template(p.ring);
-      if (kt == 4) run(std::integral_constant<int, 4>{});
-      else if (kt == 8) run(std::integral_constant<int, 8>{});
-      else run(std::integral_constant<int, 16>{});
+      if (p.window) {
+        const auto window = [&](auto ls_tag) {
+          model_window<decltype(ls_tag)::value>(x.const_data_ptr<scalar_t>(), cond.const_data_ptr<float>(), bias_ptr,
+                                                y.mutable_data_ptr<scalar_t>(), g, p, stats);
+        };
+        if (p.line_step == 1) window(std::integral_constant<int, 1>{});
+        else window(std::integral_constant<int, 2>{});
+      } else if (kt == 4) {
+        run(std::integral_constant<int, 4>{});
+      } else if (kt == 8) {
+        run(std::integral_constant<int, 8>{});
+      } else {
+        run(std::integral_constant<int, 16>{});
+      }
     }
   });
   Tensor stats_t = torch::stable::new_empty(x, {kStatCount}, ScalarType::Long);

@@ -248,6 +248,11 @@ void launch_strip_kernel(const scalar_t* x, const float* cond, const scalar_t* b
         x, cond, bias, y, g, plan);
     WS_CUDA_LAUNCH_CHECK();
   };
+  if (plan.window) {  // single-channel inputs: the register-window walk (line step 1 or 2)
+    if (plan.line_step == 1) launch(forward_window_kernel<scalar_t, 1>);
+    else launch(forward_window_kernel<scalar_t, 2>);
+    return;
+  }
   const auto with_ring = [&](auto precision_tag) {
     constexpr int kPrecision = decltype(precision_tag)::value;
     const int kt = strip_ring_template(plan.ring);
@@ -285,7 +290,7 @@ Tensor ws_conv1d_forward_cuda(const Tensor& input, const Tensor& condensed,
     const ForwardTiles tiles = choose_forward_tiles(g, sizeof(acc_t));
     StripPlan strips{};
     if constexpr (!std::is_same_v<scalar_t, double>) {  // float32 accumulation: not for float64
-      strips = choose_strip_plan(g, strip_precision(g, input.get_device_index()), strip_shared_limit(), sms);
+      strips = choose_forward_plan(g, strip_precision(g, input.get_device_index()), strip_shared_limit(), sms);
     }
     const ForwardKernel kernel = pick_forward_kernel(g, line_tiles, stream_tiles, tiles, strips, sms);
     if (kernel == ForwardKernel::kStrips) {

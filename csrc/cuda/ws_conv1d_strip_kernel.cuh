@@ -4,6 +4,7 @@
 // (WSNET_CUDA_FORWARD=strips) until a GPU run has passed the CUDA tests and compute-sanitizer.
 #pragma once
 
+#include "../ws_conv1d_strip_window.h"
 #include "../ws_conv1d_strips.h"
 
 namespace wsnet {
@@ -142,6 +143,58 @@ forward_strip_kernel(const scalar_t* __restrict__ x, const float* __restrict__ c
       }
     }
     __syncthreads();  // F is rewritten by the next strip
+  }
+}
+
+// The register-window walk for single-channel inputs (../ws_conv1d_strip_window.h): W neighbouring
+// lines per thread, f in a sliding register window, one FMA per point. NaN/Inf shows in the
+// emitted sums; such a strip takes the definition, as in the other kernels.
+template <typename scalar_t, int LS>
+__global__ void __launch_bounds__(kStripThreads, 2)
+forward_window_kernel(const scalar_t* __restrict__ x, const float* __restrict__ cond,
+                      const scalar_t* __restrict__ bias, scalar_t* __restrict__ y, Conv1dGeometry g, StripPlan p) {
+  extern __shared__ __align__(16) float window_smem[];
+  const int tid = threadIdx.x, threads = int(p.threads);
+  const auto load_f = [&](int row) { return window_smem[strip_f_index(p, strip_phys_row(p, row), 0)]; };
+  const auto ring = [&](int64_t i) -> float& { return window_smem[i]; };
+  for (int64_t strip = blockIdx.x; strip < g.batch * p.strips; strip += gridDim.x) {  // uniform
+    const int64_t b = strip / p.strips, t0 = (strip % p.strips) * p.outputs;
+    const int t_count = int(p.outputs < g.out_len - t0 ? p.outputs : g.out_len - t0);
+    const scalar_t* x_b = x + b * g.in_channels * g.length;
+    scalar_t* y_b = y + b * g.out_channels * g.out_len + t0;
+    __syncthreads();  // the last strip's walkers are done with F
+    for (int pr = tid; pr < int(p.f_rows); pr += threads) {  // fold (§2.1), margins of zeros
+      window_smem[strip_f_index(p, pr, 0)] = strip_fold_value(x_b, g, p, t0, strip_logical_row(p, pr), 0);
+    }
+    __syncthreads();
+    WindowWalker<LS> walker;
+    const bool active = window_walker_setup(p, g, tid, t_count, walker, load_f, ring);
+    int nonfinite = 0;
+    for (int ct = 0; ct < int(p.col_tiles); ++ct) {
+      const int v0 = ct * kStripColumns;
+      __syncthreads();  // the last tile's walkers are done with C
+      for (int vl = tid; vl < kStripColumns; vl += threads) {
+        window_smem[strip_c_index(p, vl, 0)] = v0 + vl < g.condensed_len ? cond[v0 + vl] : 0.f;
+      }
+      __syncthreads();
+      if (active) {
+        window_walk(walker, tid, v0 + kStripColumns, p, g, t_count, load_f,
+                    [&](int v) { return window_smem[strip_c_index(p, v - v0, 0)]; }, ring,
+                    [&](int n, int t, float sum) {
+                      nonfinite |= !isfinite(sum);
+                      if (bias != nullptr) sum += static_cast<float>(bias[n]);
+                      y_b[int64_t(n) * g.out_len + t] = static_cast<scalar_t>(sum);
+                    });
+      }
+    }
+    if (__syncthreads_or(nonfinite)) {  // uniform: the definition for the strip's outputs
+      for (int64_t k = tid; k < int64_t(t_count) * g.out_channels; k += threads) {
+        const int64_t n = k / t_count, t = t0 + k % t_count;
+        const float start = bias != nullptr ? static_cast<float>(bias[n]) : 0.f;
+        y[(b * g.out_channels + n) * g.out_len + t] =
+            static_cast<scalar_t>(definition_output<float>(x_b, cond, g.condensed_len, 1, g, n, t, start));
+      }
+    }
   }
 }
 
