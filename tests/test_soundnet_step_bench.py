@@ -22,3 +22,5 @@ def test_soundnet_step_smoke(tmp_path):
 def test_soundnet_step_rejects_bad_modes(tmp_path):
     with pytest.raises(SystemExit, match="--modes"):
         main(["--device", "cpu", "--modes", "jit", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="needs CUDA"):
+        main(["--device", "cpu", "--modes", "graph", "--out", str(tmp_path)])
