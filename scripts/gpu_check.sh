@@ -11,6 +11,7 @@
 #      and SoundNet's training step.
 #   OUT=results_dir bash scripts/gpu_check.sh        (wheels of missing test packages in .whl/)
 #   SKIP_WHEEL=1 SKIP_PROFILE=1 SKIP_BATCH8=1 ...    (skip steps to fit the device time)
+#   FAST=1 OUT=... bash scripts/gpu_check.sh         (the new kernels only, from the carried wheel)
 # Logs go to $OUT (commit them with the results). Exits non-zero if any step failed or timed out.
 set -uo pipefail
 OUT=${OUT:-$(mktemp -d)}
@@ -44,7 +45,7 @@ CUDA_TESTS=(tests/test_cuda.py tests/test_cuda_hardening.py tests/test_cuda_stri
 
 # 1. The wheel as built elsewhere (stable ABI: it must load here without a rebuild).
 wheel=$(ls dist/wsnet_ext-*-abi3-*.whl 2>/dev/null | head -1)
-if [ -n "$wheel" ] && [ -z "${SKIP_WHEEL:-}" ]; then
+if [ -n "$wheel" ] && [ -z "${SKIP_WHEEL:-}" ] && [ -z "${FAST:-}" ]; then
   rm -rf /tmp/wheel_site && python3 -m pip install -q --no-index --no-deps --target /tmp/wheel_site "$wheel"
   mkdir -p /tmp/wheel_tests && cp -r tests benchmarks /tmp/wheel_tests/
   run "wheel from the CPU machine: CUDA tests" 150 "$OUT/test_cuda_wheel.log" \
@@ -52,6 +53,33 @@ if [ -n "$wheel" ] && [ -z "${SKIP_WHEEL:-}" ]; then
     "cd /tmp/wheel_tests && python3 -c 'import wsnet_ext; print(wsnet_ext.__file__, wsnet_ext.build_info()); assert wsnet_ext.build_info()[\"cuda_loaded\"]' && python3 -m pytest -q -p no:cacheprovider -x ${CUDA_TESTS[*]} -k 'float32 or hardening'"
 else
   echo "no dist/*-abi3-*.whl carried over: skipping the wheel check" | tee -a "$OUT/summary.log"
+fi
+
+# FAST=1: the new kernels only, from the carried wheel (no build): their tests, compute-sanitizer
+# on them, the training-size protocol and SoundNet's step; about 10 minutes of commands, to fit a
+# 15-minute device budget with the machine's start-up.
+if [ -n "${FAST:-}" ]; then
+  [ -n "$wheel" ] || { echo "FAST=1 needs dist/*-abi3-*.whl carried over" | tee -a "$OUT/summary.log"; exit 1; }
+  rm -rf /tmp/wheel_site && python3 -m pip install -q --no-index --no-deps --target /tmp/wheel_site "$wheel"
+  rm -rf /tmp/wheel_tests && mkdir -p /tmp/wheel_tests && cp -r tests benchmarks scripts csrc /tmp/wheel_tests/
+  cd /tmp/wheel_tests && export PYTHONPATH=/tmp/wheel_site:/tmp/site
+  card=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr -cd "A-Za-z0-9")
+  run "strip forward and fused backward tests" 240 "$OUT/test_cuda_strips.log" \
+    python3 -m pytest -q -p no:cacheprovider -rs tests/test_cuda_strips.py
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 run "compute-sanitizer memcheck strips" 120 "$OUT/sanitize_memcheck_strips.log" \
+    compute-sanitizer --tool memcheck --error-exitcode 99 --print-limit 20 \
+    python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda_strips.py -k "C1-s1 or C4-s2 or half or nan or deterministic"
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 run "compute-sanitizer racecheck strips" 90 "$OUT/sanitize_racecheck_strips.log" \
+    compute-sanitizer --tool racecheck --error-exitcode 99 --print-limit 20 \
+    python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda_strips.py -k "C1-s1-d1 or half"
+  run "training-size protocol" 180 "$OUT/benchmark_training.log" python3 benchmarks/bench_ws_conv1d.py \
+    --device cuda --protocol training --dtypes float32,bfloat16 --out "$OUT" --tag "$(date +%F)-$card"
+  run "SoundNet training step" 120 "$OUT/soundnet_step.log" python3 benchmarks/bench_soundnet_step.py \
+    --device cuda --modes eager,graph --out "$OUT" --tag "$(date +%F)-$card"
+  step done
+  if [ "${#failed[@]}" -gt 0 ]; then printf 'FAILED: %s\n' "${failed[@]}" | tee -a "$OUT/summary.log"; exit 1; fi
+  echo "all steps passed" | tee -a "$OUT/summary.log"
+  exit 0
 fi
 
 # 2. Built here, for this card.
