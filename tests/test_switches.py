@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 import wsnet_ext
 
@@ -44,3 +45,22 @@ def test_override_sets_and_restores():
 def test_bad_switches_are_refused(name, value, message):
     with pytest.raises(ValueError, match=message):
         wsnet_ext.switches.set(name, value)
+
+
+def test_strip_kernel_precision_follows_torch_tf32_switch():
+    """ws_conv1d tells the CUDA library what torch.backends.cudnn.allow_tf32 is on each eager
+    CUDA call (wsnet_ext._switches.follow_torch_tf32); the opt-in kernels' values are accepted."""
+    from wsnet_ext import _switches
+    before = torch.backends.cudnn.allow_tf32
+    try:
+        for allowed in (False, True, False):
+            torch.backends.cudnn.allow_tf32 = allowed
+            _switches.follow_torch_tf32()
+            assert wsnet_ext.switches.current()["torch_allow_tf32"] == ("1" if allowed else "0")
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+        _switches.follow_torch_tf32()
+    with wsnet_ext.switches.override(cuda_forward="strips", cuda_adjoint="fused", cuda_tf32="0"):
+        assert wsnet_ext.switches.current()["cuda_forward"] == "strips"
+    with pytest.raises(ValueError, match="cuda_tf32 expects one of"):
+        wsnet_ext.switches.set("cuda_tf32", "maybe")
