@@ -357,8 +357,8 @@ std::tuple<Tensor, Tensor, Tensor> fused_backward_cuda(const Tensor& gy, const T
     if (output_mask[1]) torch::stable::zero_(grad_condensed);
     return {grad_input, grad_condensed, grad_bias};
   }
-  Tensor partials = torch::stable::new_zeros(cond, {output_mask[1] ? plan.grid : 1, g.condensed_channels,
-                                                    g.condensed_len});
+  // one (Mc x Lc) slice per block (each block's pointer stays inside, even when unused)
+  Tensor partials = torch::stable::new_zeros(cond, {plan.grid, g.condensed_channels, g.condensed_len});
   WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_fused_backward_cuda", [&] {
     if constexpr (!std::is_same_v<scalar_t, double>) {
       scalar_t* gx = output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr;
