@@ -1,4 +1,4 @@
-"""The strip forward's schedule at training shapes, counted on the CPU before any GPU run: its plan
+"""The strip forward's (and the fused backward's) schedule at training shapes, counted on the CPU before any GPU run: its plan
 (strip rows, lines, ring, shared memory, blocks per SM), the bank conflicts its host model counts,
 the work it does beyond the useful P (halo rows, padded columns), and a roofline prediction of its
 H200 time against cuDNN's at TF32 peak. Writes benchmarks/results/strip_schedule_<tag>.md.
@@ -90,6 +90,60 @@ def predict(shape, s, precision):
             "issue_us": issue_s * 1e6, "ours_us": ours * 1e6, "cudnn_peak_us": cudnn_s * 1e6, "speedup_vs_peak": cudnn_s / ours}
 
 
+ADJOINT = torch.ops.wsnet_ext.ws_conv1d_strip_adjoint_model.default
+ADJOINT_STATS = ["Ru", "strips", "lines", "ring", "shared_bytes", "grid", "unwritten", "nonfinite_blocks",
+                 "conflicts_grad_f_a", "conflicts_grad_f_b", "conflicts_grad_f_g", "conflicts_partial_a",
+                 "conflicts_partial_b"]
+
+
+def adjoint_counts(shape, max_length=20000):
+    """The fused backward's host model on one batch item (input cut to max_length samples)."""
+    mc = shape.condensed_channels
+    x = torch.randn(1, shape.in_channels, min(shape.length, max_length))
+    cond = torch.randn(mc, shape.condensed_len)
+    t_out = (x.shape[2] + 2 * shape.padding - shape.kernel_size) // shape.stride + 1
+    gy = torch.randn(1, shape.out_channels, t_out)
+    precision = 0 if mc < 8 else 2
+    limit = min(227 * 1024, SMEM_PER_SM // 2 - 1024)
+    try:
+        _, _, stats = ADJOINT(gy, x, cond, shape.kernel_size, shape.sample_stride, shape.channel_repeat, shape.stride,
+                              [shape.padding, shape.padding], 1, [True, True, False], precision, limit, 2 * SMS)
+    except RuntimeError:
+        return None, precision
+    return dict(zip(ADJOINT_STATS, stats.tolist())), precision
+
+
+def predict_adjoint(shape, a, precision):
+    """Roofline estimate of the fused backward at batch 64 (same limits as the forward's)."""
+    mma = precision != 0
+    ru, mc = a["Ru"], shape.condensed_channels
+    rows_pad = math.ceil(ru / 16) * 16 if mma else ru
+    j_pad = math.ceil(mc / 16) * 16 if mma else mc
+    line_step = math.gcd(shape.stride, shape.sample_stride)
+    frame = ru - 1 + 2 * (shape.kernel_size - 1) + shape.stride
+    col_tiles = math.ceil(shape.condensed_len / 32)
+    blocks = shape.batch * math.ceil(shape.padded_len / ru)
+    walked = frame * 32 / line_step
+    stored = ru * 32 / line_step
+    ld_p = rows_pad + 8
+    if mma:  # dP zeroing and stores; grad_f: A, B, G update (2-way); partial: A, B (2-way)
+        words = (32 * ld_p + stored + rows_pad * 32 + (rows_pad // 16) * 32 * j_pad + 2 * 2 * rows_pad * j_pad
+                 + 4 * j_pad * rows_pad + 2 * 2 * j_pad * rows_pad)
+        fma_s = 0.0
+    else:  # two loads per multiply-add in both products
+        words = 32 * ld_p + stored + 2 * 2 * ru * mc * 32
+        fma_s = 2 * 2 * blocks * col_tiles * ru * mc * 32 / FP32
+    smem_s = blocks * col_tiles * words * 4 / (SMEM_BYTES_PER_CLOCK * SMS * CLOCK)
+    issue_s = blocks * col_tiles * walked * INSTRUCTIONS_PER_POINT["mma"] / (ISSUE_PER_CLOCK * SMS * CLOCK)
+    hbm_bytes = 4 * (2 * shape.batch * shape.in_channels * shape.length + shape.batch * shape.out_channels * shape.out_len)
+    hbm_s = hbm_bytes / HBM
+    ours = max(smem_s, issue_s, hbm_s, fma_s)
+    cudnn_s = 2 * 2 * shape.plain_macs() / TF32  # dgrad + wgrad at TF32 peak
+    return {"smem_us": smem_s * 1e6, "issue_us": issue_s * 1e6, "hbm_us": hbm_s * 1e6, "fma_us": fma_s * 1e6,
+            "ours_us": ours * 1e6, "cudnn_peak_us": cudnn_s * 1e6, "speedup_vs_peak": cudnn_s / ours,
+            "partial_mb": min(2 * SMS, blocks) * mc * shape.condensed_len * 4 / 2**20}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tag", default=datetime.date.today().isoformat())
@@ -116,6 +170,24 @@ def main(argv=None):
               "shared wavefronts per warp-wide read of P, mostly where lines enter a strip misaligned (short strips "
               "of conv3-conv7). conv1 takes the register-window walk (8 lines per thread, f in a sliding "
               "register window, one FMA per point); its estimate rests on the instruction count above."]
+    lines += ["", "## Fused backward (grad_input and grad_condensed; grad_bias is ATen's sum)", "",
+              "Counted by `ws_conv1d_strip_adjoint_model` (bank conflicts of the tensor-core products: the G "
+              "update and the partial's reads of dP are 2-way by design, see ws_conv1d_strip_adjoint.h).", "",
+              "| layer | path | Ru | lines | K | smem KB | grid (batch 1) | partials MB (batch 64) | G / partial-B conflicts | smem µs | "
+              "HBM µs | FMA µs | issue µs | predicted µs | cuDNN dgrad+wgrad at TF32 peak µs | vs cuDNN peak |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for shape in TRAINING_SHAPES:
+        a, precision = adjoint_counts(shape)
+        if a is None:
+            lines.append(f"| {shape.name} | does not fit: the old backward runs | | | | | | | | | | | | | | |")
+            continue
+        q = predict_adjoint(shape, a, precision)
+        lines.append(
+            f"| {shape.name} | {'3xTF32 MMA' if precision else 'FMA'} | {a['Ru']} | {a['lines']} | {a['ring']} | "
+            f"{a['shared_bytes'] / 1024:.1f} | {a['grid']} | {q['partial_mb']:.1f} | "
+            f"{a['conflicts_grad_f_g']} / {a['conflicts_partial_b']} | {q['smem_us']:.1f} | {q['hbm_us']:.1f} | "
+            f"{q['fma_us']:.1f} | {q['issue_us']:.1f} | {q['ours_us']:.1f} | {q['cudnn_peak_us']:.1f} | "
+            f"{q['speedup_vs_peak']:.2f}x |")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"strip_schedule_{args.tag}.md")
     with open(path, "w") as out:
