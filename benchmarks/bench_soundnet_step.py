@@ -38,7 +38,7 @@ def variants(device: torch.device) -> dict:
     """name -> (model variant, switches while it runs)"""
     out = {"plain": ("plain", {}), "wsnet": ("ws", {})}
     if device.type == "cuda":
-        out["wsnet (strips + fused, opt-in)"] = ("ws", {"cuda_forward": "strips", "cuda_adjoint": "fused"})
+        out["wsnet (strips + fused, opt-in)"] = ("ws", {"cuda_forward": "prefer_strips", "cuda_adjoint": "prefer_fused"})
     return out
 
 

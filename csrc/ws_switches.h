@@ -12,8 +12,8 @@ enum class Switch : int {
   kCpuIsaCap = 0,     // 0: the best the processor has, 1: at most AVX2, 2: baseline
   kCpuPolyphase = 1,  // 1: split strided layers into phases, 0: don't
   kCpuHugePages = 2,  // 1: advise huge pages for large outputs, 0 (default): don't
-  kCudaForward = 3,   // 0: pick by shape; 1 lines, 2 stream, 3 tiles, 4 direct, 5 strips: that kernel or an error
-  kCudaAdjoint = 4,   // 0: pick by shape; 1 gather: the pointwise dP kernel; 2 fused: the strip backward
+  kCudaForward = 3,   // 0: pick by shape; 1 lines, 2 stream, 3 tiles, 4 direct, 5 strips: that kernel or an error; 6 strips where it fits
+  kCudaAdjoint = 4,   // 0: pick by shape; 1 gather: the pointwise dP kernel; 2 fused: the strip backward; 3 fused where it fits
   kCudaTf32 = 5,      // the strip kernel's P: 0 follow torch (kTorchAllowTf32), 1 float32-faithful, 2 TF32
   kTorchAllowTf32 = 6,  // torch.backends.cudnn.allow_tf32 as ws_conv1d last saw it (eager CUDA calls)
   kCount = 7,

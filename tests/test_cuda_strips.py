@@ -170,3 +170,19 @@ def test_fused_backward_nan_and_inf():
         assert torch.equal(torch.isnan(g), torch.isnan(want)) and torch.equal(torch.isinf(g), torch.isinf(want))
         finite = torch.isfinite(want)
         assert_close_scaled(g[finite], want[finite], torch.float32)
+
+
+def test_whole_soundnet_step_with_the_new_kernels_where_they_fit():
+    """prefer_strips / prefer_fused: the new kernels wherever they fit (conv7's backward does not:
+    the usual one runs there); a SoundNet training step matches the default kernels' step."""
+    torch.manual_seed(0)
+    model = wsnet_ext.models.soundnet(10, "ws", 10).cuda()
+    x = torch.randn(2, 1, 22050, device="cuda")
+    grads = []
+    for switches in ({}, {"cuda_forward": "prefer_strips", "cuda_adjoint": "prefer_fused", "cuda_tf32": "0"}):
+        model.zero_grad()
+        with wsnet_ext.switches.override(**switches):
+            model(x).square().sum().backward()
+        grads.append([p.grad.detach().cpu().clone() for p in model.parameters()])
+    for got, want in zip(grads[1], grads[0]):
+        torch.testing.assert_close(got, want, rtol=2e-3, atol=2e-3 * max(1.0, want.abs().max().item()))

@@ -6,8 +6,8 @@ variable; tests and benchmarks change them with `wsnet_ext.switches.override(...
 | cpu_isa | WSNET_CPU_ISA | best (default), avx2, baseline | caps the build of the CPU tile functions (tests run every build) |
 | cpu_polyphase | WSNET_CPU_POLYPHASE | 1 (default), 0 | the polyphase split of strided layers on the CPU |
 | cpu_huge_pages | WSNET_CPU_HUGE_PAGES | 0 (default), 1 | advises transparent huge pages for large CPU outputs (opt-in: see the README) |
-| cuda_forward | WSNET_CUDA_FORWARD | auto (default), lines, stream, tiles, direct, strips | forces one CUDA forward kernel; a shape it does not fit is an error. `strips` (tensor-core P tiles and register line walkers) is opt-in until a GPU run has passed the CUDA tests and compute-sanitizer on it |
-| cuda_adjoint | WSNET_CUDA_ADJOINT | auto (default), gather, fused | gather forces the pointwise CUDA dP kernel; fused the strip backward (dP on chip, no cuBLAS, two launches; opt-in until a GPU run has passed the CUDA tests and compute-sanitizer on it); a shape it does not fit is an error |
+| cuda_forward | WSNET_CUDA_FORWARD | auto (default), lines, stream, tiles, direct, strips, prefer_strips | forces one CUDA forward kernel; a shape it does not fit is an error. `strips` (tensor-core P tiles and register line walkers) is opt-in until a GPU run has passed the CUDA tests and compute-sanitizer on it; `prefer_strips` takes it wherever it fits and the usual pick elsewhere (for whole models) |
+| cuda_adjoint | WSNET_CUDA_ADJOINT | auto (default), gather, fused, prefer_fused | gather forces the pointwise CUDA dP kernel; fused the strip backward (dP on chip, no cuBLAS, two launches; opt-in until a GPU run has passed the CUDA tests and compute-sanitizer on it), a shape it does not fit being an error; prefer_fused takes it wherever it fits |
 | cuda_tf32 | WSNET_CUDA_TF32 | auto (default), 0, 1 | the strip kernel's precision: auto follows `torch.backends.cudnn.allow_tf32` (conv1d's switch) as `ws_conv1d` reads it on each eager CUDA call; 0 float32-faithful (3xTF32); 1 TF32 |
 | torch_allow_tf32 | (none) | 0, 1 (default) | internal: what `ws_conv1d` last read from `torch.backends.cudnn.allow_tf32` |
 
@@ -24,8 +24,8 @@ SWITCHES = {
     "cpu_isa": (0, "WSNET_CPU_ISA", ("best", "avx2", "baseline")),
     "cpu_polyphase": (1, "WSNET_CPU_POLYPHASE", ("0", "1")),
     "cpu_huge_pages": (2, "WSNET_CPU_HUGE_PAGES", ("0", "1")),
-    "cuda_forward": (3, "WSNET_CUDA_FORWARD", ("auto", "lines", "stream", "tiles", "direct", "strips")),
-    "cuda_adjoint": (4, "WSNET_CUDA_ADJOINT", ("auto", "gather", "fused")),
+    "cuda_forward": (3, "WSNET_CUDA_FORWARD", ("auto", "lines", "stream", "tiles", "direct", "strips", "prefer_strips")),
+    "cuda_adjoint": (4, "WSNET_CUDA_ADJOINT", ("auto", "gather", "fused", "prefer_fused")),
     "cuda_tf32": (5, "WSNET_CUDA_TF32", ("auto", "0", "1")),
     "torch_allow_tf32": (6, None, ("0", "1")),
 }

@@ -182,7 +182,8 @@ __global__ void forward_direct_kernel(const scalar_t* __restrict__ x, const acc_
   }
 }
 
-enum class ForwardKernel { kAuto = 0, kLines = 1, kStream = 2, kTiles = 3, kDirect = 4, kStrips = 5 };
+// kPreferStrips: the strip kernel where it fits the shape, else the pick by shape (for whole models)
+enum class ForwardKernel { kAuto = 0, kLines = 1, kStream = 2, kTiles = 3, kDirect = 4, kStrips = 5, kPreferStrips = 6 };
 
 const char* forward_kernel_name(ForwardKernel k) {
   switch (k) {
@@ -203,7 +204,8 @@ ForwardKernel pick_forward_kernel(const Conv1dGeometry& g, const LineTiles& line
                                   const StreamTiles& streamed, const ForwardTiles& tiles,
                                   const StripPlan& strips, int64_t sms) {
   const auto forced = static_cast<ForwardKernel>(get_switch(Switch::kCudaForward));
-  if (forced != ForwardKernel::kAuto) {
+  if (forced == ForwardKernel::kPreferStrips && strips.outputs > 0) return ForwardKernel::kStrips;
+  if (forced != ForwardKernel::kAuto && forced != ForwardKernel::kPreferStrips) {
     const bool fits = forced == ForwardKernel::kDirect || (forced == ForwardKernel::kLines && lines.outputs > 0) ||
                       (forced == ForwardKernel::kStream && streamed.outputs > 0) ||
                       (forced == ForwardKernel::kTiles && tiles.outputs > 0) ||
@@ -336,14 +338,18 @@ Tensor ws_conv1d_forward_cuda(const Tensor& input, const Tensor& condensed,
 
 // The fused strip backward (ws_conv1d_strip_adjoint_kernel.cuh), forced by the cuda_adjoint switch
 // set to fused (2): grad_input and grad_condensed in two launches, grad_bias by ATen's sum.
+// The fused backward's plan (rows = 0: it does not fit the shape, or the dtype is float64).
+AdjointPlan fused_backward_plan(const Conv1dGeometry& g, const Tensor& x) {
+  if (x.scalar_type() == ScalarType::Double) return AdjointPlan{};
+  return choose_adjoint_plan(g, strip_precision(g, x.get_device_index()), strip_shared_limit(), 2 * multiprocessors());
+}
+
 std::tuple<Tensor, Tensor, Tensor> fused_backward_cuda(const Tensor& gy, const Tensor& x, const Tensor& cond,
-                                                       const Conv1dGeometry& g,
+                                                       const Conv1dGeometry& g, const AdjointPlan& plan,
                                                        const std::vector<bool>& output_mask) {
   WS_CHECK(x.scalar_type() != ScalarType::Double,
            "wsnet_ext: the cuda_adjoint switch forces the 'fused' backward, which takes float32, float16 or "
            "bfloat16, got float64; does not fit");
-  const AdjointPlan plan =
-      choose_adjoint_plan(g, strip_precision(g, x.get_device_index()), strip_shared_limit(), 2 * multiprocessors());
   WS_CHECK(plan.rows > 0, "wsnet_ext: the cuda_adjoint switch forces the 'fused' backward, which does not fit "
            "this shape (kernel ", g.kernel_size, ", sample stride ", g.sample_stride, ", stride ", g.stride,
            ", ", g.out_channels, " filters: ring K = ceil(L / (dn*S)) <= 8 and <= 768 lines per frame); does not fit");
@@ -405,7 +411,11 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cuda(
   const Tensor gy = as_contiguous(grad_output), x = as_contiguous(input);
   const ScalarType acc = acc_scalar_type(input.scalar_type());
   const Tensor cond = as_contiguous(to_dtype(condensed, acc));
-  if (get_switch(Switch::kCudaAdjoint) == 2) return fused_backward_cuda(gy, x, cond, g, output_mask);
+  const int adjoint_switch = get_switch(Switch::kCudaAdjoint);  // 2 fused, 3 prefer_fused
+  if (adjoint_switch == 2 || adjoint_switch == 3) {
+    const AdjointPlan plan = fused_backward_plan(g, x);
+    if (adjoint_switch == 2 || plan.rows > 0) return fused_backward_cuda(gy, x, cond, g, plan, output_mask);
+  }
   const auto empty = [&] { return torch::stable::new_empty(x, {0}); };
   const std::vector<int64_t> bias_shape{g.out_channels};
   Tensor grad_input = output_mask[0] ? torch::stable::new_empty(x, x.sizes()) : empty();  // all written below
