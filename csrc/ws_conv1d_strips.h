@@ -9,13 +9,16 @@
 //   * the condensed slab (Mc x CT) is loaded into shared memory;
 //   * the P tile (R x CT, §2.2) is made on tensor cores (mma.sync m16n8k8, TF32, float32
 //     accumulate; 3 products per pair of operands when float32 accuracy is asked for), or, when
-//     Mc < 8, by each walker itself with CUDA-core FMAs from the folded rows;
+//     Mc < 8, by each walker itself with CUDA-core FMAs from the folded rows (for Mc = 1, the
+//     register-window walk of ws_conv1d_strip_window.h);
 //   * each thread walks its sampling lines through the tile (§2.3-2.4): the running line sum q and
 //     the parked values of open segments live in registers across tiles; a segment's start is
 //     parked in a shift register (no division in the hot loop) and its output, q - parked, is
 //     written when its last column is reached. Lanes of a warp walk neighbouring lines, which
 //     close neighbouring outputs of one filter: the stores coalesce.
-// A strip whose P holds NaN or Inf computes its outputs by the definition (as every kernel does).
+// Where N*S*d makes more lines than the threads can walk (SoundNet's conv7: N = 1024, S = 1), a
+// block takes a group of filters and their columns only. A strip whose P holds NaN or Inf
+// computes its outputs by the definition (as every kernel does).
 //
 // Shared memory (floats): F (folded input), C (condensed slab), P (tile, MMA path only). The
 // leading dimensions are 4 (mod 8) words for F and C (fragment loads hit 32 distinct banks) and
