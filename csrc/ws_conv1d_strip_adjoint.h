@@ -140,17 +140,8 @@ WS_HOST_DEVICE bool adjoint_walker_setup(const AdjointPlan& p, const Conv1dGeome
   const int s = int(g.stride), S = int(g.sample_stride), d = int(g.dilation), L = int(g.kernel_size);
   const int sd = S * d, dn = int(p.dn);
   const int delta = int(p.delta_min + int64_t(line) * p.line_step);
-  int n_first = delta >= 0 ? 0 : (-delta + sd - 1) / sd;
-  int k = 0;
-  for (; k < dn; ++k, ++n_first) {
-    if (((delta + n_first * sd) % s + s) % s == 0) break;
-  }
-  if (k == dn) return false;
-  const int last_start = (t_count - 1) * s - delta;
-  if (last_start < 0) return false;
-  const int n_hi = strip_min(int(g.out_channels) - 1, last_start / sd);
-  if (n_hi < n_first) return false;
-  const int n_last = n_first + (n_hi - n_first) / dn * dn;
+  int n_first = 0, n_last = 0;
+  if (!line_segment_filters(delta, s, sd, dn, t_count, int(g.out_channels), n_first, n_last)) return false;
   w.run = 0;
   for (int i = 0; i < KT; ++i) w.ring[i] = 0;
   w.v_next = n_first * S;

@@ -222,6 +222,25 @@ WS_HOST_DEVICE int mma_c_n(int lane, int i) { return 2 * (lane % 4) + i % 2; }
 // across all CT/8 column tiles, so a band's A fragments are loaded once per k-step.
 WS_HOST_DEVICE int strip_mma_bands(const StripPlan& p) { return int(p.f_rows / 16); }
 
+// The filters with a segment on the line of row delta at column 0 (row delta + v*d at column v),
+// among outputs 0 <= t < t_count and filters n < n_count: n_first, n_first + dn, ..., n_last, whose
+// segments start at rows delta + n*S*d >= 0 that are multiples of s. False when there are none.
+WS_HOST_DEVICE bool line_segment_filters(int delta, int s, int sd, int dn, int t_count, int n_count,
+                                         int& n_first, int& n_last) {
+  n_first = delta >= 0 ? 0 : (-delta + sd - 1) / sd;
+  int k = 0;
+  for (; k < dn; ++k, ++n_first) {
+    if (((delta + n_first * sd) % s + s) % s == 0) break;
+  }
+  if (k == dn) return false;
+  const int last_start = (t_count - 1) * s - delta;  // start rows up to the last output
+  if (last_start < 0) return false;
+  const int n_hi = strip_min(n_count - 1, last_start / sd);
+  if (n_hi < n_first) return false;
+  n_last = n_first + (n_hi - n_first) / dn * dn;
+  return true;
+}
+
 // One sampling line's walk through a strip. Line i has row delta + v*d at column v, with
 // delta = delta_min + i*line_step; its segments belong to filters n_first, n_first + dn, ...,
 // n_last (filter n covers columns n*S .. n*S + L - 1, output t = (delta + n*S*d) / s).
@@ -246,18 +265,8 @@ WS_HOST_DEVICE bool strip_walker_setup(const StripPlan& p, const Conv1dGeometry&
   const int s = int(g.stride), S = int(g.sample_stride), d = int(g.dilation), L = int(g.kernel_size);
   const int sd = S * d, dn = int(p.dn);
   const int delta = int(p.delta_min + int64_t(line) * p.line_step);
-  // the first filter whose segment starts at a row >= 0 that is a multiple of s
-  int n_first = delta >= 0 ? 0 : (-delta + sd - 1) / sd;
-  int k = 0;
-  for (; k < dn; ++k, ++n_first) {
-    if (((delta + n_first * sd) % s + s) % s == 0) break;
-  }
-  if (k == dn) return false;
-  const int last_start = (t_count - 1) * s - delta;  // start rows up to the strip's last output
-  if (last_start < 0) return false;
-  const int n_hi = strip_min(n_count - 1, last_start / sd);
-  if (n_hi < n_first) return false;
-  const int n_last = n_first + (n_hi - n_first) / dn * dn;
+  int n_first = 0, n_last = 0;
+  if (!line_segment_filters(delta, s, sd, dn, t_count, n_count, n_first, n_last)) return false;
   w.q = 0;
   for (int i = 0; i < KT; ++i) w.ring[i] = 0;  // the value parked before n_first is 0
   w.v_next = n_first * S;

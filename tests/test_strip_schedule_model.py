@@ -3,7 +3,6 @@ same header as the kernel (csrc/ws_conv1d_strips.h), against the definition over
 option: the strip schedule's index math (strips, halos, column tiles, MMA fragment maps, line walk,
 register ring, TF32 rounding) is proven here on the CPU before any GPU run."""
 
-import itertools
 import random
 import zlib
 
@@ -12,6 +11,7 @@ import torch
 
 import wsnet_ext  # noqa: F401  (loads the ops)
 from conftest import assert_close_scaled, reference_conv1d
+from test_ws_conv1d_grid import GRID  # every option: the same grid as the CPU kernels' tests
 from wsnet_ext._geometry import resolve_padding
 
 MODEL = torch.ops.wsnet_ext.ws_conv1d_strip_model.default
@@ -20,13 +20,6 @@ STATS = ["To", "R", "strips", "lines", "ring", "shared_bytes", "conflicts_a", "c
          "conflicts_store", "conflicts_walk", "walk_reads", "unwritten", "output_errors",
          "fragment_errors", "nonfinite_strips", "filters", "groups", "window"]
 
-SAMPLE_STRIDES = (1, 2, 3, 7)
-REPEATS = (1, 2, 4)
-STRIDES = (1, 2, 3)
-DILATIONS = (1, 2, 3)
-PADDINGS = (0, 2, "same", "valid")
-GRID = [case for case in itertools.product(SAMPLE_STRIDES, REPEATS, STRIDES, DILATIONS, PADDINGS)
-        if not (case[4] == "same" and case[2] != 1)]
 
 
 def run_model(x, cond, bias, *, kernel_size, sample_stride, channel_repeat, stride, padding, dilation,
