@@ -2,12 +2,20 @@
 version at equal compression, 20% of the training set held out for validation, the model of the
 best validation epoch tested, 3 seeds, mean +- std test error.
 
+The fair protocol: every variant gets the same search (lr = the experiment's base lr x 1/3, 1, 3;
+weight decay 0, 1e-4; one run per setting on the first seed, with the experiment's epochs or its
+shorter search budget), the setting with the lowest validation error is kept, then every seed
+trains with it and is tested once. The chosen settings are in the table.
+
     python benchmarks/bench_accuracy.py                    # every experiment with data here
     python benchmarks/bench_accuracy.py --only mnist1d      # one experiment
-    python benchmarks/bench_accuracy.py --quick             # CI smoke run (< 2 minutes)
+    python benchmarks/bench_accuracy.py --quick             # CI smoke run (< 1 minute)
+    python benchmarks/bench_accuracy.py --no-tune           # the fixed recipe: base lr, no weight decay
     python benchmarks/bench_accuracy.py --only mnist --mnist-dir ~/data/mnist
     python benchmarks/bench_accuracy.py --only cifar10 --cifar10-dir ~/data/cifar-10-batches-py
     python benchmarks/bench_accuracy.py --only fashion_mlp,fashion_cnn --quantized   # Debian's Fashion-MNIST
+    python benchmarks/bench_accuracy.py --only fashion_cnn --variants hashed,ws --compressions 64 --tag part
+    python benchmarks/bench_accuracy.py --merge results/accuracy_a.json results/accuracy_b.json --tag ab
 
 Writes benchmarks/results/accuracy_<tag>.{json,md,png}."""
 
@@ -28,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import wsnet_ext  # noqa: E402
 from benchmarks.accuracy import data as datasets  # noqa: E402
 from benchmarks.accuracy.train import error_rate, train  # noqa: E402
+from benchmarks.accuracy.tuning import Setting, search  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 SEED_TABLE1 = {  # test error % of the seed's Table 1 (CIFAR-10 / MNIST), for the README
@@ -46,6 +55,7 @@ class Experiment:
     lr: float
     batch_size: int
     needs: str | None = None  # the --*-dir option it reads its files from
+    tune_epochs: int | None = None  # the search's budget when a full run per setting is too long here
 
 
 def experiments(args) -> list[Experiment]:
@@ -62,10 +72,11 @@ def experiments(args) -> list[Experiment]:
         # Fashion-MNIST with the seed's two protocols: HashNet's 784-1000-10 net at 8x / 64x and
         # the 5-layer CNN at 16x / 64x (found at Debian's path, or --fashion-mnist-dir)
         Experiment("fashion_mlp", lambda seed: datasets.fashion_mnist(args.fashion_mnist_dir, seed),
-                   lambda v, k: m.mlp(784, 10, v, k), (8, 64), 20, 1e-3, 128, needs="fashion_mnist_dir"),
+                   lambda v, k: m.mlp(784, 10, v, k), (8, 64), 20, 1e-3, 128, needs="fashion_mnist_dir",
+                   tune_epochs=10),
         Experiment("fashion_cnn", lambda seed: datasets.fashion_mnist(args.fashion_mnist_dir, seed),
                    lambda v, k: m.cnn5(10, v, k, in_channels=1, width=32, image_size=28), (16, 64), 12, 1e-3,
-                   128, needs="fashion_mnist_dir"),
+                   128, needs="fashion_mnist_dir", tune_epochs=3),
         Experiment("cifar10", lambda seed: datasets.cifar10(args.cifar10_dir, seed), lambda v, k: m.cnn5(10, v, k),
                    (16, 64), 30, 1e-3, 128, needs="cifar10_dir"),
     ]
@@ -84,61 +95,138 @@ def subset(split, count):
     return tuple(t[:count] for t in split)
 
 
-def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False) -> list[dict]:
-    """Every variant over the seeds; with `quantized`, each trained WSNet model is also tested with
-    its condensed filters in 8 bits (variant 'ws8', no retraining: the paper's sampling + quantization)."""
+@dataclass
+class Tuning:
+    """The fair protocol's grid (benchmarks/accuracy/tuning.py): lr = base lr x each scale, each weight decay."""
+    lr_scales: tuple = (1 / 3, 1.0, 3.0)
+    weight_decays: tuple = (0.0, 1e-4)
+    extend: int = 2  # more lr steps past the grid's edge while the winner sits on it (tuning.search)
+
+
+def final_settings(exp: Experiment, variant, compression, tuning, seed, epochs, data, log):
+    """The setting this variant's test seeds use, the validation error of each candidate, and the
+    search's trained (model, result) when it can stand for the first seed (same seed and epochs)."""
+    if tuning is None:
+        return Setting(exp.lr, 0.0), None, None
+    search_epochs = min(epochs, exp.tune_epochs or epochs)
+
+    def attempt(setting):
+        torch.manual_seed(seed)
+        model = exp.build(variant, compression)
+        result = train(model, data, epochs=search_epochs, lr=setting.lr, weight_decay=setting.weight_decay,
+                       batch_size=exp.batch_size, seed=seed, progress=False)
+        log(f"  search {exp.name} {variant} {compression or '-'}x {setting.key()}: validation error "
+            f"{result.val_error:.2f}% ({search_epochs} epochs)")
+        return result.val_error, (model, result)
+
+    best, val_errors, trained = search(exp.lr, tuning.lr_scales, tuning.weight_decays, attempt, tuning.extend)
+    return best, {"epochs": search_epochs, "seed": seed, "val_error": val_errors}, \
+        (trained if search_epochs == epochs else None)
+
+
+def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False, tuning: Tuning | None = None,
+                   variants=None, compressions=None, log=print) -> list[dict]:
+    """Every variant over the seeds, each with its own setting from the same search (`tuning`; None:
+    the experiment's fixed lr, no weight decay). With `quantized`, each trained WSNet model is also
+    tested with its condensed filters in 8 bits (variant 'ws8', no retraining: the paper's sampling +
+    quantization)."""
     runs = [("plain", None)] + [(v, k) for k in exp.compressions for v in ("hashed", "ws")]
+    runs = [(v, k) for v, k in runs if (variants is None or v in variants)
+            and (compressions is None or k is None or k in compressions)]
+    epochs = 3 if quick else exp.epochs
+    loaded = {}
+
+    def data(seed):
+        if seed not in loaded:
+            d = exp.load(seed)
+            loaded[seed] = (subset(d[0], 512), subset(d[1], 256), subset(d[2], 256)) if quick else d
+        return loaded[seed]
+
     rows = []
     for variant, compression in runs:
-        results = {variant: ([], None)} if not (quantized and variant == "ws") else {"ws": ([], None), "ws8": ([], None)}
-        first_last = None
+        setting, search, searched = final_settings(exp, variant, compression, tuning, seeds[0], epochs,
+                                                   data(seeds[0]), log)
+        results = {variant: []} if not (quantized and variant == "ws") else {"ws": [], "ws8": []}
+        stats, first_last, epoch_seconds = {}, None, []
         for seed in seeds:
-            data = exp.load(seed)
-            if quick:
-                data = (subset(data[0], 512), subset(data[1], 256), subset(data[2], 256))
-            torch.manual_seed(seed)
-            model = exp.build(variant, compression)
-            results[variant] = (results[variant][0], model_stats(model))
-            result = train(model, data, epochs=3 if quick else exp.epochs, lr=exp.lr, batch_size=exp.batch_size,
-                           seed=seed, desc=f"{exp.name} {variant} {compression or ''} seed {seed}")
-            results[variant][0].append(result.test_error)
+            if searched is not None and seed == seeds[0]:
+                model, result = searched  # the search already trained this seed with this setting
+            else:
+                torch.manual_seed(seed)
+                model = exp.build(variant, compression)
+                result = train(model, data(seed), epochs=epochs, lr=setting.lr, weight_decay=setting.weight_decay,
+                               batch_size=exp.batch_size, seed=seed,
+                               desc=f"{exp.name} {variant} {compression or ''} seed {seed}")
+            stats[variant] = model_stats(model)
+            results[variant].append(result.test_error)
             first_last = (result.losses[0], result.losses[-1])
+            epoch_seconds += result.epoch_seconds
             if "ws8" in results:
                 wsnet_ext.quantize_condensed(model, bits=8)
-                results["ws8"][0].append(error_rate(model, *data[2]))
-                results["ws8"] = (results["ws8"][0], model_stats(model))
-        for name, (errors, stats) in results.items():
+                results["ws8"].append(error_rate(model, *data(seed)[2]))
+                stats["ws8"] = model_stats(model)
+        for name, errors in results.items():
             rows.append({"experiment": exp.name, "variant": name, "compression": compression,
                          "test_error_mean": statistics.mean(errors),
                          "test_error_std": statistics.stdev(errors) if len(errors) > 1 else 0.0,
-                         "test_errors": errors, "seeds": list(seeds), "first_last_loss": first_last, **stats})
-            print(f"{exp.name:<11} {name:<6} {str(compression or '-'):>4}x  test error "
-                  f"{rows[-1]['test_error_mean']:.2f} +- {rows[-1]['test_error_std']:.2f}%  "
-                  f"params {stats['params']}  bytes {stats['bytes']}  model compression "
-                  f"{stats['model_compression']:.2f}", flush=True)
+                         "test_errors": errors, "seeds": list(seeds), "first_last_loss": first_last,
+                         "lr": setting.lr, "weight_decay": setting.weight_decay, "search": search,
+                         "epochs": epochs, "epoch_seconds_median": statistics.median(epoch_seconds), **stats[name]})
+            log(f"{exp.name:<11} {name:<6} {str(compression or '-'):>4}x  test error "
+                f"{rows[-1]['test_error_mean']:.2f} +- {rows[-1]['test_error_std']:.2f}%  {setting.key()}  "
+                f"params {stats[name]['params']}  bytes {stats[name]['bytes']}  model compression "
+                f"{stats[name]['model_compression']:.2f}  epoch {rows[-1]['epoch_seconds_median']:.2f} s", flush=True)
     return rows
 
 
+def setting_text(r) -> str:
+    """The row's lr and weight decay; '(fixed)' without a search, '(edge)' when the search chose
+    its smallest or largest lr, where a wider grid might have chosen otherwise."""
+    if r.get("lr") is None:
+        return "-"
+    text = f"{r['lr']:.2g}, {r['weight_decay']:g}"
+    if not r.get("search"):
+        return text + " (fixed)"
+    lrs = [float(key.split(",")[0].removeprefix("lr=")) for key in r["search"]["val_error"]]  # after extension
+    at_edge = len(set(lrs)) > 1 and any(abs(r["lr"] / x - 1) < 1e-6 for x in (min(lrs), max(lrs)))
+    return text + (" (edge)" if at_edge else "")
+
+
 def markdown(rows, meta) -> str:
+    tuned = meta.get("tuning")
+    protocol = ("Each variant's lr and weight decay were chosen by the same search: lr = the experiment's base lr "
+                f"x {tuned['lr_scales']}, weight decay {tuned['weight_decays']}, extended by up to "
+                f"{tuned.get('extend', 0)} more steps of the grid's ratio while the winner's lr is the grid's largest or smallest, one run per setting on seed "
+                f"{meta['seeds'][0]}, lowest validation error wins (search epochs per row in the JSON), then "
+                "every seed trains with it and is tested once; '(edge)' marks an lr at the grid's end." if tuned else
+                "Fixed recipe: each experiment's lr, no weight decay, for every variant (no search).")
     lines = [f"# Accuracy: plain vs HashedNets vs WSNet ({meta['when']})", "",
              f"torch {meta['torch']}, seeds {meta['seeds']}, {'QUICK smoke run' if meta['quick'] else 'full run'}. "
              "Test error of the best-validation epoch, mean +- std over seeds; 'compression' is the target of "
-             "each compressed layer, 'model' the achieved whole-model ratio (plain-layer parameters / ours).", "",
-             "| experiment | variant | compression | test error % | params | model compression | bytes | "
-             "bytes ratio vs plain float32 | compressed layers |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "each compressed layer, 'model' the achieved whole-model ratio (plain-layer parameters / ours). "
+             + protocol, ""]
+    sources = meta.get("sources", [])  # a --merge of several runs
+    lines += [f"- rows from `{m['file']}` ({m['when']}, seeds {m['seeds']}, "
+              f"{'searched' if m.get('tuning') else 'fixed recipe'}, {m['seconds']:.0f} s)" for m in sources]
+    lines += [""] * bool(sources) + [
+             "| experiment | variant | compression | test error % | lr, weight decay | params | model compression | "
+             "bytes | bytes ratio vs plain float32 | epoch s | compressed layers |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        epoch = r.get("epoch_seconds_median")
         lines.append(f"| {r['experiment']} | {r['variant']} | {r['compression'] or '-'} | "
-                     f"{r['test_error_mean']:.2f} +- {r['test_error_std']:.2f} | {r['params']} | "
+                     f"{r['test_error_mean']:.2f} +- {r['test_error_std']:.2f} | {setting_text(r)} | {r['params']} | "
                      f"{r['model_compression']:.2f} | {r['bytes']} | {r['plain_float32_bytes'] / r['bytes']:.1f} | "
+                     f"{'-' if epoch is None else f'{epoch:.2f}'} | "
                      f"{', '.join(f'{c:.1f}' for c in r['layer_compression']) or '-'} |")
     lines += ["", "WSNet < HashNet at equal compression:"]
-    for exp in sorted({r["experiment"] for r in rows}):
-        for k in sorted({r["compression"] for r in rows if r["experiment"] == exp and r["compression"]}):
-            ws = next(r for r in rows if (r["experiment"], r["variant"], r["compression"]) == (exp, "ws", k))
-            ha = next(r for r in rows if (r["experiment"], r["variant"], r["compression"]) == (exp, "hashed", k))
-            verdict = "holds" if ws["test_error_mean"] < ha["test_error_mean"] else "does NOT hold"
-            lines.append(f"- {exp} {k}x: WSNet {ws['test_error_mean']:.2f}% vs HashNet {ha['test_error_mean']:.2f}%: {verdict}")
+    by_key = {(r["experiment"], r["variant"], r["compression"]): r for r in rows}
+    for exp, variant, k in sorted((e, v, k) for e, v, k in by_key if v == "ws"):
+        ha, ws = by_key.get((exp, "hashed", k)), by_key[(exp, variant, k)]
+        if ha is None:
+            continue
+        verdict = "holds" if ws["test_error_mean"] < ha["test_error_mean"] else "does NOT hold"
+        lines.append(f"- {exp} {k}x: WSNet {ws['test_error_mean']:.2f}% vs HashNet {ha['test_error_mean']:.2f}%: {verdict}")
     return "\n".join(lines) + "\n"
 
 
@@ -150,8 +238,8 @@ def plot(rows, path):
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names):
         mine = [r for r in rows if r["experiment"] == name]
-        plain = next(r for r in mine if r["variant"] == "plain")
-        ax.axhline(plain["test_error_mean"], color="grey", linestyle="--", label="plain")
+        for plain in (r for r in mine if r["variant"] == "plain"):
+            ax.axhline(plain["test_error_mean"], color="grey", linestyle="--", label="plain")
         for variant, marker in (("hashed", "s"), ("ws", "o"), ("ws8", "^")):
             pts = sorted((r["compression"], r["test_error_mean"], r["test_error_std"]) for r in mine if r["variant"] == variant)
             if not pts:
@@ -179,9 +267,22 @@ def main(argv=None) -> int:
                         help=f"default: {datasets.FASHION_MNIST_DEBIAN} when present (apt-get install dataset-fashion-mnist)")
     parser.add_argument("--quantized", action="store_true",
                         help="also test every trained WSNet model with 8-bit condensed filters (rows 'ws8')")
+    parser.add_argument("--no-tune", action="store_true",
+                        help="skip the search: every variant trains with the experiment's fixed lr, no weight decay")
+    parser.add_argument("--lr-scales", default=None, help="search grid: multiples of each experiment's base lr "
+                        f"(default {','.join(f'{x:.3g}' for x in Tuning.lr_scales)}; --quick: 1,3)")
+    parser.add_argument("--weight-decays", default=None,
+                        help=f"search grid: weight decays (default {','.join(map(str, Tuning.weight_decays))}; --quick: 1e-4)")
+    parser.add_argument("--variants", default=None, help="comma-separated subset of plain,hashed,ws (default all)")
+    parser.add_argument("--compressions", default=None, help="comma-separated subset of each experiment's ratios")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                        help="no training: join the rows of earlier runs' JSON files into one table and plot")
     parser.add_argument("--tag", default=None)
     parser.add_argument("--out", default=RESULTS)
     args = parser.parse_args(argv)
+    if args.merge:
+        rows, meta = merged(args.merge)
+        return write(rows, meta, os.path.join(args.out, f"accuracy_{args.tag or 'merged'}"))
     if args.fashion_mnist_dir is None and os.path.isdir(datasets.FASHION_MNIST_DEBIAN):
         args.fashion_mnist_dir = datasets.FASHION_MNIST_DEBIAN
     chosen = [e for e in experiments(args)
@@ -190,15 +291,54 @@ def main(argv=None) -> int:
         missing = set(args.only.split(",")) - {e.name for e in chosen}
         if missing:
             raise SystemExit(f"unknown experiment or data directory not given: {sorted(missing)}")
+    variants = parse_list(args.variants, str, "--variants", allowed={"plain", "hashed", "ws"})
+    compressions = parse_list(args.compressions, int, "--compressions")
+    tuning = None if args.no_tune else Tuning(
+        parse_list(args.lr_scales, float, "--lr-scales") or ((1.0, 3.0) if args.quick else Tuning.lr_scales),
+        parse_list(args.weight_decays, float, "--weight-decays") or ((1e-4,) if args.quick else Tuning.weight_decays),
+        1 if args.quick else Tuning.extend)
     seeds = list(range(1 if args.quick else args.seeds))
     torch.set_num_threads(torch.get_num_threads())
     began = time.time()
-    rows = [row for exp in chosen for row in run_experiment(exp, seeds, args.quick, args.quantized)]
+    rows = [row for exp in chosen
+            for row in run_experiment(exp, seeds, args.quick, args.quantized, tuning, variants, compressions)]
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__, "seeds": seeds,
-            "quick": args.quick, "seconds": round(time.time() - began, 1)}
-    tag = args.tag or ("quick" if args.quick else "full")
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"accuracy_{tag}")
+            "quick": args.quick, "seconds": round(time.time() - began, 1),
+            "tuning": None if tuning is None else {"lr_scales": [round(x, 4) for x in tuning.lr_scales],
+                                                   "weight_decays": list(tuning.weight_decays),
+                                                   "extend": tuning.extend}}
+    return write(rows, meta, os.path.join(args.out, f"accuracy_{args.tag or ('quick' if args.quick else 'full')}"))
+
+
+def parse_list(text, kind, name, allowed=None):
+    if text is None:
+        return None
+    try:
+        values = tuple(kind(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise SystemExit(f"{name}: expected comma-separated {kind.__name__} values, got {text!r}") from None
+    if not values or (allowed and not set(values) <= allowed):
+        raise SystemExit(f"{name}: expected values from {sorted(allowed) if allowed else kind.__name__}, got {text!r}")
+    return values
+
+
+def merged(paths) -> tuple[list, dict]:
+    """The rows of several runs, one table: each run's meta is kept under 'sources'."""
+    runs = []
+    for path in paths:
+        with open(path) as f:
+            runs.append(json.load(f))
+    metas = [r["meta"] for r in runs]
+    meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "torch": metas[0]["torch"],
+            "seeds": sorted({s for m in metas for s in m["seeds"]}), "quick": any(m["quick"] for m in metas),
+            "seconds": sum(m["seconds"] for m in metas),
+            "tuning": next((m["tuning"] for m in metas if m.get("tuning")), None),
+            "sources": [dict(m, file=os.path.basename(p)) for m, p in zip(metas, paths)]}
+    return [row for r in runs for row in r["rows"]], meta
+
+
+def write(rows, meta, stem) -> int:
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
     with open(stem + ".json", "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
     table = markdown(rows, meta)

@@ -14,7 +14,6 @@ per seed. Writes benchmarks/results/sampling_policy_<tag>.{json,md}."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -26,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import wsnet_ext  # noqa: E402
 from benchmarks.accuracy import data as datasets  # noqa: E402
+from benchmarks.accuracy.results import write  # noqa: E402
 from benchmarks.accuracy.train import train  # noqa: E402
 from wsnet_ext.convert import POLICIES  # noqa: E402
 
@@ -147,13 +147,7 @@ def main(argv=None) -> int:
     rows = [r for n in names for r in run(n, lrs, seeds, args.quick, orders)]
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__, "lrs": lrs, "seeds": seeds, "orders": orders,
             "quick": args.quick, "seconds": round(time.time() - began)}
-    stem = os.path.join(args.out, f"sampling_policy_{args.tag or ('quick' if args.quick else 'full')}")
-    os.makedirs(args.out, exist_ok=True)
-    with open(stem + ".json", "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=1)
-    with open(stem + ".md", "w") as f:
-        f.write(markdown(rows, meta))
-    print(markdown(rows, meta))
+    write(args.out, "sampling_policy", args.tag or ("quick" if args.quick else "full"), meta, rows, markdown(rows, meta))
     return 0
 
 

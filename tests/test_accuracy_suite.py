@@ -2,6 +2,7 @@
 compression it claims), and the MNIST / CIFAR-10 loaders read the standard file formats."""
 
 import gzip
+import math
 import json
 import os
 import pickle
@@ -22,6 +23,7 @@ def test_quick_run_trains_and_reaches_claimed_compression(tmp_path):
     result = json.loads((tmp_path / "accuracy_t.json").read_text())
     assert (tmp_path / "accuracy_t.md").exists() and (tmp_path / "accuracy_t.png").stat().st_size > 0
     rows = result["rows"]
+    assert result["meta"]["tuning"] == {"lr_scales": [1.0, 3.0], "weight_decays": [1e-4], "extend": 1}
     expected = {"mnist1d", "digits_mlp", "digits_cnn"}
     if os.path.isdir(datasets.FASHION_MNIST_DEBIAN):  # Debian's package (CI installs it)
         expected |= {"fashion_mlp", "fashion_cnn"}
@@ -35,6 +37,15 @@ def test_quick_run_trains_and_reaches_claimed_compression(tmp_path):
             continue
         first, last = r["first_last_loss"]
         assert last < first, r
+        # the fair protocol: each variant searched the same grid; its setting is the validation winner
+        # the grid, plus one more step (x3 or /3) when the winner sat on its edge
+        tried = r["search"]["val_error"]
+        if r["experiment"] == "mnist1d":
+            up = tried["lr=0.03,wd=0.0001"] < tried["lr=0.01,wd=0.0001"]  # on a 2-point grid the winner is an edge
+            assert set(tried) == {"lr=0.01,wd=0.0001", "lr=0.03,wd=0.0001", "lr=0.09,wd=0.0001" if up
+                                  else "lr=0.00333333,wd=0.0001"}, r
+        chosen = f"lr={r['lr']:g},wd={r['weight_decay']:g}"
+        assert r["search"]["val_error"][chosen] == min(r["search"]["val_error"].values()), r
         if r["variant"] == "plain":
             assert r["model_compression"] == pytest.approx(1.0) and not r["layer_compression"]
         else:
@@ -43,6 +54,56 @@ def test_quick_run_trains_and_reaches_claimed_compression(tmp_path):
             for achieved in r["layer_compression"]:
                 assert abs(achieved / r["compression"] - 1) <= (0.01 if exact else 0.5), r
             assert r["plain_params"] / r["params"] == pytest.approx(r["model_compression"])
+
+
+def test_search_picks_the_lowest_validation_error_and_the_first_on_ties():
+    from benchmarks.accuracy.tuning import Setting, choose, grid
+    settings = grid(1e-3, (1 / 3, 1, 3), (0.0, 1e-4))
+    assert [(round(s.lr, 6), s.weight_decay) for s in settings] == \
+        [(0.000333, 0.0), (0.000333, 1e-4), (0.001, 0.0), (0.001, 1e-4), (0.003, 0.0), (0.003, 1e-4)]
+    val = {0: 5.0, 1: 4.0, 2: 3.5, 3: 3.5, 4: 9.0, 5: 3.6}
+    best, errors, payload = choose(settings, lambda s: (val[settings.index(s)], f"model {settings.index(s)}"))
+    assert best == Setting(0.001, 0.0) and payload == "model 2"  # 2 and 3 tie: the grid's order decides
+    assert errors == {s.key(): val[i] for i, s in enumerate(settings)}
+    with pytest.raises(ValueError, match="settings: expected at least one"):
+        choose([], lambda s: (0.0, None))
+
+
+@pytest.mark.parametrize("valley, extensions, chosen", [(0.03, 1, 0.03), (0.3, 2, 0.27), (0.001, 2, 0.01 / 9),
+                                                        (0.01, 0, 0.01), (0.004, 1, 0.01 / 3)])
+def test_search_extends_past_the_grids_edge_while_the_winner_sits_on_it(valley, extensions, chosen):
+    from benchmarks.accuracy.tuning import search
+    calls = []
+
+    def run(setting):  # validation error with its minimum at lr = valley; weight decay a small penalty
+        calls.append(setting)
+        return abs(math.log(setting.lr / valley)) + setting.weight_decay, setting
+
+    best, errors, payload = search(0.01, (1 / 3, 1, 3), (0.0, 1e-4), run, extend=2)
+    assert len(errors) == len(calls) == 6 + 2 * extensions
+    assert payload is best and best.weight_decay == 0.0
+    assert best.lr == pytest.approx(chosen)
+
+
+def test_filtered_runs_merge_into_one_table(tmp_path):
+    """--variants/--compressions train a subset without the search (--no-tune); --merge joins runs."""
+    a = ["--quick", "--only", "digits_mlp", "--out", str(tmp_path)]
+    assert bench_accuracy.main(a + ["--variants", "plain,ws", "--compressions", "8", "--tag", "a"]) == 0
+    assert bench_accuracy.main(a + ["--variants", "hashed", "--no-tune", "--tag", "b"]) == 0
+    rows_a = json.loads((tmp_path / "accuracy_a.json").read_text())["rows"]
+    rows_b = json.loads((tmp_path / "accuracy_b.json").read_text())["rows"]
+    assert [(r["variant"], r["compression"]) for r in rows_a] == [("plain", None), ("ws", 8)]
+    assert [(r["variant"], r["compression"]) for r in rows_b] == [("hashed", 8), ("hashed", 64)]
+    assert all(r["search"] is None and r["lr"] == 1e-3 and r["weight_decay"] == 0.0 for r in rows_b)
+    assert bench_accuracy.main(["--merge", str(tmp_path / "accuracy_a.json"), str(tmp_path / "accuracy_b.json"),
+                                "--out", str(tmp_path), "--tag", "ab"]) == 0
+    merged = json.loads((tmp_path / "accuracy_ab.json").read_text())
+    assert merged["rows"] == rows_a + rows_b and [m["file"] for m in merged["meta"]["sources"]] == \
+        ["accuracy_a.json", "accuracy_b.json"]
+    table = (tmp_path / "accuracy_ab.md").read_text()
+    assert "digits_mlp 8x: WSNet" in table and "(fixed)" in table and "searched" in table
+    with pytest.raises(SystemExit, match="--variants: expected values from"):
+        bench_accuracy.main(a + ["--variants", "plain,hashnet"])
 
 
 def write_idx(path, array, code):
@@ -117,3 +178,22 @@ def test_sampling_policy_study_quick_run(tmp_path):
             assert abs(r["model_compression"] / ws[0]["model_compression"] - 1) < 0.35, (r, ws[0])
     for r in rows:
         assert r["val_error_by_lr"][str(r["lr"])] == min(r["val_error_by_lr"].values())  # keys: JSON strings
+
+
+def test_condensed_init_study_scales_the_init_and_the_lr_of_the_condensed_filters_only(tmp_path):
+    from benchmarks import bench_condensed_init as study
+    _, build, *_ = study.EXPERIMENTS["mnist1d"]
+    torch.manual_seed(0)
+    base = study.prepared(build, "ws", 8, 1.0)
+    torch.manual_seed(0)
+    doubled = study.prepared(build, "ws", 8, 2.0)
+    for (name, a), (_, b) in zip(base.named_parameters(), doubled.named_parameters()):
+        torch.testing.assert_close(b, 2 * a if name.endswith("condensed") else a, rtol=0, atol=0)
+    first, rest = study.groups(base, 0.01, 3.0)
+    assert first["lr"] == pytest.approx(0.03) and rest["lr"] == 0.01 and first["params"]
+    assert sorted(map(id, first["params"] + rest["params"])) == sorted(map(id, base.parameters()))
+    assert study.main(["--only", "mnist1d", "--quick", "--out", str(tmp_path), "--tag", "t"]) == 0
+    rows = json.loads((tmp_path / "condensed_init_t.json").read_text())["rows"]
+    assert [r["candidate"] for r in rows if r["compression"] == 8] == [c[0] for c in study.CANDIDATES]
+    for r in rows:
+        assert len(r["val_error_by_setting"]) in (3, 4, 5) and r["first_last_loss"][1] < r["first_last_loss"][0], r

@@ -29,11 +29,13 @@ def error_rate(model, x, y, batch: int = 1000) -> float:
 
 
 def train(model, data, *, epochs: int, lr: float, batch_size: int, seed: int, weight_decay: float = 0.0,
-          desc: str = "", progress: bool = True, eval_batch: int = 1000) -> TrainResult:
+          desc: str = "", progress: bool = True, eval_batch: int = 1000, param_groups=None) -> TrainResult:
+    """Adam + cosine schedule, the best validation epoch's weights kept and tested. `param_groups`:
+    torch.optim's groups when some parameters need their own lr (default: one group, `lr`)."""
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = torch.optim.Adam(param_groups or model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
     best = (float("inf"), -1, None)
     losses, seconds, steps = [], [], 0
