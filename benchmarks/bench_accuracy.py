@@ -4,7 +4,8 @@ best validation epoch tested, 3 seeds, mean +- std test error.
 
 The fair protocol: every variant gets the same search (lr = the experiment's base lr x 1/3, 1, 3;
 weight decay 0, 1e-4; one run per setting on the first seed, with the experiment's epochs or its
-shorter search budget), the setting with the lowest validation error is kept, then every seed
+shorter search budget; up to two more x3 lr steps while the winner sits on the grid's edge),
+the setting with the lowest validation error is kept, then every seed
 trains with it and is tested once. The chosen settings are in the table.
 
     python benchmarks/bench_accuracy.py                    # every experiment with data here
