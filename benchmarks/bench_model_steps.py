@@ -2,9 +2,9 @@
 variants (same process, same batch, interleaved medians): is each baseline fast enough to be fair
 in time as well?
 
-    python benchmarks/bench_model_steps.py [--batch 128] [--compression 8]
+    python benchmarks/bench_model_steps.py [--batch 128] [--compressions 8,64] [--only mlp]
 
-Writes benchmarks/results/model_steps_<tag>.json and prints a table."""
+Writes benchmarks/results/model_steps_<tag>.{json,md} and prints the table."""
 
 from __future__ import annotations
 
@@ -37,34 +37,46 @@ def networks(compression: float):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--compression", type=float, default=8)
+    parser.add_argument("--compressions", default="8", help="comma-separated, e.g. 8,64")
+    parser.add_argument("--only", default="", help="networks whose name starts with this (mlp, cnn5, cnn1d)")
     parser.add_argument("--tag", default=datetime.date.today().isoformat())
     args = parser.parse_args()
+    compressions = [float(c) for c in args.compressions.split(",")]
     rows = []
-    print("| network | plain ms | WSNet ms | HashNet ms | WSNet / plain | HashNet / plain |")
-    print("|---|---|---|---|---|---|")
-    for name, (build, shape) in networks(args.compression).items():
-        torch.manual_seed(0)
-        x = torch.randn(args.batch, *shape)
-        y = torch.randint(0, 10, (args.batch,))
-        steps = {}
-        for variant in ("plain", "ws", "hashed"):
-            model = build(variant)
-            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    lines = [f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}; one Adam "
+             "training step (forward, backward, update), interleaved medians (benchmarks/timing.py)", "",
+             "| network | compression | plain ms | WSNet ms | HashNet ms | WSNet / plain | HashNet / plain |",
+             "|---|---|---|---|---|---|---|"]
+    print("\n".join(lines), flush=True)
+    for compression in compressions:
+        for name, (build, shape) in networks(compression).items():
+            if not name.startswith(args.only):
+                continue
+            torch.manual_seed(0)
+            x = torch.randn(args.batch, *shape)
+            y = torch.randint(0, 10, (args.batch,))
+            steps = {}
+            for variant in ("plain", "ws", "hashed"):
+                model = build(variant)
+                optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-            def step(model=model, optimizer=optimizer):
-                optimizer.zero_grad(set_to_none=True)
-                torch.nn.functional.cross_entropy(model(x), y).backward()
-                optimizer.step()
-            steps[variant] = step
-        times = interleaved_medians(steps, torch.device("cpu"), min_rounds=9, budget_s=4.0)
-        ms = {k: v["median_s"] * 1e3 for k, v in times.items()}
-        rows.append({"network": name, "batch": args.batch, "compression": args.compression, **{f"{k}_ms": v for k, v in ms.items()}})
-        print(f"| {name} | {ms['plain']:.2f} | {ms['ws']:.2f} | {ms['hashed']:.2f} | "
-              f"{ms['ws'] / ms['plain']:.2f} | {ms['hashed'] / ms['plain']:.2f} |", flush=True)
+                def step(model=model, optimizer=optimizer):
+                    optimizer.zero_grad(set_to_none=True)
+                    torch.nn.functional.cross_entropy(model(x), y).backward()
+                    optimizer.step()
+                steps[variant] = step
+            times = interleaved_medians(steps, torch.device("cpu"), min_rounds=9, budget_s=4.0)
+            ms = {k: v["median_s"] * 1e3 for k, v in times.items()}
+            rows.append({"network": name, "batch": args.batch, "compression": compression,
+                         **{f"{k}_ms": v for k, v in ms.items()}})
+            lines.append(f"| {name} | {compression:g} | {ms['plain']:.2f} | {ms['ws']:.2f} | {ms['hashed']:.2f} | "
+                         f"{ms['ws'] / ms['plain']:.2f} | {ms['hashed'] / ms['plain']:.2f} |")
+            print(lines[-1], flush=True)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, f"model_steps_{args.tag}.json"), "w") as f:
         json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, f, indent=1)
+    with open(os.path.join(RESULTS, f"model_steps_{args.tag}.md"), "w") as f:
+        f.write("# Training-step time: plain vs WSNet vs HashedNets\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
