@@ -25,4 +25,4 @@ print("clang build:", wsnet_ext.__file__, wsnet_ext.cpu_kernel_isa())
 PY
 PYTHONPATH="$work" python -m pytest -q -p no:cacheprovider tests/test_ws_conv1d_grid.py tests/test_polyphase.py \
   tests/test_extreme_inputs.py tests/test_channel_sampled.py tests/test_gradcheck_opcheck.py \
-  tests/test_cpu_isa_builds.py tests/test_double_backward.py
+  tests/test_cpu_isa_builds.py tests/test_double_backward.py tests/test_hashed.py
