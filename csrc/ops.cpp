@@ -52,10 +52,10 @@ STABLE_TORCH_LIBRARY(wsnet_ext, m) {
   m.def("ws_sample_channels_backward(Tensor grad_weight, int condensed_len, int sample_stride, "
         "int channel_repeat) -> Tensor");
   // HashedNets' virtual weight (cpu/ws_hashed_weight_kernel.cpp), CPU only: V = [w; -w][index],
-  // and its backward, a deterministic per-bucket sum over the plan (index, order, offsets) that
-  // wsnet_ext/hashed.py builds; each is the other's adjoint (autograd in wsnet_ext/_ops.py).
-  m.def("ws_hashed_weight(Tensor real_weight, Tensor index, Tensor order, Tensor offsets) -> Tensor");
-  m.def("ws_hashed_weight_backward(Tensor grad_virtual, Tensor index, Tensor order, Tensor offsets) -> Tensor");
+  // and its backward (the adjoint: a deterministic scatter-add into the 2B signed slots); each is
+  // the other's adjoint (autograd in wsnet_ext/_ops.py).
+  m.def("ws_hashed_weight(Tensor real_weight, Tensor index) -> Tensor");
+  m.def("ws_hashed_weight_backward(Tensor grad_virtual, Tensor index, int buckets) -> Tensor");
 }
 
 namespace {

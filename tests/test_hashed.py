@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import wsnet_ext
-from wsnet_ext.hashed import hash_buckets, hash_plan, signed_gather
+from wsnet_ext.hashed import hash_buckets, signed_gather, signed_index
 
 HASHED_WEIGHT = torch.ops.wsnet_ext.ws_hashed_weight.default
 HASHED_WEIGHT_BACKWARD = torch.ops.wsnet_ext.ws_hashed_weight_backward.default
@@ -66,7 +66,7 @@ def test_state_dict_round_trip_rebuilds_hash():
     b.load_state_dict(a.state_dict())
     x = torch.randn(4, 30)
     torch.testing.assert_close(b(x), a(x))
-    assert torch.equal(b.hash_index, a.hash_index) and torch.equal(b.hash_offsets, a.hash_offsets)
+    assert torch.equal(b.hash_index, a.hash_index)
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -85,15 +85,17 @@ def definition(real_weight, numel, seed):
     return real_weight[bucket] * sign.to(real_weight.dtype)
 
 
-@pytest.mark.parametrize("numel,buckets", [(1, 1), (37, 5), (1000, 1), (4099, 512), (20_000, 20_000)])
+# (numel, buckets): one bucket, one chunk (numel < 16 * buckets), several and the most chunks
+@pytest.mark.parametrize("numel,buckets", [(1, 1), (37, 5), (1000, 1), (4099, 512), (20_000, 20_000),
+                                           (50_000, 700), (300_001, 3)])
 def test_op_and_signed_gather_match_definition(numel, buckets):
     torch.manual_seed(numel)
     w = torch.randn(buckets, dtype=torch.float64, requires_grad=True)
-    plan = hash_plan(numel, buckets, seed=4)
+    index = signed_index(numel, buckets, seed=4)
     gv = torch.randn(numel, dtype=torch.float64)
     expected = definition(w, numel, 4)
     (g_expected,) = torch.autograd.grad(expected, w, gv)
-    for build in (lambda: HASHED_WEIGHT(w, *plan), lambda: signed_gather(w, plan[0])):
+    for build in (lambda: HASHED_WEIGHT(w, index), lambda: signed_gather(w, index)):
         v = build()
         torch.testing.assert_close(v, expected, rtol=0, atol=0)  # a gather: exact
         (g,) = torch.autograd.grad(v, w, gv)
@@ -104,66 +106,63 @@ def test_hashed_weight_gradients_first_and_second_order():
     torch.manual_seed(0)
     layer = wsnet_ext.HashedLinear(13, 7, compression=3, dtype=torch.float64)
     x = torch.randn(5, 13, dtype=torch.float64)
-    plan = (layer.hash_index, layer.hash_order, layer.hash_offsets)
     def fn(w):
-        return torch.nn.functional.linear(x, HASHED_WEIGHT(w, *plan)).square()
+        return torch.nn.functional.linear(x, HASHED_WEIGHT(w, layer.hash_index)).square()
     w = layer.real_weight.detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(fn, (w,))
     assert torch.autograd.gradgradcheck(fn, (w,))
 
 
 def test_opcheck_hashed_weight_ops():
-    plan = hash_plan(300, 40, seed=2)
+    index = signed_index(300, 40, seed=2).view(15, 20)
     w = torch.randn(40, dtype=torch.float64, requires_grad=True)
-    torch.library.opcheck(HASHED_WEIGHT, (w, plan[0].view(15, 20), *plan[1:]))
+    torch.library.opcheck(HASHED_WEIGHT, (w, index))
     gv = torch.randn(15, 20, dtype=torch.float64, requires_grad=True)
-    torch.library.opcheck(HASHED_WEIGHT_BACKWARD, (gv, plan[0].view(15, 20), *plan[1:]))
+    torch.library.opcheck(HASHED_WEIGHT_BACKWARD, (gv, index, 40))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_low_precision_matches_float64(dtype):
     torch.manual_seed(1)
-    plan = hash_plan(5000, 300, seed=1)
+    index = signed_index(5000, 300, seed=1)
     w = torch.randn(300, dtype=torch.float64)
     gv = torch.randn(5000, dtype=torch.float64)
-    torch.testing.assert_close(HASHED_WEIGHT(w.to(dtype), *plan), HASHED_WEIGHT(w, *plan).to(dtype), rtol=0, atol=0)
+    torch.testing.assert_close(HASHED_WEIGHT(w.to(dtype), index), HASHED_WEIGHT(w, index).to(dtype), rtol=0, atol=0)
     tol = {torch.float32: 1e-5, torch.float16: 2e-2, torch.bfloat16: 1e-1}[dtype]
-    torch.testing.assert_close(HASHED_WEIGHT_BACKWARD(gv.to(dtype), *plan).double(),
-                               HASHED_WEIGHT_BACKWARD(gv, *plan), rtol=tol, atol=tol)
+    torch.testing.assert_close(HASHED_WEIGHT_BACKWARD(gv.to(dtype), index, 300).double(),
+                               HASHED_WEIGHT_BACKWARD(gv, index, 300), rtol=tol, atol=tol)
 
 
-def test_backward_is_bitwise_identical_across_thread_counts():
-    plan = hash_plan(784 * 100, 784 * 100 // 8, seed=0)
-    gv = torch.randn(784 * 100)
+@pytest.mark.parametrize("numel,buckets", [(784 * 100, 784 * 100 // 8), (784 * 100, 784 * 100 // 64)])
+def test_backward_is_bitwise_identical_across_thread_counts(numel, buckets):
+    index = signed_index(numel, buckets, seed=0)
+    gv = torch.randn(numel)
     previous = torch.get_num_threads()
     try:
         results = []
         for threads in (1, 2, 3):
             torch.set_num_threads(threads)
-            results.append(HASHED_WEIGHT_BACKWARD(gv, *plan))
+            results.append(HASHED_WEIGHT_BACKWARD(gv, index, buckets))
     finally:
         torch.set_num_threads(previous)
     assert all(torch.equal(results[0], r) for r in results[1:])
 
 
-def test_bad_plans_raise_naming_the_argument():
-    index, order, offsets = hash_plan(50, 7, seed=0)
+def test_bad_indices_raise_naming_the_argument():
+    index = signed_index(50, 7, seed=0)
     w, gv = torch.randn(7), torch.randn(50)
     bad_index = index.clone()
     bad_index[13] = 14
-    with pytest.raises(RuntimeError, match=r"expected index values in \[0, 2 \* 7\), got 14"):
-        HASHED_WEIGHT(w, bad_index, order, offsets)
-    bad_order = order.clone()
-    bad_order[3] = -1
-    with pytest.raises(RuntimeError, match=r"expected order values in \[0, 50\), got -1"):
-        HASHED_WEIGHT_BACKWARD(gv, index, bad_order, offsets)
-    bad_offsets = offsets.clone()
-    bad_offsets[5] = 60
-    with pytest.raises(RuntimeError, match="expected offsets non-decreasing from 0 to 50"):
-        HASHED_WEIGHT_BACKWARD(gv, index, order, bad_offsets)
-    with pytest.raises(RuntimeError, match=r"expected offsets of 2 \* buckets \+ 1 = 15 entries, got \[14\]"):
-        HASHED_WEIGHT(w, index, order, offsets[:-1])
-    with pytest.raises(RuntimeError, match="expected int64 index, order and offsets, got Int"):
-        HASHED_WEIGHT(w, index.int(), order, offsets)
+    with pytest.raises(RuntimeError, match=r"ws_hashed_weight: expected index values in \[0, 2 \* 7\), got 14"):
+        HASHED_WEIGHT(w, bad_index)
+    bad_index[13] = -1
+    with pytest.raises(RuntimeError, match=r"ws_hashed_weight_backward: expected index values in \[0, 2 \* 7\), got -1"):
+        HASHED_WEIGHT_BACKWARD(gv, bad_index, 7)
+    with pytest.raises(RuntimeError, match=r"expected index values in \[0, 2 \* 6\), got 1[23]"):
+        HASHED_WEIGHT_BACKWARD(gv, index, 6)  # an index built for 7 buckets
+    with pytest.raises(RuntimeError, match="expected an int64 index, got Int"):
+        HASHED_WEIGHT(w, index.int())
     with pytest.raises(RuntimeError, match=r"expected grad_virtual of the index's shape \[50\], got \[49\]"):
-        HASHED_WEIGHT_BACKWARD(gv[:49], index, order, offsets)
+        HASHED_WEIGHT_BACKWARD(gv[:49], index, 7)
+    with pytest.raises(RuntimeError, match="expected buckets in \\[1, 2\\^40\\], got 0"):
+        HASHED_WEIGHT_BACKWARD(gv, index, 0)

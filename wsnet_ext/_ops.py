@@ -198,46 +198,43 @@ _hashed_weight = torch.ops.wsnet_ext.ws_hashed_weight.default
 _hashed_weight_backward = torch.ops.wsnet_ext.ws_hashed_weight_backward.default
 
 
-def _check_hash_plan_fake(op, index, order, offsets, buckets, numel):
-    torch._check(order.dim() == 1 and index.numel() == numel and order.numel() == numel,
-                 lambda: f"{op}: expected index and order of {numel} entries (the virtual weight's)")
-    torch._check(offsets.dim() == 1 and offsets.shape[0] == 2 * buckets + 1,
-                 lambda: f"{op}: expected offsets of 2 * buckets + 1 = {2 * buckets + 1} entries")
-
-
 @torch.library.register_fake("wsnet_ext::ws_hashed_weight")
-def _ws_hashed_weight_fake(real_weight, index, order, offsets):
+def _ws_hashed_weight_fake(real_weight, index):
     torch._check(real_weight.dim() == 1, lambda: "ws_hashed_weight: expected real_weight of shape (B,)")
-    _check_hash_plan_fake("ws_hashed_weight", index, order, offsets, real_weight.shape[0], index.numel())
     return real_weight.new_empty(index.shape)
 
 
 @torch.library.register_fake("wsnet_ext::ws_hashed_weight_backward")
-def _ws_hashed_weight_backward_fake(grad_virtual, index, order, offsets):
-    torch._check(offsets.dim() == 1 and offsets.shape[0] % 2 == 1,
-                 lambda: "ws_hashed_weight_backward: expected offsets of 2 * buckets + 1 entries")
-    buckets = (offsets.shape[0] - 1) // 2
-    _check_hash_plan_fake("ws_hashed_weight_backward", index, order, offsets, buckets, index.numel())
+def _ws_hashed_weight_backward_fake(grad_virtual, index, buckets):
     torch._check(index.shape == grad_virtual.shape,
                  lambda: "ws_hashed_weight_backward: expected grad_virtual of the index's shape")
+    torch._check(buckets >= 1, lambda: f"ws_hashed_weight_backward: expected buckets >= 1, got {buckets}")
     return grad_virtual.new_empty((buckets,))
 
 
-def _hash_plan_setup_context(ctx, inputs, output):
-    ctx.save_for_backward(*inputs[1:])  # index, order, offsets
+def _hashed_weight_setup_context(ctx, inputs, output):
+    real_weight, index = inputs
+    ctx.save_for_backward(index)
+    ctx.buckets = real_weight.shape[0]
 
 
 def _hashed_weight_backward_rule(ctx, grad_virtual):
     """V = P w with P the signed one-hot rows of the hash: grad_w = P^T grad_V."""
-    return (_hashed_weight_backward(grad_virtual.contiguous(), *ctx.saved_tensors), None, None, None)
+    (index,) = ctx.saved_tensors
+    return _hashed_weight_backward(grad_virtual.contiguous(), index, ctx.buckets), None
+
+
+def _hashed_weight_backward_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(inputs[1])
 
 
 def _hashed_weight_backward_backward_rule(ctx, grad_grad_weight):
     """The backward is P^T, linear; its adjoint is P, the forward."""
-    return (_hashed_weight(grad_grad_weight.contiguous(), *ctx.saved_tensors), None, None, None)
+    (index,) = ctx.saved_tensors
+    return _hashed_weight(grad_grad_weight.contiguous(), index), None, None
 
 
 torch.library.register_autograd("wsnet_ext::ws_hashed_weight", _hashed_weight_backward_rule,
-                                setup_context=_hash_plan_setup_context)
+                                setup_context=_hashed_weight_setup_context)
 torch.library.register_autograd("wsnet_ext::ws_hashed_weight_backward", _hashed_weight_backward_backward_rule,
-                                setup_context=_hash_plan_setup_context)
+                                setup_context=_hashed_weight_backward_setup_context)

@@ -39,18 +39,11 @@ def hash_buckets(numel: int, buckets: int, seed: int) -> tuple[torch.Tensor, tor
     return torch.from_numpy(bucket.astype(np.int64)), torch.from_numpy(sign)
 
 
-def hash_plan(numel: int, buckets: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The virtual weight's plan: `index` of each virtual weight into the signed table [w; -w]
-    (bucket, or buckets + bucket where the sign is -1), `order`, the flat indices sorted by index
-    (stable), and `offsets` (2 * buckets + 1), where each of the 2 * buckets segments of `order`
-    starts. The forward gathers through `index`; the backward sums each segment (bucket k: its
-    + segment minus its - segment), in index order on every thread count."""
+def signed_index(numel: int, buckets: int, seed: int) -> torch.Tensor:
+    """The index of each virtual weight into the signed table [w; -w]: its bucket where its sign
+    is +1, buckets + its bucket where it is -1."""
     bucket, sign = hash_buckets(numel, buckets, seed)
-    index = bucket + buckets * (sign < 0).to(torch.int64)
-    order = torch.argsort(index, stable=True)
-    offsets = torch.zeros(2 * buckets + 1, dtype=torch.int64)
-    offsets[1:] = torch.bincount(index, minlength=2 * buckets).cumsum(0)
-    return index, order, offsets
+    return bucket + buckets * (sign < 0).to(torch.int64)
 
 
 def signed_gather(real_weight: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -85,11 +78,8 @@ class _Hashed(nn.Module):
         self.reset_parameters()
 
     def _build_hash(self, device=None) -> None:
-        index, order, offsets = hash_plan(math.prod(self.virtual_shape), self.real_weight.numel(),
-                                          int(self.hash_seed))
+        index = signed_index(math.prod(self.virtual_shape), self.real_weight.numel(), int(self.hash_seed))
         self.register_buffer("hash_index", index.view(self.virtual_shape).to(device), persistent=False)
-        self.register_buffer("hash_order", order.to(device), persistent=False)
-        self.register_buffer("hash_offsets", offsets.to(device), persistent=False)
 
     def reset_parameters(self) -> None:
         bound = 1.0 / math.sqrt(self._fan_in)  # the plain layer's scale; signs keep it symmetric
@@ -99,12 +89,11 @@ class _Hashed(nn.Module):
 
     @property
     def weight(self) -> torch.Tensor:
-        """The virtual weight V = xi * w[h], computed on access: on the CPU by our op (a parallel
-        gather, and a deterministic per-bucket sum backward: ~7x faster than indexing w[h] and
-        bincount's backward on the 784x1000 weight, benchmarks/results/model_steps_*); elsewhere
-        by index_select on [w; -w] (its backward is index_add, with atomics on CUDA)."""
+        """The virtual weight V = xi * w[h], computed on access: on the CPU by our op (a gather from
+        [w; -w], a deterministic scatter-add backward; benchmarks/results/hashed_weight_*),
+        elsewhere by index_select on [w; -w] (its backward is index_add, with atomics on CUDA)."""
         if self.hash_index.device.type == "cpu":
-            return _ops._hashed_weight(self.real_weight, self.hash_index, self.hash_order, self.hash_offsets)
+            return _ops._hashed_weight(self.real_weight, self.hash_index)
         return signed_gather(self.real_weight, self.hash_index)
 
     @property
