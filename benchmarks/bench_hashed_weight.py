@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import sys
@@ -27,7 +26,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import wsnet_ext  # noqa: E402,F401
-from benchmarks.timing import interleaved_medians  # noqa: E402
+from benchmarks.timing import interleaved_medians, write_timing_results  # noqa: E402
 from wsnet_ext.hashed import hash_buckets, signed_gather, signed_index  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -81,12 +80,7 @@ def main() -> None:
         lines.append(f"| {compression:g} | {ms['indexing + bincount']:.2f} | {ms['index_select']:.2f} | "
                      f"{ms['wsnet_ext op']:.2f} | {ms['indexing + bincount'] / ms['wsnet_ext op']:.1f}x |")
         print(lines[-1], flush=True)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"hashed_weight_{args.tag}.json"), "w") as f:
-        json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, f, indent=1)
-    with open(os.path.join(RESULTS, f"hashed_weight_{args.tag}.md"), "w") as f:
-        f.write("# HashedNets' virtual weight on the CPU: forward + backward\n\n" + "\n".join(lines) + "\n")
-
+    write_timing_results(RESULTS, f"hashed_weight_{args.tag}", rows, "HashedNets' virtual weight on the CPU: forward + backward", lines)
 
 if __name__ == "__main__":
     main()

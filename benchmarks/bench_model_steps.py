@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import sys
 
@@ -19,7 +18,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import wsnet_ext  # noqa: E402
-from benchmarks.timing import interleaved_medians  # noqa: E402
+from benchmarks.timing import interleaved_medians, write_timing_results  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -72,12 +71,7 @@ def main() -> None:
             lines.append(f"| {name} | {compression:g} | {ms['plain']:.2f} | {ms['ws']:.2f} | {ms['hashed']:.2f} | "
                          f"{ms['ws'] / ms['plain']:.2f} | {ms['hashed'] / ms['plain']:.2f} |")
             print(lines[-1], flush=True)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"model_steps_{args.tag}.json"), "w") as f:
-        json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, f, indent=1)
-    with open(os.path.join(RESULTS, f"model_steps_{args.tag}.md"), "w") as f:
-        f.write("# Training-step time: plain vs WSNet vs HashedNets\n\n" + "\n".join(lines) + "\n")
-
+    write_timing_results(RESULTS, f"model_steps_{args.tag}", rows, "Training-step time: plain vs WSNet vs HashedNets", lines)
 
 if __name__ == "__main__":
     main()

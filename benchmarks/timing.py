@@ -7,6 +7,8 @@ let the worker threads fall asleep; the blocks of the contenders alternate, roun
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import time
 from typing import Callable
@@ -50,3 +52,12 @@ def interleaved_medians(contenders: dict[str, Callable[[], object]], device: tor
         rounds += 1
     return {name: {"median_s": statistics.median(s), "samples": len(s), "calls_per_sample": calls[name],
                    "min_s": min(s), "max_s": max(s)} for name, s in samples.items()}
+
+
+def write_timing_results(results_dir: str, stem: str, rows: list, title: str, lines: list[str]) -> None:
+    """<results_dir>/<stem>.json (torch version, threads, rows) and <stem>.md (title + table lines)."""
+    os.makedirs(results_dir, exist_ok=True)
+    with open(os.path.join(results_dir, f"{stem}.json"), "w") as f:
+        json.dump({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": rows}, f, indent=1)
+    with open(os.path.join(results_dir, f"{stem}.md"), "w") as f:
+        f.write(f"# {title}\n\n" + "\n".join(lines) + "\n")

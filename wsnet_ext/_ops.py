@@ -221,7 +221,7 @@ def _hashed_weight_setup_context(ctx, inputs, output):
 def _hashed_weight_backward_rule(ctx, grad_virtual):
     """V = P w with P the signed one-hot rows of the hash: grad_w = P^T grad_V."""
     (index,) = ctx.saved_tensors
-    return _hashed_weight_backward(grad_virtual.contiguous(), index, ctx.buckets), None
+    return _hashed_weight_backward(grad_virtual, index, ctx.buckets), None
 
 
 def _hashed_weight_backward_setup_context(ctx, inputs, output):
@@ -231,7 +231,7 @@ def _hashed_weight_backward_setup_context(ctx, inputs, output):
 def _hashed_weight_backward_backward_rule(ctx, grad_grad_weight):
     """The backward is P^T, linear; its adjoint is P, the forward."""
     (index,) = ctx.saved_tensors
-    return _hashed_weight(grad_grad_weight.contiguous(), index), None, None
+    return _hashed_weight(grad_grad_weight, index), None, None
 
 
 torch.library.register_autograd("wsnet_ext::ws_hashed_weight", _hashed_weight_backward_rule,
