@@ -331,6 +331,29 @@ WS_HOST_DEVICE float strip_fold_value(const scalar_t* x_b, const Conv1dGeometry&
   return folded_input<float>(x_b, g, j, g.input_time(u));
 }
 
+// Writes one output of a strip: the walk's sum for in-group filter n and in-strip output t, plus
+// the bias of the *global* filter n0 + n, stored at (b, n0 + n, t0 + t). The CUDA kernels and
+// their host models all call this one function (the window walk with n0 = 0), so the two cannot
+// index the bias or the output differently (they once did: docs/design.md, "strip forward").
+template <typename scalar_t>
+WS_HOST_DEVICE void strip_emit_output(scalar_t* y, const scalar_t* bias, const Conv1dGeometry& g,
+                                      int64_t b, int64_t n0, int64_t t0, int n, int t, float sum) {
+  const int64_t filter = n0 + n;
+  if (bias != nullptr) sum += static_cast<float>(bias[filter]);
+  y[(b * g.out_channels + filter) * g.out_len + t0 + t] = static_cast<scalar_t>(sum);
+}
+
+// The fallback of a strip whose P holds NaN or Inf: output (b, n, t) (global indices) by the
+// definition, as conv1d would give it. Kernels and host models share it too.
+template <typename scalar_t>
+WS_HOST_DEVICE void strip_definition_output(const scalar_t* x_b, const float* cond, const scalar_t* bias,
+                                            scalar_t* y, const Conv1dGeometry& g, int64_t b, int64_t n,
+                                            int64_t t) {
+  const float start = bias != nullptr ? static_cast<float>(bias[n]) : 0.0f;
+  y[(b * g.out_channels + n) * g.out_len + t] =
+      static_cast<scalar_t>(definition_output<float>(x_b, cond, g.condensed_len, 1, g, n, t, start));
+}
+
 // Bank conflicts of one warp-wide shared access: the extra wavefronts beyond one, for 32 lanes
 // reading 4-byte words at `addresses` (a lane with address < 0 is idle).
 inline int strip_bank_conflicts(const int64_t* addresses) {

@@ -171,3 +171,19 @@ def test_register_window_walk_takes_single_channel_inputs(stride, sample_stride,
     # a repeat (Mc = 1 still) and a dilation (not the window: the one-line walk)
     _, stats = run_model(x32, cond32, b32, precision=FMA, **dict(options, dilation=2))
     assert stats["window"] == 0
+
+
+@pytest.mark.parametrize("precision,mc,out_channels,sample_stride", [
+    (TF32X3, 16, 1100, 1), (TF32X3, 8, 1500, 1), (FMA, 3, 1000, 1), (FMA, 4, 1000, 2)])
+def test_model_with_filter_groups_and_bias_matches_definition(precision, mc, out_channels, sample_stride):
+    """Many filters: the plan splits them into groups (a block per group), and the bias must be
+    the global filter's (the kernel once added bias[n] of the in-group n; the shared
+    strip_emit_output now writes every output for kernel and model alike)."""
+    (x, cond, b), (x32, cond32, b32) = make_case(11, batch=2, mc=mc, repeat=2, length=150, out_channels=out_channels,
+                                                 kernel_size=4, sample_stride=sample_stride, bias=True)
+    b32 = b32 + 3.0  # far from zero: a bias of the wrong filter shows
+    options = dict(kernel_size=4, sample_stride=sample_stride, channel_repeat=2, stride=2, padding=2, dilation=1)
+    y, stats = run_model(x32, cond32, b32, precision=precision, **options)
+    assert stats["groups"] > 1, stats
+    assert_schedule_clean(stats)
+    assert_close_scaled(y, reference_conv1d(x, cond, b.double() + 3.0, **options), torch.float32)

@@ -8,6 +8,8 @@ from .conv1d import WSConv1d
 from .convert import hashify, materialize, wsnetify
 from .functional import sample_channels, sample_conv1d_weight, ws_conv1d
 from .hashed import HashedConv1d, HashedConv2d, HashedLinear
+from . import paths
+from .paths import explain
 from .quantize import model_bytes, quantize_condensed
 from .summary import summary
 from . import models
@@ -15,5 +17,5 @@ from . import models
 __version__ = "0.2.0"
 
 __all__ = ["HashedConv1d", "HashedConv2d", "HashedLinear", "WSConv1d", "WSConv2d", "WSLinear",
-           "build_info", "cpu_kernel_isa", "cuda_built", "cuda_loaded", "hashify", "materialize", "model_bytes", "models", "quantize_condensed",
+           "build_info", "cpu_kernel_isa", "cuda_built", "cuda_loaded", "explain", "hashify", "materialize", "model_bytes", "models", "paths", "quantize_condensed",
            "sample_channels", "sample_conv1d_weight", "summary", "switches", "ws_conv1d", "wsnetify"]

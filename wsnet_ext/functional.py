@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from . import _checks, _switches
+from . import _checks, _materialized, _switches, paths
 from ._build import build_info
 from ._geometry import condensed_length, conv_out_length, out_channels_of, resolve_padding
 from ._ops import WSConv1dFunction, _forward, _sample_channels
@@ -44,9 +44,7 @@ def sample_conv1d_weight(condensed: torch.Tensor, out_channels: int, kernel_size
         raise ValueError(
             f"condensed expects length kernel_size + (out_channels - 1) * sample_stride = {expected}, "
             f"got shape {tuple(condensed.shape)}")
-    columns = (torch.arange(n, device=condensed.device) * step)[:, None] + torch.arange(length, device=condensed.device)
-    windows = condensed[:, columns].permute(1, 0, 2)  # (N, Mc, L): filter n is window n*S
-    return windows.repeat(1, repeat, 1)  # tiling: input channel m uses condensed channel m % Mc
+    return _materialized.sample_weight(condensed, n, length, step, repeat)  # backward: col2im, deterministic
 
 
 def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor | None = None, *,
@@ -102,6 +100,15 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
         if not torch.compiler.is_compiling():
             _switches.follow_torch_tf32()  # conv1d's TF32 switch, for the strip kernel's precision
     args = (x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
+    if x.device.type == "cuda":  # our kernels or cuDNN on the materialized filter, per direction
+        options = args[3:]
+        call = paths.call_of(x, condensed, options)
+        choice = paths.choose(call)
+        if paths.should_time(call):
+            choice = paths.time_paths(call, x, condensed, bias, options)
+        if choice.forward != paths.KERNELS or choice.backward != paths.KERNELS:
+            y = _materialized.run(x, condensed, bias, options, choice.forward, choice.backward)
+            return y.squeeze(0) if unbatched else y
     if torch.is_grad_enabled() and not torch.compiler.is_compiling() and (
             x.requires_grad or condensed.requires_grad or (bias is not None and bias.requires_grad)):
         y = WSConv1dFunction.apply(*args)  # eager training: the short way to the same autograd

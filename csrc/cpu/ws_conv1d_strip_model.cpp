@@ -204,8 +204,7 @@ void model_strips(const scalar_t* x, const float* cond, const scalar_t* bias, sc
                          return;
                        }
                        ++emitted[size_t(n) * t_count + t];
-                       if (bias != nullptr) sum += static_cast<float>(bias[n0 + n]);
-                       y[(b * g.out_channels + n0 + n) * g.out_len + t0 + t] = static_cast<scalar_t>(sum);
+                       strip_emit_output(y, bias, g, b, n0, t0, n, t, sum);
                      });
         }
       }
@@ -214,11 +213,7 @@ void model_strips(const scalar_t* x, const float* cond, const scalar_t* bias, sc
     if (nonfinite) {  // the kernel's uniform fallback: the strip's outputs by the definition
       ++stats[kNonfiniteStrips];
       for (int64_t n = n0; n < n0 + n_count; ++n) {
-        for (int64_t t = t0; t < t0 + t_count; ++t) {
-          const float start = bias != nullptr ? static_cast<float>(bias[n]) : 0.0f;
-          y[(b * g.out_channels + n) * g.out_len + t] = static_cast<scalar_t>(
-              definition_output<float>(x_b, cond, g.condensed_len, 1, g, n, t, start));
-        }
+        for (int64_t t = t0; t < t0 + t_count; ++t) strip_definition_output(x_b, cond, bias, y, g, b, n, t);
       }
     }
   }
@@ -266,8 +261,7 @@ void model_window(const scalar_t* x, const float* cond, const scalar_t* bias, sc
                     [&](int n, int t, float sum) {
                       ++emitted[size_t(n) * t_count + t];
                       nonfinite |= !std::isfinite(sum);
-                      if (bias != nullptr) sum += static_cast<float>(bias[n]);
-                      y[(b * g.out_channels + n) * g.out_len + t0 + t] = static_cast<scalar_t>(sum);
+                      strip_emit_output(y, bias, g, b, 0, t0, n, t, sum);
                     });
       }
     }
@@ -275,11 +269,7 @@ void model_window(const scalar_t* x, const float* cond, const scalar_t* bias, sc
     if (nonfinite) {
       ++stats[kNonfiniteStrips];
       for (int64_t n = 0; n < g.out_channels; ++n) {
-        for (int64_t t = t0; t < t0 + t_count; ++t) {
-          const float start = bias != nullptr ? static_cast<float>(bias[n]) : 0.0f;
-          y[(b * g.out_channels + n) * g.out_len + t] = static_cast<scalar_t>(
-              definition_output<float>(x_b, cond, g.condensed_len, 1, g, n, t, start));
-        }
+        for (int64_t t = t0; t < t0 + t_count; ++t) strip_definition_output(x_b, cond, bias, y, g, b, n, t);
       }
     }
   }

@@ -23,6 +23,7 @@
 #include "../ws_conv1d_op_args.h"
 #include "../ws_switches.h"
 #include "ws_cuda_stable.h"
+#include "ws_cuda_shared_limit.h"
 #include "ws_conv1d_adjoint_kernel.cuh"
 #include "ws_conv1d_lines_kernel.cuh"
 #include "ws_conv1d_stream_kernel.cuh"
@@ -245,9 +246,10 @@ void launch_strip_kernel(const scalar_t* x, const float* cond, const scalar_t* b
                          const Conv1dGeometry& g, const StripPlan& plan, cudaStream_t stream) {
   const auto launch = [&](auto kernel) {
     const int64_t bytes = plan.shared_floats * 4;
-    WS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-    kernel<<<std::min<int64_t>(g.batch * plan.strips, int64_t(1) << 30), plan.threads, bytes, stream>>>(
-        x, cond, bias, y, g, plan);
+    allow_dynamic_shared_memory(kernel);  // plans stay within strip_shared_limit()
+    // one block per (batch row, strip, filter group); the kernel's block loop covers any rest
+    kernel<<<std::min<int64_t>(g.batch * plan.strips * plan.groups, int64_t(1) << 30), plan.threads, bytes,
+             stream>>>(x, cond, bias, y, g, plan);
     WS_CUDA_LAUNCH_CHECK();
   };
   if (plan.window) {  // single-channel inputs: the register-window walk (line step 1 or 2)
@@ -347,22 +349,23 @@ AdjointPlan fused_backward_plan(const Conv1dGeometry& g, const Tensor& x) {
 std::tuple<Tensor, Tensor, Tensor> fused_backward_cuda(const Tensor& gy, const Tensor& x, const Tensor& cond,
                                                        const Conv1dGeometry& g, const AdjointPlan& plan,
                                                        const std::vector<bool>& output_mask) {
+  const auto empty = [&] { return torch::stable::new_empty(x, {0}); };
+  if (gy.numel() == 0) {  // an empty batch (or no outputs): zero gradients, whatever the plan
+    Tensor grad_input = output_mask[0] ? torch::stable::new_zeros(x, x.sizes()) : empty();
+    Tensor grad_condensed = output_mask[1] ? torch::stable::new_zeros(x, {g.condensed_channels, g.condensed_len}) : empty();
+    Tensor grad_bias = output_mask[2] ? torch::stable::new_zeros(x, {g.out_channels}) : empty();
+    return {grad_input, grad_condensed, grad_bias};
+  }
   WS_CHECK(x.scalar_type() != ScalarType::Double,
            "wsnet_ext: the cuda_adjoint switch forces the 'fused' backward, which takes float32, float16 or "
            "bfloat16, got float64; does not fit");
   WS_CHECK(plan.rows > 0, "wsnet_ext: the cuda_adjoint switch forces the 'fused' backward, which does not fit "
            "this shape (kernel ", g.kernel_size, ", sample stride ", g.sample_stride, ", stride ", g.stride,
            ", ", g.out_channels, " filters: ring K = ceil(L / (dn*S)) <= 8 and <= 768 lines per frame); does not fit");
-  const auto empty = [&] { return torch::stable::new_empty(x, {0}); };
   Tensor grad_input = output_mask[0] ? torch::stable::new_empty(x, x.sizes()) : empty();  // every element written
   Tensor grad_condensed = output_mask[1] ? torch::stable::new_empty(x, {g.condensed_channels, g.condensed_len}) : empty();
   Tensor grad_bias = output_mask[2] ? torch::stable::new_zeros(x, {g.out_channels}) : empty();
   const cudaStream_t stream = current_cuda_stream(x.get_device_index());
-  if (gy.numel() == 0) {
-    if (output_mask[0]) torch::stable::zero_(grad_input);
-    if (output_mask[1]) torch::stable::zero_(grad_condensed);
-    return {grad_input, grad_condensed, grad_bias};
-  }
   // one (Mc x Lc) slice per block (each block's pointer stays inside, even when unused)
   Tensor partials = torch::stable::new_zeros(cond, {plan.grid, g.condensed_channels, g.condensed_len});
   WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_fused_backward_cuda", [&] {
@@ -370,7 +373,7 @@ std::tuple<Tensor, Tensor, Tensor> fused_backward_cuda(const Tensor& gy, const T
       scalar_t* gx = output_mask[0] ? grad_input.mutable_data_ptr<scalar_t>() : nullptr;
       const auto launch = [&](auto kernel) {
         const int64_t bytes = plan.shared_floats * 4;
-        WS_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+        allow_dynamic_shared_memory(kernel);  // plans stay within strip_shared_limit()
         kernel<<<plan.grid, plan.threads, bytes, stream>>>(gy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
                                                            cond.const_data_ptr<float>(), gx,
                                                            partials.mutable_data_ptr<float>(), g, plan,

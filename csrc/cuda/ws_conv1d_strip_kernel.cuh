@@ -86,7 +86,6 @@ forward_strip_kernel(const scalar_t* __restrict__ x, const float* __restrict__ c
     const int t_count = int(p.outputs < g.out_len - t0 ? p.outputs : g.out_len - t0);
     const int n_count = int(p.filters < g.out_channels - n0 ? p.filters : g.out_channels - n0);
     const scalar_t* x_b = x + b * g.in_channels * g.length;
-    scalar_t* y_b = y + (b * g.out_channels + n0) * g.out_len + t0;
     // fold (§2.1): consecutive threads take consecutive rows (coalesced reads of x)
     for (int k = tid; k < int(p.f_rows * p.k_pad); k += threads) {
       const int pr = k % int(p.f_rows), j = k / int(p.f_rows);  // physical rows
@@ -125,9 +124,8 @@ forward_strip_kernel(const scalar_t* __restrict__ x, const float* __restrict__ c
         nonfinite |= !isfinite(value);
         return value;
       };
-      const auto emit = [&](int n, int t, float sum) {
-        if (bias != nullptr) sum += static_cast<float>(bias[n]);
-        y_b[int64_t(n) * g.out_len + t] = static_cast<scalar_t>(sum);
+      const auto emit = [&](int n, int t, float sum) {  // n, t in the block's group and strip
+        strip_emit_output(y, bias, g, b, n0, t0, n, t, sum);
       };
 #pragma unroll
       for (int kk = 0; kk < kLines; ++kk) {
@@ -136,10 +134,7 @@ forward_strip_kernel(const scalar_t* __restrict__ x, const float* __restrict__ c
     }
     if (__syncthreads_or(nonfinite)) {  // uniform: NaN/Inf in P, the definition (as conv1d does)
       for (int64_t k = tid; k < int64_t(t_count) * n_count; k += threads) {
-        const int64_t n = n0 + k / t_count, t = t0 + k % t_count;
-        const float start = bias != nullptr ? static_cast<float>(bias[n]) : 0.f;
-        y[(b * g.out_channels + n) * g.out_len + t] =
-            static_cast<scalar_t>(definition_output<float>(x_b, cond, g.condensed_len, 1, g, n, t, start));
+        strip_definition_output(x_b, cond, bias, y, g, b, n0 + k / t_count, t0 + k % t_count);
       }
     }
     __syncthreads();  // F is rewritten by the next strip
@@ -161,7 +156,6 @@ forward_window_kernel(const scalar_t* __restrict__ x, const float* __restrict__ 
     const int64_t b = strip / p.strips, t0 = (strip % p.strips) * p.outputs;
     const int t_count = int(p.outputs < g.out_len - t0 ? p.outputs : g.out_len - t0);
     const scalar_t* x_b = x + b * g.in_channels * g.length;
-    scalar_t* y_b = y + b * g.out_channels * g.out_len + t0;
     __syncthreads();  // the last strip's walkers are done with F
     for (int pr = tid; pr < int(p.f_rows); pr += threads) {  // fold (§2.1), margins of zeros
       window_smem[strip_f_index(p, pr, 0)] = strip_fold_value(x_b, g, p, t0, strip_logical_row(p, pr), 0);
@@ -182,17 +176,13 @@ forward_window_kernel(const scalar_t* __restrict__ x, const float* __restrict__ 
                     [&](int v) { return window_smem[strip_c_index(p, v - v0, 0)]; }, ring,
                     [&](int n, int t, float sum) {
                       nonfinite |= !isfinite(sum);
-                      if (bias != nullptr) sum += static_cast<float>(bias[n]);
-                      y_b[int64_t(n) * g.out_len + t] = static_cast<scalar_t>(sum);
+                      strip_emit_output(y, bias, g, b, 0, t0, n, t, sum);
                     });
       }
     }
     if (__syncthreads_or(nonfinite)) {  // uniform: the definition for the strip's outputs
       for (int64_t k = tid; k < int64_t(t_count) * g.out_channels; k += threads) {
-        const int64_t n = k / t_count, t = t0 + k % t_count;
-        const float start = bias != nullptr ? static_cast<float>(bias[n]) : 0.f;
-        y[(b * g.out_channels + n) * g.out_len + t] =
-            static_cast<scalar_t>(definition_output<float>(x_b, cond, g.condensed_len, 1, g, n, t, start));
+        strip_definition_output(x_b, cond, bias, y, g, b, k / t_count, t0 + k % t_count);
       }
     }
   }
