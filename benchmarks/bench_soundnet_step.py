@@ -1,6 +1,8 @@
 """One training step (forward, backward, SGD step) of wsnet_ext.models.soundnet, plain against
-WSNet, eager, under torch.compile and (CUDA) replayed as one CUDA graph, with, on CUDA, the
-opt-in strip forward and fused backward beside the default kernels, in one process on the same batch: median step time (interleaved), the share of the
+WSNet, eager, under torch.compile and (CUDA) replayed as one CUDA graph, with, on CUDA, WSNet as a
+user gets it (auto: our kernels or cuDNN per layer and direction, wsnet_ext/paths.py) beside each
+forced path (our kernels; the materialized filter on cuDNN; the opt-in strip forward and fused
+backward), in one process on the same batch: median step time (interleaved), the share of the
 step spent in our ops (profiler), the three costliest ops, peak memory, and the WSNet model's
 speed-up over the plain one.
 
@@ -36,9 +38,12 @@ COMPILED_GRAPH = re.compile(r"## Call CompiledFxGraph \w+ ##")
 
 def variants(device: torch.device) -> dict:
     """name -> (model variant, switches while it runs)"""
-    out = {"plain": ("plain", {}), "wsnet": ("ws", {})}
+    out = {"plain": ("plain", {}), "wsnet": ("ws", {})}  # on CUDA "wsnet" is auto: what a user gets
     if device.type == "cuda":
-        out["wsnet (strips + fused, opt-in)"] = ("ws", {"cuda_forward": "prefer_strips", "cuda_adjoint": "prefer_fused"})
+        out["wsnet (our kernels)"] = ("ws", {"cuda_path": "kernels"})
+        out["wsnet (materialized, cuDNN)"] = ("ws", {"cuda_path": "materialized"})
+        out["wsnet (strips + fused, opt-in)"] = ("ws", {"cuda_path": "kernels", "cuda_forward": "prefer_strips",
+                                                        "cuda_adjoint": "prefer_fused"})
     return out
 
 

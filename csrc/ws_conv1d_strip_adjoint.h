@@ -178,10 +178,7 @@ WS_UNROLL
     }
     put(w.v_next, w.row, w.run);
     if (w.v_next == w.next_close) {  // the oldest open segment ends here: -gy after this column
-      float closing = w.ring[0];
-WS_UNROLL
-      for (int i = 1; i < KT; ++i) closing = (i == K - 1) ? w.ring[i] : closing;
-      w.run -= closing;
+      w.run -= ring_at(w.ring, K - 1);
       w.next_close += period;
     }
   }

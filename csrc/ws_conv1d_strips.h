@@ -209,6 +209,32 @@ WS_HOST_DEVICE float round_to_tf32(float x) {
 #endif
 }
 
+// ring[index] for an index known only at run time, without indexing at run time: the OR of every
+// entry's bits masked by (i == index). Written as `index == i ? ring[i] : x` the compiler folds the
+// selects back into one load from a computed address, which puts the whole walker array in local
+// memory (the 160-208-byte stack frames of the strip kernels: issue 24); a masked OR it cannot fold.
+template <int KT>
+WS_HOST_DEVICE float ring_at(const float (&ring)[KT], int index) {
+  uint32_t bits = 0;
+WS_UNROLL
+  for (int i = 0; i < KT; ++i) {
+    uint32_t entry;
+#if defined(__CUDA_ARCH__)
+    entry = __float_as_uint(ring[i]);
+#else
+    std::memcpy(&entry, &ring[i], sizeof(entry));
+#endif
+    bits |= entry & (0u - static_cast<uint32_t>(i == index));
+  }
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
+  float out;
+  std::memcpy(&out, &bits, sizeof(out));
+  return out;
+#endif
+}
+
 // Fragments of mma.sync.m16n8k8 with TF32 operands (PTX ISA: group g = lane / 4, t = lane % 4).
 // A (16 x 8, row-major): element i of lane -> (row, k); B (8 x 8): (k, n); C/D (16 x 8): (row, n).
 WS_HOST_DEVICE int mma_a_row(int lane, int i) { return lane / 4 + 8 * (i % 2); }
@@ -297,10 +323,7 @@ WS_HOST_DEVICE void strip_walk(StripWalker<KT>& w, int v_stop, const StripPlan& 
   for (; w.v_next < stop; ++w.v_next) {
     w.q += get_p(w.v_next, w.prow);
     if (w.v_next == w.next_close) {
-      float parked = w.ring[0];
-WS_UNROLL
-      for (int i = 1; i < KT; ++i) parked = (i == K - 1) ? w.ring[i] : parked;
-      emit(w.close_n, w.close_t, w.q - parked);
+      emit(w.close_n, w.close_t, w.q - ring_at(w.ring, K - 1));
       w.close_n += dn;
       w.close_t += t_step;
       w.next_close += period;

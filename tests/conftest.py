@@ -33,3 +33,16 @@ def assert_close_scaled(actual, expected, dtype):
     rtol, atol = tolerance(dtype)
     scale = max(1.0, expected.abs().max().item()) if expected.numel() else 1.0
     torch.testing.assert_close(actual.to(expected.dtype), expected, rtol=rtol, atol=atol * scale)
+
+
+import pytest  # noqa: E402
+
+import wsnet_ext  # noqa: E402
+
+
+@pytest.fixture
+def our_cuda_kernels():
+    """CUDA tests of our kernels: both directions on them (cuda_path=kernels), not on whatever the
+    path rule picks for the shape (tests/test_cuda_paths.py tests auto and every path)."""
+    with wsnet_ext.switches.override(cuda_path="kernels"):
+        yield

@@ -7,7 +7,8 @@ import torch
 import wsnet_ext
 from test_ws_conv1d_grid import GRID, run_case
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+              pytest.mark.usefixtures("our_cuda_kernels")]
 
 
 def test_cuda_kernels_were_built():

@@ -11,7 +11,8 @@ from conftest import assert_close_scaled, reference_conv1d
 from test_extreme_inputs import OPTIONS, assert_same_nonfinite, data
 from test_gradcheck_opcheck import BACKWARD, CONFIGS, FORWARD, make_args
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+              pytest.mark.usefixtures("our_cuda_kernels")]
 
 
 @pytest.fixture(autouse=True)

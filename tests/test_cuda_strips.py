@@ -11,7 +11,8 @@ import wsnet_ext
 from conftest import assert_close_scaled, reference_conv1d
 from test_strip_schedule_model import FMA, GRID, TF32, TF32X3, grid_case, make_case, run_model, tf32
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+              pytest.mark.usefixtures("our_cuda_kernels")]
 
 
 def strips(x, cond, b, precision_switch="0", **options):

@@ -30,10 +30,14 @@ def test_a_bad_environment_value_names_the_variable():
 
 def test_override_sets_and_restores():
     before = wsnet_ext.switches.current()
-    with wsnet_ext.switches.override(cpu_isa="baseline", cpu_polyphase=False):
+    with wsnet_ext.switches.override(cpu_isa="baseline", cpu_polyphase=False, cuda_forward="tiles"):
         assert wsnet_ext.cpu_kernel_isa() == "baseline"
-        assert wsnet_ext.switches.current()["cpu_polyphase"] == "0"
+        # read back from every loaded C++ library, not from Python's copy
+        for values in wsnet_ext.switches.library_values():
+            assert (values["cpu_polyphase"], values["cuda_forward"], values["cpu_isa"]) == ("0", "tiles", "baseline")
     assert wsnet_ext.switches.current() == before
+    for values in wsnet_ext.switches.library_values():
+        assert all(values[name] == before[name] for name in values)
     assert wsnet_ext.cpu_kernel_isa() != "baseline" or before["cpu_isa"] == "baseline"
 
 

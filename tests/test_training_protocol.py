@@ -51,9 +51,11 @@ def test_cli_smoke_on_cpu(tmp_path):
     for row in data["rows"]:
         assert row["shape"]["batch"] == 1
         for kind in ("forward", "forward_backward"):
-            assert set(row[kind]) == {"wsnet_ext", "cuDNN (materialized, TF32)", "cuDNN (materialized, no TF32)"}
+            assert set(row[kind]) == {"wsnet_ext auto", "cuDNN (materialized, TF32)", "cuDNN (materialized, no TF32)"}
             assert all(entry["median_s"] > 0 for entry in row[kind].values())
-        assert max(row["errors"].values()) < 1e-4  # every contender computed the same layer
+        # every contender within its precision's tolerance of float64 (output and gradients)
+        assert all(row["errors"][name] <= row["tolerance"][name] for name in row["errors"]), row["errors"]
+        assert max(row["errors"].values()) < 2e-5  # on the CPU nothing rounds to TF32
     assert "conv6 b1" in (tmp_path / "ws_conv1d_training_cpu_t.md").read_text()
 
 
