@@ -237,3 +237,19 @@ def test_tf32_intent_follows_the_legacy_setter(tf32_state):
     for allowed in (False, True):
         torch.backends.cudnn.allow_tf32 = allowed
         assert _switches.torch_conv_tf32() is allowed
+
+
+def test_the_choice_traces_under_compile():
+    """On CUDA the choice runs while torch.compile traces ws_conv1d: it must be traceable (no
+    torch.backends reads, which dynamo refuses) and give the eager choice."""
+    def pick(x):
+        call = paths.Conv1dCall("cuda", 0, x.dtype, _switches.current()["torch_allow_tf32"] == "1", x.shape[0],
+                                x.shape[1], 128, x.shape[2], 32, 4, 4, 1, (16, 16), 1)  # `long`
+        choice = paths.choose(call)
+        return x * (1.0 if choice.forward == "kernels" else 2.0) + (3.0 if paths.should_time(call) else 0.0)
+    x = torch.ones(2, 64, 50)
+    for allowed in ("0", "1"):
+        with wsnet_ext.switches.override(torch_allow_tf32=allowed):
+            torch._dynamo.reset()
+            assert torch.equal(torch.compile(pick, fullgraph=True)(x), pick(x))
+            assert pick(x)[0, 0, 0].item() == (1.0 if allowed == "0" else 2.0)

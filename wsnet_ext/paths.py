@@ -126,7 +126,12 @@ def call_of(x: torch.Tensor, condensed: torch.Tensor, options) -> Conv1dCall:
     """The Conv1dCall of ws_conv1d(x (B, M, T), condensed, *options), options as the op takes them."""
     kernel_size, sample_stride, channel_repeat, stride, pads, dilation = options
     n = (condensed.shape[1] - kernel_size) // sample_stride + 1
-    tf32 = _switches.torch_conv_tf32() if x.device.type == "cuda" else False
+    if x.device.type != "cuda":
+        tf32 = False
+    elif torch.compiler.is_compiling():  # torch.backends is not traceable: what the last eager call read
+        tf32 = _switches.current()["torch_allow_tf32"] == "1"
+    else:
+        tf32 = _switches.torch_conv_tf32()
     return Conv1dCall(x.device.type, x.device.index, x.dtype, tf32, int(x.shape[0]), int(x.shape[1]), int(n),
                       int(x.shape[2]), kernel_size, sample_stride, channel_repeat, stride, tuple(pads), dilation)
 
