@@ -4,6 +4,16 @@ import torch
 import torch.nn.functional as F
 
 
+# SoundNet's layers as the training protocol runs them (batch 64; benchmarks/training_protocol.py):
+# name: (M, N, L, S, C, stride, pad, T)
+TRAINING = {
+    "conv1": (1, 16, 64, 8, 1, 2, 32, 110250), "conv2": (16, 32, 32, 4, 2, 2, 16, 6891),
+    "conv3": (32, 64, 16, 2, 4, 2, 8, 431), "conv4": (64, 128, 8, 2, 4, 2, 4, 216),
+    "conv5": (128, 256, 4, 1, 4, 2, 2, 109), "conv6": (256, 512, 4, 1, 4, 2, 2, 14),
+    "conv7": (512, 1024, 4, 1, 4, 2, 2, 8), "long": (64, 128, 32, 4, 4, 1, 16, 16000),
+}
+
+
 def reference_weight(condensed, out_channels, kernel_size, sample_stride, channel_repeat):
     """W[n, m, l] = condensed[m % Mc, n*S + l], built slice by slice (docs/design.md §2)."""
     mc = condensed.shape[0]

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import wsnet_ext
-from test_paths import TRAINING
+from conftest import TRAINING
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -35,7 +35,7 @@ PATHS = {
 TF32_TOLERANCE, FP32_TOLERANCE = 5e-3, 2e-5
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=None)  # noqa: B019
 def case(name):
     """Inputs (CPU, float64) and the float64 reference output and gradients, computed on the GPU
     with the filter sampled slice by slice (docs/design.md §2), autograd through the slicing."""
@@ -117,3 +117,23 @@ def test_several_models_captured_as_graphs_replay_interleaved():
     for name, (graph, loss, eager, model) in graphs.items():
         assert abs(loss.item() - eager) < 1e-4 * max(1.0, abs(eager)), name
         assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None), name
+
+
+@pytest.mark.parametrize("path", ["auto", "materialized"])
+def test_deterministic_mode_gives_bitwise_equal_repeats(path):
+    """torch.use_deterministic_algorithms(True): cuDNN's deterministic algorithms, our col2im
+    gather-sum into the condensed filter; two runs give the same bits."""
+    (x, cond, bias, gy), (k, s_, c, stride, pad), _, _ = case("conv3")
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        runs = []
+        for _ in range(2):
+            with wsnet_ext.switches.override(**PATHS[path]):
+                leaves = [v.float().cuda().requires_grad_() for v in (x, cond, bias)]
+                y = wsnet_ext.ws_conv1d(*leaves, kernel_size=k, sample_stride=s_, channel_repeat=c, stride=stride,
+                                        padding=pad)
+                runs.append([y] + list(torch.autograd.grad(y, leaves, gy.float().cuda())))
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    assert all(torch.equal(a, b) for a, b in zip(*runs))

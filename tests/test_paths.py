@@ -10,15 +10,8 @@ import torch
 
 import wsnet_ext
 from wsnet_ext import _materialized, _switches, paths
-from conftest import assert_close_scaled, reference_conv1d, reference_weight
+from conftest import TRAINING, assert_close_scaled, reference_conv1d, reference_weight
 
-# SoundNet's layers as the training protocol runs them (batch 64): (M, N, L, S, C, stride, pad, T)
-TRAINING = {
-    "conv1": (1, 16, 64, 8, 1, 2, 32, 110250), "conv2": (16, 32, 32, 4, 2, 2, 16, 6891),
-    "conv3": (32, 64, 16, 2, 4, 2, 8, 431), "conv4": (64, 128, 8, 2, 4, 2, 4, 216),
-    "conv5": (128, 256, 4, 1, 4, 2, 2, 109), "conv6": (256, 512, 4, 1, 4, 2, 2, 14),
-    "conv7": (512, 1024, 4, 1, 4, 2, 2, 8), "long": (64, 128, 32, 4, 4, 1, 16, 16000),
-}
 
 
 def cuda_call(name, tf32=True, dtype=torch.float32, batch=64, length=None):
@@ -239,7 +232,7 @@ def test_tf32_intent_follows_the_legacy_setter(tf32_state):
         assert _switches.torch_conv_tf32() is allowed
 
 
-def test_the_choice_traces_under_compile():
+def test_the_choice_traces_under_compile(monkeypatch):
     """On CUDA the choice runs while torch.compile traces ws_conv1d: it must be traceable (no
     torch.backends reads, which dynamo refuses) and give the eager choice."""
     def pick(x):
@@ -248,6 +241,7 @@ def test_the_choice_traces_under_compile():
         choice = paths.choose(call)
         return x * (1.0 if choice.forward == "kernels" else 2.0) + (3.0 if paths.should_time(call) else 0.0)
     x = torch.ones(2, 64, 50)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
     for allowed in ("0", "1"):
         with wsnet_ext.switches.override(torch_allow_tf32=allowed):
             torch._dynamo.reset()

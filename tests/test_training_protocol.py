@@ -62,3 +62,9 @@ def test_cli_smoke_on_cpu(tmp_path):
 def test_cli_rejects_unknown_dtype(tmp_path):
     with pytest.raises(SystemExit, match="--dtypes"):
         bench_main(["--protocol", "training", "--device", "cpu", "--dtypes", "float8", "--out", str(tmp_path)])
+
+
+def test_the_tests_training_shapes_are_the_protocols():
+    from conftest import TRAINING
+    assert {s.name: (s.in_channels, s.out_channels, s.kernel_size, s.sample_stride, s.channel_repeat, s.stride,
+                     s.padding, s.length) for s in tp.TRAINING_SHAPES} == TRAINING
