@@ -9,6 +9,7 @@ import math
 import torch
 from torch import nn
 
+from . import _allocate
 from ._geometry import channel_compactness, conv1d_compactness
 from .channel_sampled import WSConv2d, WSLinear
 from .conv1d import WSConv1d
@@ -183,10 +184,44 @@ def format_report(rows: list, tool: str = "") -> str:
     return "\n".join(lines)
 
 
+def _check_allocate(allocate: str) -> None:
+    if allocate not in _allocate.ALLOCATIONS:
+        raise ValueError(f"allocate expects one of {_allocate.ALLOCATIONS}, got {allocate!r}")
+
+
+def _ws_candidates(layer: nn.Module, policy: str) -> list:
+    """The layer kept plain, and each (S, C) that choose_sampling picks for ratios 1.1, 1.21, ...
+    up to the layer's largest (so the policy's preferences hold: spatial sampling before channel
+    repeats under 'spatial')."""
+    weight = layer.weight.numel()
+    largest = choose_sampling(layer, 1e12, policy=policy)[2]
+    found = {}
+    for target in _allocate.geometric_targets(largest):
+        s, c, achieved = choose_sampling(layer, target, policy=policy)
+        found.setdefault((s, c), _allocate.Candidate(round(weight / achieved), achieved, (s, c)))
+    return [_allocate.plain(weight)] + list(found.values())
+
+
+def _hashed_candidates(layer: nn.Module) -> list:
+    weight = layer.weight.numel()
+    return [_allocate.plain(weight)] + [
+        _allocate.Candidate(math.ceil(weight / c), weight / math.ceil(weight / c), c)
+        for c in _allocate.geometric_targets(min(float(weight), 4096.0), 1.15)]
+
+
+def _allocated(model: nn.Module, eligible: list, ratio: float, candidates_of) -> dict:
+    """{layer name: Candidate} reaching `ratio` = the whole model's parameters before / after
+    (allocate='by_params', wsnet_ext/_allocate.py); eligible: (name, layer) pairs."""
+    total = sum(p.numel() for p in model.parameters())
+    fixed = total - sum(layer.weight.numel() for _, layer in eligible)
+    chosen = _allocate.allocate([candidates_of(layer) for _, layer in eligible], fixed, total / ratio)
+    return {name: candidate for (name, _), candidate in zip(eligible, chosen)}
+
+
 def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
              types=(nn.Conv1d, nn.Conv2d, nn.Linear), exclude=(), keep_head: bool = True,
-             tolerance: float = 0.5, policy: str = "spatial", verbose: bool = False,
-             report: list | None = None) -> nn.Module:
+             tolerance: float = 0.5, policy: str = "spatial", allocate: str = "uniform",
+             verbose: bool = False, report: list | None = None) -> nn.Module:
     """Replaces the plain layers of `model` by WSNet layers whose compactness is as close as S and C
     allow to `compactness`, in place, and returns the model (the same object; a model that is
     itself one plain layer comes back as its replacement).
@@ -199,9 +234,14 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     objects to keep plain. A layer is also kept when its closest compactness is off by more than
     `tolerance` (relative) or it has options WSNet layers don't sample (groups, padding modes).
     policy: how each layer's compactness is split between filter overlap (sample_stride) and
-    channel repeats ('spatial', 'balanced', 'channel'; see `choose_sampling`). verbose prints what happened; `report`, if a list, receives one dict per layer (name, type,
-    new_type, compression, sample_stride, channel_repeat, seed, params_before, params_after,
-    reason) and a last one for the whole model; hashify reports the same way."""
+    channel repeats ('spatial', 'balanced', 'channel'; see `choose_sampling`).
+    allocate: 'uniform' (default) gives every layer `compactness`. 'by_params' makes `compactness`
+    the whole model's ratio (all its parameters before / after, heads, biases and norms included).
+    Each layer's ratio then grows with its size: small layers stay plain, big ones take more
+    (wsnet_ext/_allocate.py; `tolerance` is not used). verbose prints what happened; `report`, if
+    a list, receives one dict per layer (name, type, new_type, compression, sample_stride,
+    channel_repeat, seed, params_before, params_after, reason) and a last one for the whole model;
+    hashify reports the same way."""
     if isinstance(compactness, bool) or not (isinstance(compactness, (int, float)) and compactness >= 1):
         raise ValueError(f"compactness expects a number >= 1, got {compactness!r}")
     if init not in ("project", "random"):
@@ -209,12 +249,23 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
                          f"weights) or 'random' (a fresh model: initialise like the plain layers), got {init!r}")
     if policy not in POLICIES:
         raise ValueError(f"policy expects one of {POLICIES}, got {policy!r}")
+    _check_allocate(allocate)
     rows, params_before = [], sum(p.numel() for p in model.parameters())
-    for name, layer, reason in _targets(model, types, exclude, keep_head):
+    targets = [(name, layer, reason or _unsupported(layer)) for name, layer, reason in
+               _targets(model, types, exclude, keep_head)]
+    allocated = None
+    if allocate == "by_params":
+        allocated = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compactness,
+                               lambda layer: _ws_candidates(layer, policy))
+    for name, layer, reason in targets:
         row = _row(name, layer)
-        reason = reason or _unsupported(layer)
-        choice = None if reason else choose_sampling(layer, compactness, policy=policy)
-        if choice is None or abs(choice[2] / compactness - 1) > tolerance:
+        if allocated is not None and not reason:
+            picked = allocated[name]
+            choice = (*picked.choice, picked.ratio) if picked.choice is not None else None
+            reason = "" if choice else "kept plain by the allocation (the budget is spent on larger layers)"
+        else:
+            choice = None if reason else choose_sampling(layer, compactness, policy=policy)
+        if choice is None or (allocated is None and abs(choice[2] / compactness - 1) > tolerance):
             row["reason"] = reason or (f"closest compactness {choice[2]:.2f} is off target" if choice else "no choice")
             rows.append(row)
             continue
@@ -229,22 +280,34 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
 
 
 def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d, nn.Linear),
-            exclude=(), keep_head: bool = True, seed: int = 0, verbose: bool = False,
-            report: list | None = None) -> nn.Module:
+            exclude=(), keep_head: bool = True, seed: int = 0, allocate: str = "uniform",
+            verbose: bool = False, report: list | None = None) -> nn.Module:
     """Replaces the plain layers of `model` by HashedNets layers of `compression` (freshly
     initialised; the k-th layer of `types` hashes with seed + k), in place, and returns the model.
-    keep_head, exclude, verbose and report work as in wsnetify."""
+    keep_head, exclude, allocate, verbose and report work as in wsnetify (allocate='by_params':
+    `compression` is the whole model's ratio, spent by layer size as for WSNet, so the two compare
+    at equal budgets)."""
     if isinstance(compression, bool) or not (isinstance(compression, (int, float)) and compression >= 1):
         raise ValueError(f"compression expects a number >= 1, got {compression!r}")
+    _check_allocate(allocate)
     rows, params_before = [], sum(p.numel() for p in model.parameters())
-    for k, (name, layer, reason) in enumerate(_targets(model, types, exclude, keep_head)):
+    targets = [(name, layer, reason or _unsupported(layer)) for name, layer, reason in
+               _targets(model, types, exclude, keep_head)]
+    allocated = None
+    if allocate == "by_params":
+        allocated = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compression,
+                               _hashed_candidates)
+    for k, (name, layer, reason) in enumerate(targets):
         row = _row(name, layer)
-        reason = reason or _unsupported(layer)
+        layer_compression = compression
+        if allocated is not None and not reason:
+            layer_compression = allocated[name].choice
+            reason = "" if layer_compression else "kept plain by the allocation (the budget is spent on larger layers)"
         if reason:
             row["reason"] = reason
             rows.append(row)
             continue
-        new = _hashed_replacement(layer, compression, seed + k)
+        new = _hashed_replacement(layer, layer_compression, seed + k)
         model = _replace(model, name, new)
         row.update(new_type=type(new).__name__, compression=new.compression, seed=seed + k,
                    params_after=sum(p.numel() for p in new.parameters()))
