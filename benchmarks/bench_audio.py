@@ -42,6 +42,14 @@ def parse(argv):
     p.add_argument("--quantized", action="store_true", help="also test each WSNet model with 8-bit condensed filters")
     p.add_argument("--policy", default="spatial",
                    help="WSNet (S, C) policy per layer, or a comma-separated list to compare: spatial, balanced, channel")
+    p.add_argument("--allocate", default="uniform",
+                   help="comma-separated budget allocations: uniform (every layer at the target), by_params "
+                        "(the target as the whole model's ratio, spent by layer size); default uniform")
+    p.add_argument("--time-shift", type=float, default=0.0,
+                   help="train on clips rolled by a random offset up to this share of their length (e.g. 0.5)")
+    p.add_argument("--tune", action="store_true",
+                   help="search lr x weight decay per variant on the first test fold's validation fold")
+    p.add_argument("--tune-epochs", type=int, default=None, help="epochs of each search run (default --epochs)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -69,6 +77,12 @@ def parse(argv):
         p.error(f"--compressions expects comma-separated numbers, got {args.compressions!r}")
     if any(c < 1 for c in args.compressions):
         p.error(f"--compressions expects numbers >= 1, got {args.compressions}")
+    from wsnet_ext._allocate import ALLOCATIONS
+    args.allocate = args.allocate.split(",")
+    if not args.allocate or any(x not in ALLOCATIONS for x in args.allocate):
+        p.error(f"--allocate expects names of {ALLOCATIONS}, got {args.allocate}")
+    if not 0 <= args.time_shift <= 1:
+        p.error(f"--time-shift expects a share in [0, 1], got {args.time_shift}")
     from wsnet_ext.convert import POLICIES
     args.policy = args.policy.split(",")
     if not args.policy or any(x not in POLICIES for x in args.policy):
@@ -102,13 +116,15 @@ def main(argv=None) -> int:
         unknown = sorted(set(test_folds) - set(audio.folds))
         if unknown:
             raise SystemExit(f"--test-folds expects folds of {audio.folds}, got {unknown}")
-    recipe = experiment.Recipe(args.epochs, args.lr, args.weight_decay, args.batch_size, seed=args.seed)
+    recipe = experiment.Recipe(args.epochs, args.lr, args.weight_decay, args.batch_size, seed=args.seed,
+                               time_shift=args.time_shift, tune=args.tune, tune_epochs=args.tune_epochs)
     rows = experiment.cross_validate(data, len(audio.classes), audio.folds, test_folds, recipe, args.compressions,
-                                     args.quantized, progress, policies=args.policy)
+                                     args.quantized, progress, policies=args.policy, allocations=args.allocate)
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "data": f"{audio.layout} at {audio.root}",
             "layout": audio.layout, "clips": len(data.y), "classes": len(audio.classes), "class_names": audio.classes,
             "rate": args.rate, "seconds": seconds, "folds": audio.folds, "test_folds": test_folds,
-            "epochs": args.epochs, "policies": args.policy, "lr": args.lr, "weight_decay": args.weight_decay, "batch_size": args.batch_size,
+            "epochs": args.epochs, "policies": args.policy, "allocations": args.allocate,
+            "time_shift": args.time_shift, "tuned": args.tune, "tune_epochs": args.tune_epochs, "lr": args.lr, "weight_decay": args.weight_decay, "batch_size": args.batch_size,
             "seed": args.seed, "quick": args.quick, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "skipped": data.skipped, "ignored": audio.ignored, "from_cache": data.from_cache,
             "seconds_total": time.time() - began}

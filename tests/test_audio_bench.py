@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -145,6 +146,35 @@ def test_urbansound8k_layout_runs_its_own_folds(tree, tmp_path):
     result = json.loads((out / "audio_u.json").read_text())
     assert result["meta"]["test_folds"] == [3, 10] and result["meta"]["folds"] == list(range(1, 11))
     assert all(sorted(r["fold_accuracy"]) == ["10", "3"] for r in result["rows"])
+
+
+def test_allocation_tuning_and_time_shift_reach_the_rows(tree, tmp_path):
+    out = tmp_path / "out"
+    assert bench_audio.main(["--data", tree["esc50"], "--quick", "--seconds", "0.3", "--allocate", "uniform,by_params",
+                             "--time-shift", "0.5", "--tune", "--tune-epochs", "1", "--cache", str(tmp_path / "c"),
+                             "--out", str(out), "--tag", "a", "--no-progress"]) == 0
+    result = json.loads((out / "audio_a.json").read_text())
+    rows = {(r["variant"], r["allocation"]): r for r in result["rows"]}
+    assert set(rows) == {("plain", None), ("ws", "uniform"), ("hashed", "uniform"), ("ws", "by_params"),
+                         ("hashed", "by_params")}
+    assert result["meta"]["tuned"] and result["meta"]["time_shift"] == 0.5
+    grid = {1e-3 * s for s in (1 / 3, 1.0, 3.0, 9.0, 27.0, 1 / 9, 1 / 27)}
+    assert all(any(abs(r["lr"] - g) < 1e-12 for g in grid) and r["weight_decay"] in (0.0, 1e-4) for r in rows.values())
+    for variant in ("ws", "hashed"):  # by_params: the whole model's ratio, within 15% above 10x
+        assert 10 <= rows[(variant, "by_params")]["model_ratio"] <= 11.5, rows[(variant, "by_params")]
+    assert "by_params" in (out / "audio_a.md").read_text()
+
+
+def test_time_shift_rolls_each_clip_by_its_own_offset():
+    from benchmarks.audio.experiment import time_shift
+    x = torch.arange(3 * 50, dtype=torch.float32).reshape(3, 1, 50)
+    shifted = time_shift(0.2)(x, torch.Generator().manual_seed(0))
+    offsets = []
+    for clip, out in zip(x, shifted):
+        matches = [k for k in range(-10, 11) if torch.equal(torch.roll(clip, k, -1), out)]
+        assert len(matches) == 1
+        offsets.append(matches[0])
+    assert len(set(offsets)) > 1 and time_shift(0.0)(x, None) is x
 
 
 def test_short_training_learns_the_synthetic_task_well_above_chance(tmp_path):

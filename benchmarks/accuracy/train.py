@@ -29,9 +29,11 @@ def error_rate(model, x, y, batch: int = 1000) -> float:
 
 
 def train(model, data, *, epochs: int, lr: float, batch_size: int, seed: int, weight_decay: float = 0.0,
-          desc: str = "", progress: bool = True, eval_batch: int = 1000, param_groups=None) -> TrainResult:
+          desc: str = "", progress: bool = True, eval_batch: int = 1000, param_groups=None,
+          augment=None) -> TrainResult:
     """Adam + cosine schedule, the best validation epoch's weights kept and tested. `param_groups`:
-    torch.optim's groups when some parameters need their own lr (default: one group, `lr`)."""
+    torch.optim's groups when some parameters need their own lr (default: one group, `lr`).
+    `augment(x_batch, generator)`: a training batch's augmentation (seeded by `seed`)."""
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
     torch.manual_seed(seed)
     order = torch.Generator().manual_seed(seed)
@@ -45,7 +47,8 @@ def train(model, data, *, epochs: int, lr: float, batch_size: int, seed: int, we
         began = time.perf_counter()
         for idx in torch.randperm(len(x_train), generator=order).split(batch_size):
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
+            x_batch = x_train[idx] if augment is None else augment(x_train[idx], order)
+            loss = F.cross_entropy(model(x_batch), y_train[idx])
             loss.backward()
             optimizer.step()
             total += loss.item() * len(idx)

@@ -16,6 +16,7 @@ import torch
 
 import wsnet_ext
 from benchmarks.accuracy.train import error_rate, train
+from benchmarks.accuracy.tuning import Setting, search
 
 from .decode import Decoded
 
@@ -28,6 +29,24 @@ class Recipe:
     batch_size: int = 32
     eval_batch: int = 32
     seed: int = 0
+    time_shift: float = 0.0      # random circular shift of each training clip, up to this share of its length
+    tune: bool = False           # search lr x weight decay per variant on the first test fold's validation fold
+    lr_scales: tuple = (1 / 3, 1.0, 3.0)
+    weight_decays: tuple = (0.0, 1e-4)
+    tune_epochs: int | None = None  # epochs of each search run (default: epochs)
+
+
+def time_shift(max_share: float):
+    """Each clip rolled by its own random offset in [-max_share, max_share] of its length: what audio
+    classifiers train with so that an event's position in the clip is not learned."""
+    def augment(x, generator):
+        most = int(max_share * x.shape[-1])
+        if most < 1:
+            return x
+        shifts = torch.randint(-most, most + 1, (x.shape[0],), generator=generator)
+        index = (torch.arange(x.shape[-1])[None, :] - shifts[:, None]) % x.shape[-1]
+        return torch.gather(x, -1, index[:, None, :].expand_as(x))
+    return augment
 
 
 def split(data: Decoded, test_fold: int, folds: list[int]):
@@ -45,18 +64,26 @@ def compressed_ratio(model) -> float:
     return sum(r.plain_params for r in rows) / sum(r.params for r in rows)
 
 
-def variants(num_classes: int, compressions, policies=("spatial",)):
-    """(name, target compression, WSNet sampling policy, builder) of every trained variant: WSNet
-    once per policy (wsnet_ext.convert.choose_sampling). HashNet is built at the ratio the first
-    policy's WSNet model reached on the same layers, so both hold the same number of parameters
-    (the paper's 'equal size')."""
+def variants(num_classes: int, compressions, policies=("spatial",), allocations=("uniform",)):
+    """(name, target compression, WSNet sampling policy, allocation, builder) of every trained
+    variant: WSNet once per policy (wsnet_ext.convert.choose_sampling) and allocation. 'uniform':
+    every compressed layer at the target; HashNet is built at the ratio the first policy's WSNet
+    model reached on the same layers, so both hold the same number of parameters (the paper's
+    'equal size'). 'by_params': the target is the whole model's ratio, spent by layer size
+    (wsnetify / hashify allocate='by_params'), for WSNet and HashNet alike."""
     soundnet = wsnet_ext.models.soundnet
-    runs = [("plain", None, None, lambda: soundnet(num_classes))]
+    runs = [("plain", None, None, None, lambda: soundnet(num_classes))]
     for k in compressions:
-        ratio = compressed_ratio(soundnet(num_classes, "ws", k, policy=policies[0]))
-        for policy in policies:
-            runs.append(("ws", k, policy, lambda k=k, policy=policy: soundnet(num_classes, "ws", k, policy=policy)))
-        runs.append(("hashed", k, None, lambda ratio=ratio: soundnet(num_classes, "hashed", ratio)))
+        for allocation in allocations:
+            for policy in policies:
+                runs.append(("ws", k, policy, allocation, lambda k=k, policy=policy, allocation=allocation:
+                             soundnet(num_classes, "ws", k, policy=policy, allocate=allocation)))
+            if allocation == "uniform":
+                ratio = compressed_ratio(soundnet(num_classes, "ws", k, policy=policies[0]))
+                runs.append(("hashed", k, None, allocation, lambda ratio=ratio: soundnet(num_classes, "hashed", ratio)))
+            else:
+                runs.append(("hashed", k, None, allocation, lambda k=k, allocation=allocation:
+                             soundnet(num_classes, "hashed", k, allocate=allocation)))
     return runs
 
 
@@ -73,18 +100,44 @@ def model_stats(model) -> dict:
             "layer_compression": [round(r.compactness, 2) for r in s.layers if r.type.startswith(("WS", "Hashed"))]}
 
 
+def choose_settings(data: Decoded, folds: list[int], fold: int, runs, recipe: Recipe, progress: bool, log) -> dict:
+    """The fair protocol (benchmarks/accuracy/tuning.search): per variant, lr x weight decay
+    searched on `fold`'s validation fold (the test fold is never looked at); {run key: Setting}."""
+    train_part, val_part, test_part, _ = split(data, fold, folds)
+    augment = time_shift(recipe.time_shift) if recipe.time_shift else None
+    chosen = {}
+    for name, k, policy, allocation, build in runs:
+        def attempt(setting, build=build):
+            torch.manual_seed(recipe.seed * 1000 + fold)
+            result = train(build(), (train_part, val_part, test_part), epochs=recipe.tune_epochs or recipe.epochs,
+                           lr=setting.lr, weight_decay=setting.weight_decay, batch_size=recipe.batch_size,
+                           seed=recipe.seed * 1000 + fold, progress=progress, eval_batch=recipe.eval_batch,
+                           augment=augment, desc=f"search {name} {k or ''} {setting.key()}")
+            return result.val_error, None
+        best, val_errors, _ = search(recipe.lr, recipe.lr_scales, recipe.weight_decays, attempt)
+        chosen[(name, k, policy, allocation)] = best
+        log(f"  search {name:<6} {str(k or '-'):>4}x {allocation or '':<9} chose {best.key()}  "
+            f"(validation errors {', '.join(f'{key} {v:.1f}' for key, v in val_errors.items())})")
+    return chosen
+
+
 def cross_validate(data: Decoded, num_classes: int, folds: list[int], test_folds: list[int], recipe: Recipe,
                    compressions, quantized: bool, progress: bool = True, log=print,
-                   policies=("spatial",)) -> list[dict]:
+                   policies=("spatial",), allocations=("uniform",)) -> list[dict]:
     """One row per variant: accuracy per test fold, sizes, and the median training step time;
-    with `quantized`, each trained WSNet model is also tested with 8-bit condensed filters."""
-    runs = variants(num_classes, compressions, policies)
+    with `quantized`, each trained WSNet model is also tested with 8-bit condensed filters. With
+    recipe.tune, each variant's lr and weight decay come from choose_settings on the first test
+    fold; else every variant trains with recipe.lr and recipe.weight_decay."""
+    runs = variants(num_classes, compressions, policies, allocations)
     results: dict[tuple, dict] = {}
+    settings = choose_settings(data, folds, test_folds[0], runs, recipe, progress, log) if recipe.tune else {}
+    augment = time_shift(recipe.time_shift) if recipe.time_shift else None
 
-    def record(fold, name, k, policy, model, accuracy, step_ms, best_epoch):
-        row = results.setdefault((name, k, policy), {"variant": name, "compression": k, "policy": policy,
-                                                     "fold_accuracy": {}, "step_ms": [], "best_epoch": {},
-                                                     "sampling": sampling(model), **model_stats(model)})
+    def record(fold, name, k, policy, allocation, model, accuracy, step_ms, best_epoch, setting):
+        row = results.setdefault((name, k, policy, allocation), {
+            "variant": name, "compression": k, "policy": policy, "allocation": allocation, "fold_accuracy": {},
+            "step_ms": [], "best_epoch": {}, "sampling": sampling(model), "lr": setting.lr,
+            "weight_decay": setting.weight_decay, "tuned": recipe.tune, **model_stats(model)})
         row["fold_accuracy"][fold] = accuracy
         if step_ms is not None:
             row["step_ms"].append(step_ms)
@@ -94,23 +147,25 @@ def cross_validate(data: Decoded, num_classes: int, folds: list[int], test_folds
         train_part, val_part, test_part, val_fold = split(data, fold, folds)
         log(f"fold {fold}: train {len(train_part[1])}, validation (fold {val_fold}) {len(val_part[1])}, "
             f"test {len(test_part[1])} clips")
-        for name, k, policy, build in runs:
+        for name, k, policy, allocation, build in runs:
+            setting = settings.get((name, k, policy, allocation), Setting(recipe.lr, recipe.weight_decay))
             torch.manual_seed(recipe.seed * 1000 + fold)
             model = build()
-            result = train(model, (train_part, val_part, test_part), epochs=recipe.epochs, lr=recipe.lr,
-                           weight_decay=recipe.weight_decay, batch_size=recipe.batch_size, seed=recipe.seed * 1000 + fold,
+            result = train(model, (train_part, val_part, test_part), epochs=recipe.epochs, lr=setting.lr,
+                           weight_decay=setting.weight_decay, batch_size=recipe.batch_size,
+                           seed=recipe.seed * 1000 + fold, augment=augment,
                            desc=f"fold {fold} {name} {k or ''} {policy or ''}", progress=progress, eval_batch=recipe.eval_batch)
             step_ms = 1e3 * statistics.median(result.epoch_seconds) / max(1, result.steps_per_epoch)
-            record(fold, name, k, policy, model, 100 - result.test_error, step_ms, result.best_epoch)
-            log(f"  {name:<6} {str(k or '-'):>4}x {policy or '':<8} accuracy {100 - result.test_error:6.2f}%  "
-                f"best epoch {result.best_epoch + 1}/{recipe.epochs}  step {step_ms:7.1f} ms  "
-                f"params {results[(name, k, policy)]['params']}")
+            record(fold, name, k, policy, allocation, model, 100 - result.test_error, step_ms, result.best_epoch, setting)
+            log(f"  {name:<6} {str(k or '-'):>4}x {policy or '':<8} {allocation or '':<9} accuracy "
+                f"{100 - result.test_error:6.2f}%  best epoch {result.best_epoch + 1}/{recipe.epochs}  "
+                f"step {step_ms:7.1f} ms  params {results[(name, k, policy, allocation)]['params']}")
             if name == "ws" and quantized:  # the paper's sampling + 8-bit weights, no retraining
                 wsnet_ext.quantize_condensed(model, bits=8)
                 accuracy = 100 - error_rate(model, *test_part, recipe.eval_batch)
-                record(fold, "ws8", k, policy, model, accuracy, None, result.best_epoch)
+                record(fold, "ws8", k, policy, allocation, model, accuracy, None, result.best_epoch, setting)
                 log(f"  {'ws8':<6} {k:>4}x {policy:<8} accuracy {accuracy:6.2f}%  "
-                    f"bytes {results[('ws8', k, policy)]['bytes']}")
+                    f"bytes {results[('ws8', k, policy, allocation)]['bytes']}")
     rows = list(results.values())
     for row in rows:
         accuracies = list(row["fold_accuracy"].values())

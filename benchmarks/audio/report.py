@@ -16,15 +16,22 @@ def markdown(rows: list[dict], meta: dict) -> str:
              "layer (HashNet: the ratio its WSNet twin reached, so both hold the same parameters). 'model "
              "ratio': plain parameters / held. 'bytes ratio': plain float32 bytes / saved bytes. Step: "
              "median training step (forward, backward, Adam) over the folds.", "",
-             "| variant | target | accuracy % | params | model ratio | bytes | bytes ratio | step ms | "
-             "per-layer compression |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"Recipe: time shift up to {meta.get('time_shift', 0):.0%} of a clip; "
+             + ("lr and weight decay searched per variant on the first test fold's validation fold "
+                f"({meta.get('tune_epochs') or meta['epochs']} epochs per search run; 'lr, wd' column)."
+                if meta.get("tuned") else "one lr and weight decay for every variant."), "",
+             "Allocation 'uniform': every compressed layer at the target; 'by_params': the target is the whole "
+             "model's ratio, spent by layer size (small layers plain).", "",
+             "| variant | allocation | target | accuracy % | lr, wd | params | model ratio | bytes | bytes ratio | "
+             "step ms | per-layer compression |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     several = len(meta.get("policies", [])) > 1
     for r in rows:
         step = f"{r['step_ms_median']:.1f}" if r["step_ms_median"] is not None else "(as WSNet)"
         name = NAMES[r["variant"]] + (f" ({r['policy']})" if several and r.get("policy") else "")
-        lines.append(f"| {name} | {r['compression'] or '-'} | {r['accuracy_mean']:.2f} +- "
-                     f"{r['accuracy_std']:.2f} | {r['params']:,} | {r['model_ratio']:.1f} | {r['bytes']:,} | "
+        setting = f"{r['lr']:g}, {r['weight_decay']:g}" if "lr" in r else "-"
+        lines.append(f"| {name} | {r.get('allocation') or '-'} | {r['compression'] or '-'} | {r['accuracy_mean']:.2f} +- "
+                     f"{r['accuracy_std']:.2f} | {setting} | {r['params']:,} | {r['model_ratio']:.1f} | {r['bytes']:,} | "
                      f"{r['bytes_ratio']:.1f} | {step} | {', '.join(str(c) for c in r['layer_compression']) or '-'} |")
     if meta.get("skipped"):
         lines += ["", f"Left out as unreadable ({len(meta['skipped'])}):"] + [f"- {s}" for s in meta["skipped"]]
@@ -38,13 +45,16 @@ def plot(rows: list[dict], path: str, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
-    groups = sorted({(r["variant"], r.get("policy")) for r in rows}, key=lambda g: (g[0], g[1] or ""))
+    groups = sorted({(r["variant"], r.get("policy"), r.get("allocation")) for r in rows},
+                    key=lambda g: (g[0], g[1] or "", g[2] or ""))
     several = len({g[1] for g in groups if g[0] == "ws"}) > 1
-    for variant, policy in groups:
+    allocations = len({g[2] for g in groups if g[0] == "ws"}) > 1
+    for variant, policy, allocation in groups:
         marker = {"plain": "*", "hashed": "s", "ws": "o", "ws8": "^"}[variant]
         pts = sorted((r["bytes"], r["accuracy_mean"], r["accuracy_std"]) for r in rows
-                     if (r["variant"], r.get("policy")) == (variant, policy))
-        label = NAMES[variant] + (f" ({policy})" if several and policy else "")
+                     if (r["variant"], r.get("policy"), r.get("allocation")) == (variant, policy, allocation))
+        label = NAMES[variant] + (f" ({policy})" if several and policy else "") + \
+            (f" [{allocation}]" if allocations and allocation else "")
         ax.errorbar([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], marker=marker,
                     capsize=3, label=label, markersize=9 if variant == "plain" else 6)
     ax.set_xscale("log")
