@@ -18,7 +18,7 @@ trains with it and is tested once. The chosen settings are in the table.
     python benchmarks/bench_accuracy.py --only fashion_cnn --variants hashed,ws --compressions 64 --tag part
     python benchmarks/bench_accuracy.py --merge results/accuracy_a.json results/accuracy_b.json --tag ab
 
-Writes benchmarks/results/accuracy_<tag>.{json,md,png}."""
+Writes benchmarks/results/accuracy/accuracy_<tag>.{json,md,png}."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from benchmarks.accuracy import data as datasets  # noqa: E402
 from benchmarks.accuracy.train import error_rate, train  # noqa: E402
 from benchmarks.accuracy.tuning import Setting, search  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "accuracy")
 SEED_TABLE1 = {  # test error % of the seed's Table 1 (CIFAR-10 / MNIST), for the README
     "cifar10": {"plain": 14.91, ("hashed", 16): 21.42, ("hashed", 64): 30.79, ("ws", 16): 17.82, ("ws", 64): 23.59},
     "mnist": {"plain": 1.37, ("hashed", 8): 1.43, ("hashed", 64): 2.41, ("ws", 8): 1.29, ("ws", 64): 1.97},

@@ -9,7 +9,7 @@ the same sizes, cross-validated on the data set's own folds.
 
 The layout is detected from the metadata files unless --layout says. Audio is decoded once (mono,
 resampled to --rate with soxr, centre-cropped or zero-padded to --seconds) and cached under
---cache. Writes benchmarks/results/audio_<tag>.{json,md,png}."""
+--cache. Writes benchmarks/results/audio/audio_<tag>.{json,md,png}."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.audio import decode, experiment, layouts, report, synthetic  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "audio")
 SECONDS = {"esc50": 5.0, "urbansound8k": 4.0, "folders": 5.0}   # the data sets' clip lengths
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "wsnet_ext", "audio")
 

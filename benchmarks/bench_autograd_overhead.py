@@ -7,7 +7,7 @@ ws_conv1d's argument checks, which both builds share).
     python benchmarks/bench_autograd_overhead.py [--tag NAME] [--shapes conv3,conv5]
 
 Run it on two builds (e.g. C++ autograd before, Python autograd after) to compare their glue.
-Writes benchmarks/results/autograd_overhead_<tag>.json and prints a table."""
+Writes benchmarks/results/stable_abi/autograd_overhead_<tag>.json and prints a table."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import wsnet_ext  # noqa: E402
 from benchmarks.shapes import SHAPES, make_inputs  # noqa: E402
 from benchmarks.timing import interleaved_medians  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "stable_abi")
 
 
 def bench(shape, budget_s: float) -> dict:

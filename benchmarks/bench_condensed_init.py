@@ -9,7 +9,7 @@ is the reference row.
 
 Candidates: the default (nn.Conv1d's uniform +-1/sqrt(M*L), docs/design.md §5), that init scaled
 by 0.5 and 2, and the condensed filters' lr scaled by 1/3 and 3 (the rest keep the searched lr).
-Writes benchmarks/results/condensed_init_<tag>.{json,md}."""
+Writes benchmarks/results/accuracy/condensed_init_<tag>.{json,md}."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from benchmarks.accuracy.train import train  # noqa: E402
 from benchmarks.accuracy.tuning import search  # noqa: E402
 from benchmarks.bench_sampling_policy import EXPERIMENTS  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "accuracy")
 BASE_LR = {"mnist1d": 1e-2, "digits_cnn": 1e-3, "fashion_mlp": 1e-3}
 CANDIDATES = [  # (name, variant, init scale of the condensed filters, lr scale of the condensed filters)
     ("HashNet", "hashed", 1.0, 1.0), ("WSNet default", "ws", 1.0, 1.0), ("WSNet init x0.5", "ws", 0.5, 1.0),

@@ -11,7 +11,7 @@ Contenders:
 Bytes per call (float32 weight, int64 index, n virtual weights; the 2B-slot tables stay in cache):
 the forward reads the index (8n) and writes V (4n), the backward reads the index and grad_V (12n):
 24n bytes, 19 MB for the 784x1000 layer, ~2 ms at the ~10 GB/s one core streams here. Writes
-benchmarks/results/hashed_weight_<tag>.{json,md}."""
+benchmarks/results/hashed/hashed_weight_<tag>.{json,md}."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import wsnet_ext  # noqa: E402,F401
 from benchmarks.timing import interleaved_medians, write_timing_results  # noqa: E402
 from wsnet_ext.hashed import hash_buckets, signed_gather, signed_index  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "hashed")
 _OP = torch.ops.wsnet_ext.ws_hashed_weight.default
 
 

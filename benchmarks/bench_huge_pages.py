@@ -4,7 +4,7 @@ blocks, reporting the median, p90, p99 and max per call.
 
     python benchmarks/bench_huge_pages.py [--calls 300] [--shapes long,conv1]
 
-Writes benchmarks/results/huge_pages_<tag>.json and prints a table."""
+Writes benchmarks/results/cpu_kernels/huge_pages_<tag>.json and prints a table."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import wsnet_ext  # noqa: E402
 from benchmarks.shapes import SHAPES  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "cpu_kernels")
 
 
 def measure(shape, calls: int, train: bool) -> dict:

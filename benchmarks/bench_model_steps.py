@@ -4,7 +4,7 @@ in time as well?
 
     python benchmarks/bench_model_steps.py [--batch 128] [--compressions 8,64] [--only mlp]
 
-Writes benchmarks/results/model_steps_<tag>.{json,md} and prints the table."""
+Writes benchmarks/results/hashed/model_steps_<tag>.{json,md} and prints the table."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import wsnet_ext  # noqa: E402
 from benchmarks.timing import interleaved_medians, write_timing_results  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "hashed")
 
 
 def networks(compression: float):

@@ -9,7 +9,7 @@ HashNet and the plain network, each with its own learning rate chosen on the val
 For each experiment and compression: every candidate (HashNet; WSNet under each policy of
 wsnet_ext.convert.POLICIES) trains once per learning rate on seed 0, the learning rate with the
 lowest validation error is kept, then the candidate trains on --seeds seeds and is tested once
-per seed. Writes benchmarks/results/sampling_policy_<tag>.{json,md}."""
+per seed. Writes benchmarks/results/accuracy/sampling_policy_<tag>.{json,md}."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from benchmarks.accuracy.results import write  # noqa: E402
 from benchmarks.accuracy.train import train  # noqa: E402
 from wsnet_ext.convert import POLICIES  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "accuracy")
 M = wsnet_ext.models
 EXPERIMENTS = {  # name: (loader(seed), builder(variant, k, policy), compressions, epochs, batch)
     "mnist1d": (datasets.mnist1d, lambda v, k, p: M.cnn1d(10, v, k, policy=p), (8, 16), 40, 100),

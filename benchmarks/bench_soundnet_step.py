@@ -9,7 +9,7 @@ speed-up over the plain one.
     python benchmarks/bench_soundnet_step.py                      # CPU: batch 4; CUDA where present: batch 64
     python benchmarks/bench_soundnet_step.py --device cpu --batch 2 --seconds 1 --modes eager --quick
 
-Writes benchmarks/results/soundnet_step_<device>_<tag>.{json,md}."""
+Writes benchmarks/results/soundnet_step/soundnet_step_<device>_<tag>.{json,md}."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import wsnet_ext  # noqa: E402
 from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
 from benchmarks.timing import interleaved_medians  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "soundnet_step")
 RATE = 22050
 OUR_NAMES = "wsnet"  # our ops (wsnet_ext::...) and our CUDA kernels (wsnet::...), as the profiler lists them
 COMPILED_GRAPH = re.compile(r"## Call CompiledFxGraph \w+ ##")

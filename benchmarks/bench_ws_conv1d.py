@@ -5,7 +5,7 @@ plain-PyTorch inner-product path, forward and forward+backward, on SoundNet-like
     python benchmarks/bench_ws_conv1d.py --quick --shapes conv2,conv5
     python benchmarks/bench_ws_conv1d.py --device cuda --protocol training   # batch 64, kernel time
 
-Writes benchmarks/results/ws_conv1d_<device>_<tag>.{json,md,png} and prints the table."""
+Writes benchmarks/results/<cpu|cuda>_kernels/ws_conv1d_<device>_<tag>.{json,md,png} and prints the table."""
 
 from __future__ import annotations
 
@@ -28,6 +28,13 @@ from benchmarks.shapes import LARGE, SHAPES, make_inputs  # noqa: E402
 from benchmarks.timing import interleaved_medians  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def results_dir(out: str | None, device: torch.device) -> str:
+    """--out, else the device's topic folder of benchmarks/results (created)."""
+    folder = out or os.path.join(RESULTS, "cpu_kernels" if device.type == "cpu" else "cuda_kernels")
+    os.makedirs(folder, exist_ok=True)
+    return folder
 OURS, CONV, TORCH_IP = list(CONTENDERS)
 
 
@@ -173,7 +180,8 @@ def main(argv=None):
     parser.add_argument("--shapes", default=",".join(s.name for s in SHAPES))
     parser.add_argument("--quick", action="store_true", help="fewer runs, for a smoke test")
     parser.add_argument("--tag", default=None, help="results file suffix (default: date, or 'quick')")
-    parser.add_argument("--out", default=RESULTS)
+    parser.add_argument("--out", default=None,
+                        help="results folder (default: benchmarks/results/cpu_kernels or cuda_kernels by device)")
     parser.add_argument("--protocol", choices=["batch8", "training"], default="batch8",
                         help="batch8: the table kept for continuity; training: SoundNet conv1-7 and long "
                              "at batch 64, CUDA-graph kernel time, cuDNN with and without TF32, 3 dtypes "
@@ -191,7 +199,6 @@ def main(argv=None):
     elif args.device == "cuda":
         raise SystemExit("no CUDA device, or wsnet_ext was built without CUDA kernels")
     tag = args.tag or ("quick" if args.quick else datetime.date.today().isoformat())
-    os.makedirs(args.out, exist_ok=True)
     all_met = True
     for device in devices:
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
@@ -203,7 +210,7 @@ def main(argv=None):
             row["summary"] = summarize(row)
             row["verdicts"] = verdicts(row, row["summary"])
             rows.append(row)
-        stem = os.path.join(args.out, f"ws_conv1d_{device.type}_{tag}")
+        stem = os.path.join(results_dir(args.out, device), f"ws_conv1d_{device.type}_{tag}")
         with open(stem + ".json", "w") as out:
             json.dump({"meta": meta, "rows": rows}, out, indent=1)
         table = markdown(rows, device.type, meta)
@@ -237,8 +244,7 @@ def training_main(args) -> int:
             "copy_gbps": tp.copy_bandwidth_gbps(device), "l2_bytes": tp.l2_bytes(device)}
     rows = [tp.bench_row(shape, device, dtype, meta["copy_gbps"], args.quick)
             for shape in tqdm(shapes, desc=f"training protocol on {device.type}", unit="layer") for dtype in dtypes]
-    os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"ws_conv1d_training_{device.type}_{tag}")
+    stem = os.path.join(results_dir(args.out, device), f"ws_conv1d_training_{device.type}_{tag}")
     with open(stem + ".json", "w") as out:
         json.dump({"meta": meta, "rows": rows}, out, indent=1)
     table = tp.markdown(rows, meta)

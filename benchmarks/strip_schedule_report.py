@@ -1,7 +1,7 @@
 """The strip forward's (and the fused backward's) schedule at training shapes, counted on the CPU before any GPU run: its plan
 (strip rows, lines, ring, shared memory, blocks per SM), the bank conflicts its host model counts,
 the work it does beyond the useful P (halo rows, padded columns), and a roofline prediction of its
-H200 time against cuDNN's at TF32 peak. Writes benchmarks/results/strip_schedule_<tag>.md.
+H200 time against cuDNN's at TF32 peak. Writes benchmarks/results/cuda_kernels/strip_schedule_<tag>.md.
 
     python benchmarks/strip_schedule_report.py [--tag TAG]
 
@@ -40,7 +40,7 @@ SMEM_PER_SM = 228 * 1024
 INSTRUCTIONS_PER_POINT = {"mma": 8, "fma": 10, "window": 2.5}
 ISSUE_PER_CLOCK = 128  # thread-instructions per clock per SM (4 schedulers x 32 lanes)
 WINDOW_LINES = 8
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "cuda_kernels")
 
 
 def plan_and_counts(shape, max_length=60000):

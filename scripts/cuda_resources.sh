@@ -4,7 +4,7 @@
 # holds tensor-core instructions (HMMA, in the variants whose last template argument is 1 or 2:
 # TF32 / 3xTF32), read with the toolkit's cuobjdump (else the one in the Triton wheel; neither: a problem).
 #   bash scripts/cuda_resources.sh [arch, default 90] [python, default python3] [report path]
-# Writes the report (default benchmarks/results/cuda_resources_sm<arch>.txt) and exits non-zero if a strip kernel
+# Writes the report (default benchmarks/results/cuda_kernels/cuda_resources_sm<arch>.txt) and exits non-zero if a strip kernel
 # spills or has a stack frame (per-thread arrays indexed at run time live in local memory, cached in
 # L1/L2: the H200 run of 2026-12-04 traced the strip kernels' L2 traffic to it), or an MMA strip
 # kernel has no HMMA. Registers are reported, not checked: __launch_bounds__ caps them.
@@ -23,7 +23,7 @@ print(' '.join(e.COMMON_NVCC_FLAGS + ['-I' + p for p in paths + [sysconfig.get_p
 cuobjdump=$cuda_home/bin/cuobjdump
 [ -x "$cuobjdump" ] || cuobjdump=$("$py" -c "import triton, os; print(os.path.join(os.path.dirname(triton.__file__), 'backends/nvidia/bin/cuobjdump'))" 2>/dev/null || true)
 [ -x "${cuobjdump:-/nonexistent}" ] || cuobjdump=""
-out=${3:-$here/benchmarks/results/cuda_resources_sm${arch}.txt}
+out=${3:-$here/benchmarks/results/cuda_kernels/cuda_resources_sm${arch}.txt}
 # shellcheck disable=SC2086
 "$cuda_home/bin/nvcc" -std=c++20 -O3 -lineinfo -Xptxas -v -cubin -arch=sm_${arch} \
   -DTORCH_TARGET_VERSION=0x020a000000000000 -DUSE_CUDA $flags \

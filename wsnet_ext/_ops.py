@@ -91,7 +91,7 @@ class WSConv1dFunction(torch.autograd.Function):
     """The same autograd as the registered one, for eager training steps: torch.ops calls reach the
     registered autograd through the dispatcher and torch.library's generic wrapper (~140 us per
     forward+backward measured here), this reaches the kernels directly (benchmarks/results/
-    autograd_overhead_*). wsnet_ext.ws_conv1d uses it outside torch.compile; compiled graphs call
+    stable_abi/autograd_overhead_*). wsnet_ext.ws_conv1d uses it outside torch.compile; compiled graphs call
     the op (and so its registered autograd)."""
 
     @staticmethod

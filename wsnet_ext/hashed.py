@@ -90,7 +90,7 @@ class _Hashed(nn.Module):
     @property
     def weight(self) -> torch.Tensor:
         """The virtual weight V = xi * w[h], computed on access: on the CPU by our op (a gather from
-        [w; -w], a deterministic scatter-add backward; benchmarks/results/hashed_weight_*),
+        [w; -w], a deterministic scatter-add backward; benchmarks/results/hashed/hashed_weight_*),
         elsewhere by index_select on [w; -w] (its backward is index_add, with atomics on CUDA)."""
         if self.hash_index.device.type == "cpu":
             return _ops._hashed_weight(self.real_weight, self.hash_index)
