@@ -1,7 +1,7 @@
-"""The compile checks of the CUDA strip kernels (scripts/cuda_resources.sh): for sm_90 every strip
-kernel compiles without register spills, in at most 128 registers (two blocks of 256 threads per
-multiprocessor), and its tensor-core variants hold HMMA instructions. Needs the CUDA toolkit and a
-CUDA build of torch (CI has both); no GPU."""
+"""The compile checks of the CUDA kernels (scripts/cuda_resources.sh): for sm_90 no kernel has a
+stack frame (per-thread arrays in local memory), no strip kernel spills, and the strip kernels'
+tensor-core variants hold HMMA instructions (read with cuobjdump; its absence is a failure, not a
+pass). Needs the CUDA toolkit and a CUDA build of torch (CI has both); no GPU."""
 
 import os
 import subprocess
