@@ -188,25 +188,33 @@ inline StripPlan choose_strip_plan(const Conv1dGeometry& g, StripPrecision preci
   return chosen;
 }
 
+// A float's bits and back, on host and device alike.
+WS_HOST_DEVICE uint32_t float_bits(float x) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(x);
+#else
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  return bits;
+#endif
+}
+WS_HOST_DEVICE float bits_float(uint32_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
+  float x;
+  std::memcpy(&x, &bits, sizeof(x));
+  return x;
+#endif
+}
+
 // round to TF32 (10 mantissa bits), to nearest with ties away from zero, as cvt.rna.tf32.f32;
 // NaN and Inf unchanged. The kernel rounds operands itself, so the MMA's own truncation of the
 // low 13 bits changes nothing and the host model sees the same operands.
 WS_HOST_DEVICE float round_to_tf32(float x) {
-  uint32_t bits;
-#if defined(__CUDA_ARCH__)
-  bits = __float_as_uint(x);
-#else
-  std::memcpy(&bits, &x, sizeof(bits));
-#endif
+  const uint32_t bits = float_bits(x);
   if ((bits & 0x7f800000u) == 0x7f800000u) return x;
-  bits = (bits + 0x1000u) & 0xffffe000u;
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(bits);
-#else
-  float out;
-  std::memcpy(&out, &bits, sizeof(out));
-  return out;
-#endif
+  return bits_float((bits + 0x1000u) & 0xffffe000u);
 }
 
 // ring[index] for an index known only at run time, without indexing at run time: the OR of every
@@ -217,22 +225,8 @@ template <int KT>
 WS_HOST_DEVICE float ring_at(const float (&ring)[KT], int index) {
   uint32_t bits = 0;
 WS_UNROLL
-  for (int i = 0; i < KT; ++i) {
-    uint32_t entry;
-#if defined(__CUDA_ARCH__)
-    entry = __float_as_uint(ring[i]);
-#else
-    std::memcpy(&entry, &ring[i], sizeof(entry));
-#endif
-    bits |= entry & (0u - static_cast<uint32_t>(i == index));
-  }
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(bits);
-#else
-  float out;
-  std::memcpy(&out, &bits, sizeof(out));
-  return out;
-#endif
+  for (int i = 0; i < KT; ++i) bits |= float_bits(ring[i]) & (0u - static_cast<uint32_t>(i == index));
+  return bits_float(bits);
 }
 
 // Fragments of mma.sync.m16n8k8 with TF32 operands (PTX ISA: group g = lane / 4, t = lane % 4).
