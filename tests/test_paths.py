@@ -191,6 +191,11 @@ def test_explain_reports_every_layer():
     assert "forward" in str(reports[0]) and reports[0].call.in_channels == 1
     cpu = wsnet_ext.explain(model, torch.randn(1, 1, 4000))
     assert all((r.choice.forward, r.choice.backward) == ("kernels", "kernels") for r in cpu)
+    model.train()  # no side effects on a training model: running statistics and modes kept
+    stats = [b.running_mean.clone() for b in model.modules() if isinstance(b, torch.nn.BatchNorm1d)]
+    assert len(wsnet_ext.explain(model, torch.randn(1, 1, 4000))) == 7 and model.training
+    after = [b.running_mean for b in model.modules() if isinstance(b, torch.nn.BatchNorm1d)]
+    assert all(torch.equal(a, b) for a, b in zip(stats, after))
 
 
 @pytest.fixture

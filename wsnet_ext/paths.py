@@ -207,8 +207,9 @@ class PathReport:
 
 def explain(model: torch.nn.Module, example_input: torch.Tensor, *, device=None, dtype=None) -> list[PathReport]:
     """Which path each WSConv1d of `model` takes for `example_input`, and why, as if it ran on
-    `device` in `dtype` (default: the example's). Runs the model once on the example (no grad) to
-    see each layer's input shape; nothing is timed. print() each report, or read .choice."""
+    `device` in `dtype` (default: the example's). Runs the model once on the example (eval mode, no
+    grad, training flags restored) to see each layer's input shape; nothing is timed. print() each
+    report, or read .choice."""
     from .conv1d import WSConv1d
 
     device = torch.device(device) if device is not None else example_input.device
@@ -229,10 +230,14 @@ def explain(model: torch.nn.Module, example_input: torch.Tensor, *, device=None,
 
     layers = [(name or type(m).__name__, m) for name, m in model.named_modules() if isinstance(m, WSConv1d)]
     handles = [m.register_forward_pre_hook(record(name)) for name, m in layers]
+    modes = [(m, m.training) for m in model.modules()]
     try:
+        model.eval()  # no side effects: batch norm's running statistics stay as they are
         with torch.no_grad():
             model(example_input)
     finally:
         for handle in handles:
             handle.remove()
+        for module, training in modes:
+            module.training = training
     return seen
