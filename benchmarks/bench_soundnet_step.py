@@ -69,11 +69,16 @@ def make_step(model, x, y, mode: str, switches: dict):
     torch.cuda.current_stream(x.device).wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     opt.zero_grad(set_to_none=True)
-    with wsnet_ext.switches.override(**switches), torch.cuda.graph(graph):
+    # each graph on a capture stream of its own: PyTorch keys cuBLAS workspaces by capture stream,
+    # and a graph destroyed on a shared stream (a failed capture, say) frees the workspace that
+    # the graphs captured before it on that stream still use (pytorch/pytorch#193402: an illegal
+    # memory access at their next replay)
+    capture = torch.cuda.Stream(x.device)
+    with wsnet_ext.switches.override(**switches), torch.cuda.graph(graph, stream=capture):
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
-    return graph.replay
+    return lambda: (graph.replay(), capture)[0]
 
 
 def profile_shares(step, device: torch.device, switches: dict) -> dict:
@@ -107,8 +112,9 @@ def run(device: torch.device, batch: int, seconds: float, compression: float, mo
             key = f"{name} / {mode}"
             try:
                 steps[key] = make_step(model, x, y, mode, switches)
-            except RuntimeError as error:  # a capture that fails is reported, not fatal
+            except RuntimeError as error:  # a capture that fails is reported (now and in the table), not fatal
                 failed[key] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+                print(f"{key}: failed: {failed[key]}", flush=True)
                 continue
             switches_of[key] = switches
     for key, step in steps.items():  # warm-up (and compile) each, under its own switches
