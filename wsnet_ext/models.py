@@ -29,19 +29,23 @@ def _variant(model: nn.Module, variant: str, compression: float | None, exclude=
 
 
 def soundnet(num_classes: int, variant: str = "plain", compression: float | None = None, *,
-             policy: str = "spatial", allocate: str = "uniform") -> nn.Sequential:
+             policy: str = "spatial", allocate: str = "uniform", width: float = 1.0) -> nn.Sequential:
     """SoundNet's 8 layers on raw audio (B, 1, T): conv 1->16 k64 s2, 16->32 k32 s2, 32->64 k16
     s2, 64->128 k8 s2, 128->256 k4 s2, 256->512 k4 s2, 512->1024 k4 s2, each with batch norm and
     ReLU, max-pools of 8 after conv1-2 and of 4 after conv5, then global average pooling and a
-    linear classifier (kept plain in every variant)."""
-    spec = [(1, 16, 64, 8), (16, 32, 32, 8), (32, 64, 16, 1), (64, 128, 8, 1), (128, 256, 4, 4),
-            (256, 512, 4, 1), (512, 1024, 4, 1)]
+    linear classifier (kept plain in every variant). `width` scales every layer's channels (at
+    least 1 each): the plain network made narrower, the baseline for a parameter budget."""
+    if not width > 0:
+        raise ValueError(f"width expects a number > 0, got {width!r}")
+    channels = [1] + [max(1, round(c * width)) for c in (16, 32, 64, 128, 256, 512, 1024)]
+    spec = [(channels[i], channels[i + 1], k, pool)
+            for i, (k, pool) in enumerate([(64, 8), (32, 8), (16, 1), (8, 1), (4, 4), (4, 1), (4, 1)])]
     layers: list[nn.Module] = []
     for m, n, k, pool in spec:
         layers += [nn.Conv1d(m, n, k, stride=2, padding=k // 2), nn.BatchNorm1d(n), nn.ReLU()]
         if pool > 1:
             layers.append(nn.MaxPool1d(pool, ceil_mode=True))
-    layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(1024, num_classes)]
+    layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(channels[-1], num_classes)]
     model = nn.Sequential(*layers)
     return _variant(model, variant, compression, policy=policy, allocate=allocate)  # keep_head: the classifier stays plain
 

@@ -1,0 +1,207 @@
+"""Inference as users ship it: whole models (SoundNet on 5 s of audio, the 5-layer CNN on 32x32
+images, HashNet's MLP) plain, as WSNet (and with 8-bit condensed filters), as HashNet, and as the
+plain network narrowed to WSNet's parameter count (the baseline a reviewer asks for). On the CPU
+(and CUDA where present): latency of one input (batch 1) on 1 thread and on all, p50 and p99;
+throughput at batch 64; parameters; bytes on disk (torch.save of the state_dict); peak extra
+memory of a batch-1 call. Same process, same inputs, warm-up, variants interleaved round by round.
+
+    python benchmarks/bench_inference.py                                  # every model, 4/10/45x
+    python benchmarks/bench_inference.py --models soundnet --compressions 10 --quick
+
+Writes benchmarks/results/inference/inference_<device>_<tag>.{json,md}."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import wsnet_ext  # noqa: E402
+from wsnet_ext._allocate import ALLOCATIONS  # noqa: E402
+from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
+from benchmarks.timing import interleaved_medians  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "inference")
+models = wsnet_ext.models
+# name: (builder(variant, compression, allocate, size), one input's shape, the builder's size argument
+# for the plain network and its smallest: the narrowed baseline is searched between them)
+MODELS = {
+    "soundnet": (lambda v, k, a, w: models.soundnet(10, v, k, allocate=a, width=w), (1, 110250), (1.0, 0.02)),
+    "cnn5": (lambda v, k, a, w: models.cnn5(10, v, k, width=max(1, round(w)), allocate=a), (3, 32, 32), (64, 1)),
+    "mlp": (lambda v, k, a, w: models.mlp(784, 10, v, k, hidden=max(1, round(w)), allocate=a), (784,), (1000, 1)),
+}
+
+
+def params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def disk_bytes(model) -> int:
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell()
+
+
+def narrowed(build, budget: int, widest: float, narrowest: float):
+    """The plain network with the size argument bisected so that its parameters are the largest
+    count <= budget (the smallest network where even that is more)."""
+    lo, hi = narrowest, widest
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if params(build("plain", None, "uniform", mid)) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return build("plain", None, "uniform", lo), lo
+
+
+def variants(name: str, compressions, allocate: str) -> dict:
+    """label -> model (eval mode), for one of MODELS."""
+    build, _, (widest, narrowest) = MODELS[name]
+    out = {"plain": build("plain", None, "uniform", widest)}
+    for k in compressions:
+        ws = build("ws", k, allocate, widest)
+        out[f"WSNet {k}x"] = ws
+        out[f"WSNet {k}x 8-bit"] = wsnet_ext.quantize_condensed(build("ws", k, allocate, widest), bits=8)
+        out[f"HashNet {k}x"] = build("hashed", k, allocate, widest)
+        out[f"narrowed to WSNet {k}x"], _ = narrowed(build, params(ws), widest, narrowest)
+    return {label: model.eval() for label, model in out.items()}
+
+
+def latency(models_: dict, x, device, rounds: int, calls: int) -> dict:
+    """p50 and p99 seconds of single calls, the variants interleaved round by round."""
+    samples = {label: [] for label in models_}
+    with torch.inference_mode():
+        for model in models_.values():  # warm-up
+            for _ in range(3):
+                model(x)
+        for r in range(rounds):
+            labels = list(models_)
+            labels = labels[r % len(labels):] + labels[:r % len(labels)]
+            for label in labels:
+                for _ in range(calls):
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                    began = time.perf_counter()
+                    models_[label](x)
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                    samples[label].append(time.perf_counter() - began)
+    return {label: {"p50_s": statistics.median(s), "p99_s": statistics.quantiles(s, n=100)[98] if len(s) >= 2 else s[0],
+                    "samples": len(s)} for label, s in samples.items()}
+
+
+def run_model(name: str, compressions, allocate: str, device, quick: bool) -> list[dict]:
+    models_ = {label: m.to(device) for label, m in variants(name, compressions, allocate).items()}
+    shape = MODELS[name][1]
+    gen = torch.Generator().manual_seed(0)
+    x1 = torch.randn(1, *shape, generator=gen).to(device)
+    x64 = torch.randn(64 if not quick else 4, *shape, generator=gen).to(device)
+    everything = torch.get_num_threads()
+    thread_counts = [1, everything] if device.type == "cpu" and everything > 1 else [everything]
+    rows = {label: {"model": name, "variant": label, "params": params(m), "disk_bytes": disk_bytes(m),
+                    "saved_bytes": wsnet_ext.model_bytes(m)} for label, m in models_.items()}
+    rounds, calls = (2, 5) if quick else (6, 25)
+    try:
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            for label, result in latency(models_, x1, device, rounds, calls).items():
+                rows[label][f"latency_{threads}t"] = result
+        torch.set_num_threads(everything)
+        with torch.inference_mode():
+            timed = interleaved_medians({label: (lambda m=m: m(x64)) for label, m in models_.items()}, device,
+                                        min_rounds=2 if quick else 5, max_rounds=3 if quick else 20,
+                                        budget_s=0.5 if quick else 10.0)
+        for label, t in timed.items():
+            rows[label]["throughput_per_s"] = x64.shape[0] / t["median_s"]
+            rows[label]["batch"] = x64.shape[0]
+            if device.type == "cpu":
+                with torch.inference_mode():
+                    rows[label]["peak_extra_bytes"] = peak_extra_bytes(lambda m=models_[label]: m(x1))
+    finally:
+        torch.set_num_threads(everything)
+    plain = rows["plain"]
+    for row in rows.values():
+        row["params_ratio"] = plain["params"] / row["params"]
+        row["bytes_ratio"] = plain["saved_bytes"] / row["saved_bytes"]
+        for key in [k for k in row if k.startswith("latency_")]:
+            row[key]["speedup_vs_plain"] = plain[key]["p50_s"] / row[key]["p50_s"]
+    return list(rows.values())
+
+
+def markdown(rows: list[dict], meta: dict) -> str:
+    threads = sorted({k for r in rows for k in r if k.startswith("latency_")}, key=lambda k: int(k[8:-1]))
+    head = " | ".join(f"batch 1, {k[8:-1]} thread{'s' if k[8:-1] != '1' else ''}: p50 ms (p99) | vs plain"
+                      for k in threads)
+    lines = [f"# Inference: plain vs WSNet vs HashNet vs a narrower plain network ({meta['when']})", "",
+             f"{meta['machine']}; torch {meta['torch']}; float32; allocation {meta['allocate']}. Latency: single "
+             "calls, variants interleaved; throughput: interleaved medians at the batch shown; bytes: what the "
+             "model saves (int8 codes count 1 byte); bytes on disk: torch.save of the state_dict; peak: extra "
+             "resident memory of one batch-1 call (CPU).", "",
+             f"| model | variant | params | bytes | x fewer bytes | disk bytes | {head} | throughput /s (batch) | peak MB |",
+             "|---|---|---|---|---|---|" + "---|---|" * len(threads) + "---|---|"]
+    for r in rows:
+        cells = " | ".join(f"{r[k]['p50_s'] * 1e3:.2f} ({r[k]['p99_s'] * 1e3:.2f}) | {r[k]['speedup_vs_plain']:.2f}x"
+                           for k in threads)
+        peak = f"{r['peak_extra_bytes'] / 2**20:.1f}" if r.get("peak_extra_bytes") is not None else "-"
+        lines.append(f"| {r['model']} | {r['variant']} | {r['params']:,} | {r['saved_bytes']:,} | {r['bytes_ratio']:.1f} | "
+                     f"{r['disk_bytes']:,} | {cells} | {r['throughput_per_s']:.1f} ({r['batch']}) | {peak} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--compressions", default="4,10,45")
+    parser.add_argument("--allocate", default="uniform", choices=ALLOCATIONS)
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tag", default=None)
+    parser.add_argument("--out", default=RESULTS)
+    args = parser.parse_args(argv)
+    names = args.models.split(",")
+    if not names or any(n not in MODELS for n in names):
+        raise SystemExit(f"--models expects some of {sorted(MODELS)}, got {args.models!r}")
+    try:
+        compressions = [float(c) if "." in c else int(c) for c in args.compressions.split(",")]
+    except ValueError:
+        raise SystemExit(f"--compressions expects comma-separated numbers, got {args.compressions!r}") from None
+    if any(c < 1 for c in compressions):
+        raise SystemExit(f"--compressions expects numbers >= 1, got {compressions}")
+    devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
+    if args.device in ("cuda", "all") and torch.cuda.is_available() and wsnet_ext.cuda_loaded():
+        devices.append(torch.device("cuda"))
+    elif args.device == "cuda":
+        raise SystemExit("no CUDA device, or wsnet_ext has no CUDA kernels loaded")
+    tag = args.tag or ("quick" if args.quick else datetime.date.today().isoformat())
+    os.makedirs(args.out, exist_ok=True)
+    for device in devices:
+        torch.manual_seed(0)
+        rows = [row for name in names for row in run_model(name, compressions, args.allocate, device, args.quick)]
+        meta = {"when": datetime.datetime.now().isoformat(timespec="minutes"), "torch": torch.__version__,
+                "threads": torch.get_num_threads(), "allocate": args.allocate, "quick": args.quick,
+                "machine": torch.cuda.get_device_name(device) if device.type == "cuda"
+                else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"}
+        stem = os.path.join(args.out, f"inference_{device.type}_{tag}")
+        with open(stem + ".json", "w") as f:
+            json.dump({"meta": meta, "rows": rows}, f, indent=1)
+        table = markdown(rows, meta)
+        with open(stem + ".md", "w") as f:
+            f.write(table)
+        print(table)
+        print(f"wrote {stem}.json, .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
