@@ -1,14 +1,12 @@
-// Op schemas of wsnet_ext (docs/design.md, "Ops"), and the Python module `wsnet_ext._C` that
-// loading this library creates. Kernels register per device in cpu/ and cuda/ (the CUDA ones in a
-// second library, wsnet_ext._C_cuda); fake kernels and autograd are registered from Python
-// (wsnet_ext/_ops.py). Only PyTorch's stable ABI and Python's limited API are used: one binary for
-// every torch >= 2.10 and every CPython >= 3.10.
-#include <Python.h>
-
+// Op schemas of wsnet_ext (docs/design.md, "Ops"), and the C functions of the library
+// (ws_c_api.h). Kernels register per device in cpu/ and cuda/ (the CUDA ones in a second library,
+// _C_cuda); fake kernels and autograd are registered from Python (wsnet_ext/_ops.py). Only
+// PyTorch's stable ABI is used, and nothing of Python: one binary for every torch >= 2.10, loadable
+// by Python (wsnet_ext/_build.py) and by a C++ program with libtorch alone (examples/deploy/).
 #include <string>
 
+#include "ws_c_api.h"
 #include "ws_stable.h"
-#include "ws_python_module.h"
 
 #ifndef WSNET_TORCH_VERSION
 #define WSNET_TORCH_VERSION "unknown"
@@ -58,30 +56,20 @@ STABLE_TORCH_LIBRARY(wsnet_ext, m) {
   m.def("ws_hashed_weight_backward(Tensor grad_virtual, Tensor index, int buckets) -> Tensor");
 }
 
-namespace {
-
-// "key=value;...": what this binary was built against, and the CUDA version wsnet_ext._C_cuda was
-// built for ('' when it was not built) (read by wsnet_ext/_build.py).
-PyObject* build_info(PyObject*, PyObject*) {
-  const std::string info = std::string("torch=") + WSNET_TORCH_VERSION +
-                           ";floor=" + WSNET_TORCH_FLOOR + ";cuda=" + WSNET_CUDA_VERSION;
-  return PyUnicode_FromString(info.c_str());
+// "key=value;...": what this binary was built against, and the CUDA version _C_cuda was built
+// for ('' when it was not built) (read by wsnet_ext/_build.py).
+WS_C_EXPORT const char* wsnet_build_info() {
+  static const std::string info = std::string("torch=") + WSNET_TORCH_VERSION + ";floor=" + WSNET_TORCH_FLOOR +
+                                  ";cuda=" + WSNET_CUDA_VERSION;
+  return info.c_str();
 }
 
-// Which build of the CPU tile functions this processor runs (cpu/ws_conv1d_isa.h).
-PyObject* cpu_kernel_isa(PyObject*, PyObject*) {
-  return PyUnicode_FromString(wsnet::cpu_kernel_isa().c_str());
+// Which build of the CPU tile functions this processor runs (cpu/ws_conv1d_isa.h): avx512, avx2 or
+// baseline, under the cpu_isa switch as it is now.
+WS_C_EXPORT const char* wsnet_cpu_kernel_isa() {
+  static thread_local std::string isa;
+  isa = wsnet::cpu_kernel_isa();
+  return isa.c_str();
 }
 
-PyMethodDef methods[] = {
-    {"build_info", build_info, METH_NOARGS, "What this library was built against."},
-    WS_SET_SWITCH_METHOD,
-    {"cpu_kernel_isa", cpu_kernel_isa, METH_NOARGS, "avx512, avx2 or baseline."},
-    {nullptr, nullptr, 0, nullptr}};
-
-PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, methods};
-
-}  // namespace
-
-// `import wsnet_ext._C` loads this library, which runs the registrations above.
-extern "C" PyObject* PyInit__C(void) { return PyModule_Create(&module_def); }
+WS_SWITCH_C_API(wsnet)

@@ -6,6 +6,7 @@ The CUDA library is loaded only beside a CUDA torch of the CUDA major it was bui
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib.util
 import os
@@ -22,19 +23,57 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("+")[0].split(".")[:2])
 
 
-if importlib.util.find_spec(f"{__package__}._C") is None:
+class _Library:
+    """One compiled library of wsnet_ext, loaded by torch.ops.load_library (its static
+    initializers register the ops) and reached through its C functions with ctypes
+    (csrc/ws_c_api.h): the libraries hold no Python symbol, so a C++ program with libtorch alone
+    loads them too (examples/deploy/)."""
+
+    def __init__(self, path: str, prefix: str):
+        torch.ops.load_library(path)
+        self.path = path
+        self._c = ctypes.CDLL(path)
+        self._set = getattr(self._c, f"{prefix}_set_switch")
+        self._get = getattr(self._c, f"{prefix}_get_switch")
+        self._set.argtypes, self._set.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+        self._get.argtypes, self._get.restype = [ctypes.c_int], ctypes.c_int
+
+    def set_switch(self, ident: int, value: int) -> None:
+        if not self._set(ident, value):
+            raise ValueError(f"set_switch: expected a switch id the library knows, got {ident}")
+
+    def get_switch(self, ident: int) -> int:
+        value = self._get(ident)
+        if value < 0:
+            raise ValueError(f"get_switch: expected a switch id the library knows, got {ident}")
+        return value
+
+    def text(self, name: str) -> str:
+        function = getattr(self._c, name)
+        function.restype = ctypes.c_char_p
+        return function().decode()
+
+
+def _library_path(name: str) -> str | None:
+    """The file of wsnet_ext.<name> (an abi3 shared library), without importing it."""
+    spec = importlib.util.find_spec(f"{__package__}.{name}")
+    return spec.origin if spec is not None and spec.origin else None
+
+
+_C_PATH = _library_path("_C")
+if _C_PATH is None:
     raise ImportError(
         f"wsnet_ext: the compiled library _C is not in {os.path.dirname(__file__)}: build it with "
         "`pip install --no-build-isolation -e .` (or, if wsnet_ext is installed elsewhere, run "
         "Python outside the source checkout)")
 try:
-    from . import _C  # registers the wsnet_ext op schemas and CPU kernels
-except ImportError as error:
+    _C = _Library(_C_PATH, "wsnet")  # registers the wsnet_ext op schemas and CPU kernels
+except OSError as error:
     raise ImportError(
         f"wsnet_ext: its compiled library failed to load under torch {torch.__version__} ({error}); "
         f"{_REINSTALL}") from error
 
-_FIELDS = dict(item.split("=", 1) for item in _C.build_info().split(";"))
+_FIELDS = dict(item.split("=", 1) for item in _C.text("wsnet_build_info").split(";"))
 _switches.attach(_C)
 
 
@@ -53,7 +92,8 @@ check_torch_version()
 def _load_cuda() -> tuple[bool, str, str]:
     """(built, CUDA version built for, why not loaded or ''). Loads the CUDA kernels when it can."""
     built_for = _FIELDS["cuda"]
-    if not built_for or importlib.util.find_spec(f"{__package__}._C_cuda") is None:
+    cuda_path = _library_path("_C_cuda")
+    if not built_for or cuda_path is None:
         return False, "", "this build has no CUDA kernels"
     if torch.version.cuda is None:
         return True, built_for, f"torch {torch.__version__} is a CPU-only build"
@@ -63,12 +103,12 @@ def _load_cuda() -> tuple[bool, str, str]:
                       f"CPU kernels work); to use them, {_REINSTALL}", stacklevel=3)
         return True, built_for, f"built for CUDA {built_for}, torch uses CUDA {torch.version.cuda}"
     try:
-        from . import _C_cuda  # registers the CUDA kernels
-    except ImportError as error:
+        cuda_library = _Library(cuda_path, "wsnet_cuda")  # registers the CUDA kernels
+    except OSError as error:
         warnings.warn(f"wsnet_ext: its CUDA library failed to load ({error}): the CUDA kernels are "
                       f"unavailable, the CPU kernels work; {_REINSTALL}", stacklevel=3)
         return True, built_for, f"the CUDA library failed to load: {error}"
-    _switches.attach(_C_cuda)
+    _switches.attach(cuda_library)
     return True, built_for, ""
 
 
@@ -89,7 +129,7 @@ def build_info() -> dict:
 def cpu_kernel_isa() -> str:
     """The build of the CPU kernels this processor runs: 'avx512', 'avx2' or 'baseline'
     (the cpu_isa switch caps it: WSNET_CPU_ISA=avx2|baseline, or wsnet_ext.switches)."""
-    return _C.cpu_kernel_isa()
+    return _C.text("wsnet_cpu_kernel_isa")
 
 
 def cuda_built() -> bool:
