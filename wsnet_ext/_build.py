@@ -1,8 +1,9 @@
 """Loads the compiled libraries and tells what they were built with.
 
-wsnet_ext._C (op schemas and CPU kernels) and wsnet_ext._C_cuda (CUDA kernels) use only PyTorch's
-stable ABI: built once, they load on every torch from the floor they were built for (2.10) on.
-The CUDA library is loaded only beside a CUDA torch of the CUDA major it was built for."""
+_C (op schemas and CPU kernels) and _C_cuda (CUDA kernels) use only PyTorch's stable ABI and hold
+no Python symbol: built once, they load on every torch from the floor they were built for (2.10)
+on, in Python (here: torch.ops.load_library, then ctypes for their C functions) or in a C++
+program. The CUDA library is loaded only beside a CUDA torch of the CUDA major it was built for."""
 
 from __future__ import annotations
 
