@@ -41,7 +41,7 @@ run() {
   [ "$rc" -eq 0 ] || failed+=("$name (exit $rc)")
 }
 
-CUDA_TESTS=(tests/test_cuda.py tests/test_cuda_hardening.py tests/test_cuda_strips.py)
+CUDA_TESTS=(tests/test_cuda.py tests/test_cuda_hardening.py tests/test_cuda_strips.py tests/test_cuda_paths.py)
 
 # 1. The wheel as built elsewhere (stable ABI: it must load here without a rebuild).
 wheel=$(ls dist/wsnet_ext-*-abi3-*.whl 2>/dev/null | head -1)
