@@ -137,3 +137,17 @@ def test_deterministic_mode_gives_bitwise_equal_repeats(path):
     finally:
         torch.use_deterministic_algorithms(previous)
     assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
+@pytest.mark.parametrize("adjoint", ["fused", "prefer_fused", "gather"])
+def test_an_empty_batch_gives_empty_gradients_on_every_backward(adjoint):
+    """A batch of 0 clips: zero-size grad_input, zero grad_condensed and grad_bias, never 'does
+    not fit' (the forced fused backward once checked its plan first)."""
+    cond = torch.randn(8, 4 + 15 * 2, device="cuda", requires_grad=True)
+    bias = torch.randn(16, device="cuda", requires_grad=True)
+    x = torch.randn(0, 16, 50, device="cuda", requires_grad=True)
+    with wsnet_ext.switches.override(cuda_path="kernels", cuda_adjoint=adjoint):
+        y = wsnet_ext.ws_conv1d(x, cond, bias, kernel_size=4, sample_stride=2, channel_repeat=2)
+        gx, gc, gb = torch.autograd.grad(y.sum(), (x, cond, bias))
+    assert y.shape == (0, 16, 47) and gx.shape == x.shape
+    assert torch.equal(gc, torch.zeros_like(cond)) and torch.equal(gb, torch.zeros_like(bias))
