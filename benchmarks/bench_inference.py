@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
-import json
 import os
 import platform
 import statistics
@@ -28,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import wsnet_ext  # noqa: E402
 from wsnet_ext._allocate import ALLOCATIONS  # noqa: E402
+from benchmarks.outputs import devices_for, results_tag, write_json_and_markdown  # noqa: E402
 from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
 from benchmarks.timing import interleaved_medians  # noqa: E402
 
@@ -178,12 +178,8 @@ def main(argv=None) -> int:
         raise SystemExit(f"--compressions expects comma-separated numbers, got {args.compressions!r}") from None
     if any(c < 1 for c in compressions):
         raise SystemExit(f"--compressions expects numbers >= 1, got {compressions}")
-    devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
-    if args.device in ("cuda", "all") and torch.cuda.is_available() and wsnet_ext.cuda_loaded():
-        devices.append(torch.device("cuda"))
-    elif args.device == "cuda":
-        raise SystemExit("no CUDA device, or wsnet_ext has no CUDA kernels loaded")
-    tag = args.tag or ("quick" if args.quick else datetime.date.today().isoformat())
+    devices = devices_for(args.device)
+    tag = results_tag(args.tag, args.quick)
     os.makedirs(args.out, exist_ok=True)
     for device in devices:
         torch.manual_seed(0)
@@ -193,13 +189,7 @@ def main(argv=None) -> int:
                 "machine": torch.cuda.get_device_name(device) if device.type == "cuda"
                 else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"}
         stem = os.path.join(args.out, f"inference_{device.type}_{tag}")
-        with open(stem + ".json", "w") as f:
-            json.dump({"meta": meta, "rows": rows}, f, indent=1)
-        table = markdown(rows, meta)
-        with open(stem + ".md", "w") as f:
-            f.write(table)
-        print(table)
-        print(f"wrote {stem}.json, .md")
+        write_json_and_markdown(stem, {"meta": meta, "rows": rows}, markdown(rows, meta))
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import re
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import wsnet_ext  # noqa: E402
+from benchmarks.outputs import devices_for, results_tag, write_json_and_markdown  # noqa: E402
 from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
 from benchmarks.timing import interleaved_medians  # noqa: E402
 
@@ -174,12 +174,8 @@ def main(argv=None) -> int:
     modes = args.modes.split(",") if args.modes else None
     if modes is not None and (not modes or any(m not in ("eager", "compile", "graph") for m in modes)):
         raise SystemExit(f"--modes expects some of eager, compile, graph, got {args.modes!r}")
-    devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
-    if args.device in ("cuda", "all") and torch.cuda.is_available() and wsnet_ext.cuda_built():
-        devices.append(torch.device("cuda"))
-    elif args.device == "cuda":
-        raise SystemExit("no CUDA device, or wsnet_ext was built without CUDA kernels")
-    tag = args.tag or ("quick" if args.quick else datetime.date.today().isoformat())
+    devices = devices_for(args.device)
+    tag = results_tag(args.tag, args.quick)
     os.makedirs(args.out, exist_ok=True)
     for device in devices:
         batch = args.batch or (64 if device.type == "cuda" else 4)
@@ -192,13 +188,7 @@ def main(argv=None) -> int:
             raise SystemExit("--modes graph needs CUDA")
         result = run(device, batch, args.seconds, args.compression, device_modes, args.quick)
         stem = os.path.join(args.out, f"soundnet_step_{device.type}_{tag}")
-        with open(stem + ".json", "w") as out:
-            json.dump({"meta": meta, **result}, out, indent=1)
-        table = markdown(result, meta)
-        with open(stem + ".md", "w") as out:
-            out.write(table)
-        print(table)
-        print(f"wrote {stem}.json, .md")
+        write_json_and_markdown(stem, {"meta": meta, **result}, markdown(result, meta))
     return 0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -25,6 +24,7 @@ import wsnet_ext  # noqa: E402
 from benchmarks.contenders import CONTENDERS  # noqa: E402
 from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
 from benchmarks.shapes import LARGE, SHAPES, make_inputs  # noqa: E402
+from benchmarks.outputs import devices_for, results_tag, write_json_and_markdown  # noqa: E402
 from benchmarks.timing import interleaved_medians  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -193,12 +193,8 @@ def main(argv=None):
         return training_main(args)
     wanted = args.shapes.split(",")
     shapes = [s for s in SHAPES if s.name in wanted]
-    devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
-    if args.device in ("cuda", "all") and torch.cuda.is_available() and wsnet_ext.cuda_built():
-        devices.append(torch.device("cuda"))
-    elif args.device == "cuda":
-        raise SystemExit("no CUDA device, or wsnet_ext was built without CUDA kernels")
-    tag = args.tag or ("quick" if args.quick else datetime.date.today().isoformat())
+    devices = devices_for(args.device)
+    tag = results_tag(args.tag, args.quick)
     all_met = True
     for device in devices:
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
@@ -211,14 +207,9 @@ def main(argv=None):
             row["verdicts"] = verdicts(row, row["summary"])
             rows.append(row)
         stem = os.path.join(results_dir(args.out, device), f"ws_conv1d_{device.type}_{tag}")
-        with open(stem + ".json", "w") as out:
-            json.dump({"meta": meta, "rows": rows}, out, indent=1)
-        table = markdown(rows, device.type, meta)
-        with open(stem + ".md", "w") as out:
-            out.write(table)
+        write_json_and_markdown(stem, {"meta": meta, "rows": rows}, markdown(rows, device.type, meta))
         plot(rows, device.type, stem + ".png")
-        print(table)
-        print(f"wrote {stem}.json, .md, .png")
+        print(f"wrote {stem}.png")
         all_met &= all(v is not False for r in rows for v in r["verdicts"].values())
     return 0 if all_met else 1
 
@@ -238,20 +229,14 @@ def training_main(args) -> int:
         raise SystemExit("no CUDA device, or wsnet_ext was built without CUDA kernels")
     device = torch.device("cuda" if args.device in ("cuda", "all") and torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    tag = args.tag or ("quick" if args.quick else datetime.date.today().isoformat())
+    tag = results_tag(args.tag, args.quick)
     meta = {"when": datetime.datetime.now().isoformat(timespec="minutes"), "torch": torch.__version__,
             "machine": name, "build": wsnet_ext.build_info(), "protocol": "training",
             "copy_gbps": tp.copy_bandwidth_gbps(device), "l2_bytes": tp.l2_bytes(device)}
     rows = [tp.bench_row(shape, device, dtype, meta["copy_gbps"], args.quick)
             for shape in tqdm(shapes, desc=f"training protocol on {device.type}", unit="layer") for dtype in dtypes]
     stem = os.path.join(results_dir(args.out, device), f"ws_conv1d_training_{device.type}_{tag}")
-    with open(stem + ".json", "w") as out:
-        json.dump({"meta": meta, "rows": rows}, out, indent=1)
-    table = tp.markdown(rows, meta)
-    with open(stem + ".md", "w") as out:
-        out.write(table)
-    print(table)
-    print(f"wrote {stem}.json, .md")
+    write_json_and_markdown(stem, {"meta": meta, "rows": rows}, tp.markdown(rows, meta))
     return 0
 
 

@@ -26,20 +26,9 @@ export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$(readlink -f "$nvcc_bin")")
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
   echo "CUDA_HOME=$CUDA_HOME"; nvcc --version | tail -2; } 2>&1 | tee "$OUT/build.log"
 
-failed=()
-step() { echo "=== $1 ($(date +%T))"; }
-# run NAME TIMEOUT LOG COMMAND...: the command's output to LOG (and its tail to the console); a
-# non-zero exit (124: timed out) is recorded as a failure of NAME
-run() {
-  local name=$1 limit=$2 log=$3
-  shift 3
-  step "$name"
-  timeout "$limit" "$@" > "$log" 2>&1
-  local rc=$?
-  tail -25 "$log"
-  echo "--- $name: exit $rc" | tee -a "$OUT/summary.log"
-  [ "$rc" -eq 0 ] || failed+=("$name (exit $rc)")
-}
+SUMMARY="$OUT/summary.log"
+# shellcheck source=scripts/device_steps.sh
+. "$(dirname "$0")/device_steps.sh"
 
 CUDA_TESTS=(tests/test_cuda.py tests/test_cuda_hardening.py tests/test_cuda_strips.py tests/test_cuda_paths.py)
 

@@ -11,6 +11,7 @@
 #      and SoundNet's training step (plain, auto, each forced path; eager and graph).
 #   OUT=dir bash scripts/gpu_paths_check.sh     -> $OUT/gpu_paths_check.tar.gz (and summary.log)
 set -uo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$(mktemp -d)}
 LOGS=$(mktemp -d)
 export PYTHONUNBUFFERED=1
@@ -21,30 +22,22 @@ rm -rf /tmp/wheel_tests && mkdir -p /tmp/wheel_tests && cp -r tests benchmarks /
 cd /tmp/wheel_tests && export PYTHONPATH=/tmp/wheel_site
 { nvidia-smi --query-gpu=name,driver_version --format=csv
   python3 -c "import torch, wsnet_ext; print('torch', torch.__version__, wsnet_ext.build_info())"; } > "$LOGS/env.log" 2>&1
-failed=()
-run() {  # run NAME TIMEOUT LOG COMMAND...
-  local name=$1 limit=$2 log=$3
-  shift 3
-  echo "=== $name ($(date +%T))"
-  timeout "$limit" "$@" > "$LOGS/$log" 2>&1
-  local rc=$?
-  tail -15 "$LOGS/$log"
-  echo "--- $name: exit $rc" | tee -a "$LOGS/summary.log"
-  [ "$rc" -eq 0 ] || failed+=("$name (exit $rc)")
-}
-run "paths at training shapes + graphs" 200 test_cuda_paths.log \
+SUMMARY="$LOGS/summary.log"
+# shellcheck source=scripts/device_steps.sh
+. "$here/scripts/device_steps.sh"
+run "paths at training shapes + graphs" 200 "$LOGS/test_cuda_paths.log" \
   python3 -m pytest -q -p no:cacheprovider -rs tests/test_cuda_paths.py
-run "CUDA tests of our kernels (float32)" 120 test_cuda.log \
+run "CUDA tests of our kernels (float32)" 120 "$LOGS/test_cuda.log" \
   python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda.py tests/test_cuda_hardening.py tests/test_cuda_strips.py \
   -k "float32 or hardening or training or groups"
 for tool in memcheck racecheck synccheck initcheck; do
-  PYTORCH_NO_CUDA_MEMORY_CACHING=1 run "compute-sanitizer $tool" 60 "sanitize_$tool.log" \
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 run "compute-sanitizer $tool" 60 "$LOGS/sanitize_$tool.log" \
     compute-sanitizer --tool "$tool" --error-exitcode 99 --print-limit 20 \
     python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda_strips.py -k "S1-C1 or S2-C2 or tf32_follows"
 done
-run "training-size protocol" 150 protocol.log python3 benchmarks/bench_ws_conv1d.py --device cuda \
+run "training-size protocol" 150 "$LOGS/protocol.log" python3 benchmarks/bench_ws_conv1d.py --device cuda \
   --protocol training --dtypes float32 --out "$LOGS"
-run "SoundNet step (eager, graph)" 120 soundnet_step.log python3 benchmarks/bench_soundnet_step.py \
+run "SoundNet step (eager, graph)" 120 "$LOGS/soundnet_step.log" python3 benchmarks/bench_soundnet_step.py \
   --device cuda --modes eager,graph --out "$LOGS"
 printf '%s\n' "${failed[@]:-none failed}" >> "$LOGS/summary.log"
 tar -czf "$OUT/gpu_paths_check.tar.gz" -C "$LOGS" .
