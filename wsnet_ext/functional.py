@@ -98,7 +98,7 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
         if not _CUDA_KERNELS:
             raise RuntimeError(f"input is on CUDA but {_NO_CUDA_KERNELS}")
         if not torch.compiler.is_compiling():
-            _switches.follow_torch_tf32()  # conv1d's TF32 switch, for the strip kernel's precision
+            _switches.follow_torch_tf32()  # conv1d's TF32 intent: the strip kernel's precision and the path choice
     args = (x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
     if x.device.type == "cuda":  # our kernels or cuDNN on the materialized filter, per direction
         options = args[3:]

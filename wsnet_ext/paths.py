@@ -126,12 +126,9 @@ def call_of(x: torch.Tensor, condensed: torch.Tensor, options) -> Conv1dCall:
     """The Conv1dCall of ws_conv1d(x (B, M, T), condensed, *options), options as the op takes them."""
     kernel_size, sample_stride, channel_repeat, stride, pads, dilation = options
     n = (condensed.shape[1] - kernel_size) // sample_stride + 1
-    if x.device.type != "cuda":
-        tf32 = False
-    elif torch.compiler.is_compiling():  # torch.backends is not traceable: what the last eager call read
-        tf32 = _switches.current()["torch_allow_tf32"] == "1"
-    else:
-        tf32 = _switches.torch_conv_tf32()
+    # PyTorch's TF32 intent as ws_conv1d read it just before (follow_torch_tf32, on each eager CUDA
+    # call; under torch.compile what the last eager call read: torch.backends is not traceable)
+    tf32 = x.device.type == "cuda" and _switches.current()["torch_allow_tf32"] == "1"
     return Conv1dCall(x.device.type, x.device.index, x.dtype, tf32, int(x.shape[0]), int(x.shape[1]), int(n),
                       int(x.shape[2]), kernel_size, sample_stride, channel_repeat, stride, tuple(pads), dilation)
 
