@@ -80,18 +80,23 @@ if flag("WSNET_SANITIZE"):
     link_flags += sanitize
     say("building with AddressSanitizer and UBSan: run Python with LD_PRELOAD of libasan (see scripts/sanitize.sh)")
 
-cpu_sources = sorted(glob.glob(os.path.join("csrc", "*.cpp")) + glob.glob(os.path.join("csrc", "cpu", "*.cpp")))
-extensions = [CppExtension("wsnet_ext._C", cpu_sources, define_macros=macros, py_limited_api=True,
+# csrc/: one folder per kernel family (tiles/, strips/, channel_sampling/, hashed/), each with its
+# cpu/ and cuda/ code, common/ for what all share, cuda/ for the CUDA library's op entries; includes
+# are rooted at csrc/. strips/host_model/ is test-only: tests/helpers.py builds it on demand.
+csrc = os.path.join(here, "csrc")
+cpu_sources = sorted(glob.glob(os.path.join("csrc", "*.cpp")) + glob.glob(os.path.join("csrc", "*", "cpu", "*.cpp")))
+extensions = [CppExtension("wsnet_ext._C", cpu_sources, include_dirs=[csrc], define_macros=macros, py_limited_api=True,
                            extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags)]
 if build_cuda:
     if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
         os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_ARCHS
     say(f"building CPU and CUDA kernels (toolkit {cuda_home}, torch CUDA {torch.version.cuda}, "
         f"archs {os.environ.get('TORCH_CUDA_ARCH_LIST', 'of the visible GPU')}, torch floor {floor_text})")
-    cuda_sources = sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu")) + glob.glob(os.path.join("csrc", "cuda", "*.cpp")))
+    cuda_sources = sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu")) + glob.glob(os.path.join("csrc", "cuda", "*.cpp")) +
+                          glob.glob(os.path.join("csrc", "*", "cuda", "*.cu")))
     cuda_macros = macros + [("USE_CUDA", None)]
     extensions.append(CUDAExtension(
-        "wsnet_ext._C_cuda", cuda_sources, define_macros=cuda_macros, py_limited_api=True,
+        "wsnet_ext._C_cuda", cuda_sources, include_dirs=[csrc], define_macros=cuda_macros, py_limited_api=True,
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]}, extra_link_args=link_flags))
 else:
     say(f"building CPU kernels only (torch floor {floor_text}): {why_not}")

@@ -1,12 +1,12 @@
 // Op schemas of wsnet_ext (docs/design.md, "Ops"), and the C functions of the library
-// (ws_c_api.h). Kernels register per device in cpu/ and cuda/ (the CUDA ones in a second library,
-// _C_cuda); fake kernels and autograd are registered from Python (wsnet_ext/_ops.py). Only
+// (common/ws_c_api.h). Kernels register per device from each family's cpu/ and cuda/ folders (the
+// CUDA ones in a second library, _C_cuda; the op entries in cuda/); fake kernels and autograd are registered from Python (wsnet_ext/_ops.py). Only
 // PyTorch's stable ABI is used, and nothing of Python: one binary for every torch >= 2.10, loadable
 // by Python (wsnet_ext/_build.py) and by a C++ program with libtorch alone (examples/deploy/).
 #include <string>
 
-#include "ws_c_api.h"
-#include "ws_stable.h"
+#include "common/ws_c_api.h"
+#include "common/ws_stable.h"
 
 #ifndef WSNET_TORCH_VERSION
 #define WSNET_TORCH_VERSION "unknown"
@@ -19,7 +19,7 @@
 #endif
 
 namespace wsnet {
-std::string cpu_kernel_isa();  // cpu/ws_conv1d_kernel.cpp
+std::string cpu_kernel_isa();  // tiles/cpu/ws_conv1d_kernel.cpp
 }  // namespace wsnet
 
 STABLE_TORCH_LIBRARY(wsnet_ext, m) {
@@ -37,19 +37,9 @@ STABLE_TORCH_LIBRARY(wsnet_ext, m) {
   // weight[n, m, ...] = condensed[n*S + m % Mc, ...], and its deterministic backward.
   m.def("ws_sample_channels(Tensor condensed, int out_channels, int sample_stride, "
         "int channel_repeat) -> Tensor");
-  // test-only: the host model of the CUDA strip forward (cpu/ws_conv1d_strip_model.cpp), returning
-  // (output, int64 stats); precision 0 fma, 1 tf32, 2 3xtf32 (ws_conv1d_strips.h)
-  m.def("ws_conv1d_strip_model(Tensor input, Tensor condensed, Tensor? bias, int kernel_size, "
-        "int sample_stride, int channel_repeat, int stride, int[2] padding, int dilation, "
-        "int precision, int shared_limit, int multiprocessors) -> (Tensor, Tensor)");
-  // test-only: the host model of the fused CUDA strip backward (cpu/ws_conv1d_strip_adjoint_model.cpp):
-  // (grad_input, grad_condensed, int64 stats)
-  m.def("ws_conv1d_strip_adjoint_model(Tensor grad_output, Tensor input, Tensor condensed, int kernel_size, "
-        "int sample_stride, int channel_repeat, int stride, int[2] padding, int dilation, "
-        "bool[3] output_mask, int precision, int shared_limit, int max_grid) -> (Tensor, Tensor, Tensor)");
   m.def("ws_sample_channels_backward(Tensor grad_weight, int condensed_len, int sample_stride, "
         "int channel_repeat) -> Tensor");
-  // HashedNets' virtual weight (cpu/ws_hashed_weight_kernel.cpp), CPU only: V = [w; -w][index],
+  // HashedNets' virtual weight (hashed/cpu/ws_hashed_weight_kernel.cpp), CPU only: V = [w; -w][index],
   // and its backward (the adjoint: a deterministic scatter-add into the 2B signed slots); each is
   // the other's adjoint (autograd in wsnet_ext/_ops.py).
   m.def("ws_hashed_weight(Tensor real_weight, Tensor index) -> Tensor");
@@ -64,7 +54,7 @@ WS_C_EXPORT const char* wsnet_build_info() {
   return info.c_str();
 }
 
-// Which build of the CPU tile functions this processor runs (cpu/ws_conv1d_isa.h): avx512, avx2 or
+// Which build of the CPU tile functions this processor runs (tiles/cpu/ws_conv1d_isa.h): avx512, avx2 or
 // baseline, under the cpu_isa switch as it is now.
 WS_C_EXPORT const char* wsnet_cpu_kernel_isa() {
   static thread_local std::string isa;

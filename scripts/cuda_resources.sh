@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compiles the CUDA kernels (csrc/cuda/ws_conv1d_kernel.cu) for one architecture (no GPU needed) and prints, per kernel, registers,
+# Compiles the CUDA kernels of WSConv1d (csrc/cuda/ws_conv1d_{forward,backward}_cuda.cu) for one architecture (no GPU needed) and prints, per kernel, registers,
 # stack frame, spills and shared memory (ptxas -v), and per kernel of the strip family whether its machine code
 # holds tensor-core instructions (HMMA, in the variants whose last template argument is 1 or 2:
 # TF32 / 3xTF32), read with the toolkit's cuobjdump (else the one in the Triton wheel; neither: a problem).
@@ -24,14 +24,19 @@ cuobjdump=$cuda_home/bin/cuobjdump
 [ -x "$cuobjdump" ] || cuobjdump=$("$py" -c "import triton, os; print(os.path.join(os.path.dirname(triton.__file__), 'backends/nvidia/bin/cuobjdump'))" 2>/dev/null || true)
 [ -x "${cuobjdump:-/nonexistent}" ] || cuobjdump=""
 out=${3:-$here/benchmarks/results/cuda_kernels/cuda_resources_sm${arch}.txt}
-# shellcheck disable=SC2086
-"$cuda_home/bin/nvcc" -std=c++20 -O3 -lineinfo -Xptxas -v -cubin -arch=sm_${arch} \
-  -DTORCH_TARGET_VERSION=0x020a000000000000 -DUSE_CUDA $flags \
-  -o "$work/forward.cubin" "$here/csrc/cuda/ws_conv1d_kernel.cu" 2> "$work/ptxas.log" || {
-  grep -v "^ptxas info" "$work/ptxas.log" | head -60 >&2; echo "nvcc failed" >&2; exit 1; }
-"$py" - "$work/ptxas.log" "$work/forward.cubin" "${cuobjdump:-}" "$out" "$arch" <<'EOF'
+: > "$work/ptxas.log"
+cubins=""
+for source in forward backward; do
+  # shellcheck disable=SC2086
+  "$cuda_home/bin/nvcc" -std=c++20 -O3 -lineinfo -Xptxas -v -cubin -arch=sm_${arch} \
+    -DTORCH_TARGET_VERSION=0x020a000000000000 -DUSE_CUDA -I"$here/csrc" $flags \
+    -o "$work/$source.cubin" "$here/csrc/cuda/ws_conv1d_${source}_cuda.cu" 2>> "$work/ptxas.log" || {
+    grep -v "^ptxas info" "$work/ptxas.log" | head -60 >&2; echo "nvcc failed on $source" >&2; exit 1; }
+  cubins="$cubins${cubins:+:}$work/$source.cubin"
+done
+"$py" - "$work/ptxas.log" "$cubins" "${cuobjdump:-}" "$out" "$arch" <<'EOF'
 import re, subprocess, sys
-log, cubin, cuobjdump, out, arch = sys.argv[1:6]
+log, cubins, cuobjdump, out, arch = sys.argv[1:6]
 text = open(log).read()
 demangle = {}
 try:
@@ -63,7 +68,8 @@ for line in text.splitlines():
         kernels[current]["smem"] = int(s.group(1)) if s else 0
 hmma = {}
 if cuobjdump:
-    sass = subprocess.run([cuobjdump, "-sass", cubin], capture_output=True, text=True).stdout
+    sass = "".join(subprocess.run([cuobjdump, "-sass", cubin], capture_output=True, text=True).stdout
+                   for cubin in cubins.split(":"))
     current = None
     for line in sass.splitlines():
         m = re.search(r"Function : (\S+)", line)

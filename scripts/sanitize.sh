@@ -17,6 +17,8 @@ ubsan=$(gcc -print-file-name=libubsan.so)
 # in what we run, and stop at the first one.
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1:verify_asan_link_order=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-LD_PRELOAD="$asan $ubsan" PYTHONPATH="$work" python -m pytest -q -p no:cacheprovider \
+# the tests' host-model library (tests/helpers.py) is built sanitized too
+sanitize="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
+WSNET_HOST_MODEL_FLAGS="$sanitize" LD_PRELOAD="$asan $ubsan" PYTHONPATH="$work" python -m pytest -q -p no:cacheprovider \
   tests/test_ws_conv1d_grid.py tests/test_extreme_inputs.py tests/test_channel_sampled.py \
-  tests/test_gradcheck_opcheck.py tests/test_polyphase.py tests/test_strip_schedule_model.py tests/test_hashed.py -k "not compile and not past_2_31" "$@"
+  tests/test_gradcheck_opcheck.py tests/test_polyphase.py tests/test_strip_schedule_model.py tests/test_strip_adjoint_model.py tests/test_hashed.py -k "not compile and not past_2_31" "$@"

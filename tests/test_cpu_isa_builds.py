@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import wsnet_ext
-from test_ws_conv1d_grid import GRID
+from helpers import GRID
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDER = ["baseline", "avx2", "avx512"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import wsnet_ext
-from test_ws_conv1d_grid import GRID, run_case
+from helpers import GRID, run_case
 
 pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
               pytest.mark.usefixtures("our_cuda_kernels")]

@@ -7,9 +7,13 @@ import torch
 import torch.nn.functional as F
 
 import wsnet_ext
-from conftest import assert_close_scaled, reference_conv1d
-from test_extreme_inputs import OPTIONS, assert_same_nonfinite, data
-from test_gradcheck_opcheck import BACKWARD, CONFIGS, FORWARD, make_args
+from helpers import assert_close_scaled, reference_conv1d
+from helpers import BACKWARD, FORWARD
+from helpers import EXTREME_OPTIONS as OPTIONS
+from helpers import OP_CONFIGS as CONFIGS
+from helpers import assert_same_nonfinite
+from helpers import extreme_data as data
+from helpers import op_args as make_args
 
 pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
               pytest.mark.usefixtures("our_cuda_kernels")]

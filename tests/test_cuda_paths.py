@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import wsnet_ext
-from conftest import TRAINING
+from helpers import TRAINING
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

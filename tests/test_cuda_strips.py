@@ -1,15 +1,16 @@
-"""The opt-in CUDA strip forward (WSNET_CUDA_FORWARD=strips; csrc/cuda/ws_conv1d_strip_kernel.cuh)
-on a GPU: against the definition over the grid of every option, against its own host model (the
-same schedule, tested on the CPU in test_strip_schedule_model.py), in each precision (walker FMAs,
-3xTF32, TF32 following torch.backends.cudnn.allow_tf32), in half types, with NaN/Inf, and at
-training shapes. Skips without a GPU; scripts/gpu_check.sh runs it with compute-sanitizer."""
+"""The opt-in CUDA strip kernels on a GPU (WSNET_CUDA_FORWARD=strips, WSNET_CUDA_ADJOINT=fused;
+csrc/strips/cuda/): against the definition over the grid of every option, against their host
+model (the same schedule, tested on the CPU in test_strip_schedule_model.py), in each precision
+(walker FMAs, 3xTF32, TF32 following torch's switches), against the card's own TF32 rounding, in
+half types, with NaN/Inf, and at training shapes. Skips without a GPU; scripts/gpu_check.sh runs it
+with compute-sanitizer."""
 
 import pytest
 import torch
 
 import wsnet_ext
-from conftest import assert_close_scaled, reference_conv1d
-from test_strip_schedule_model import FMA, GRID, TF32, TF32X3, grid_case, make_case, run_model, tf32
+from helpers import (FMA, GRID, GRID_IDS, TF32X3, TRAINING, assert_close_scaled, make_case, reference_conv1d,
+                     reference_grads, run_strip_model, strip_grid_case, strip_shared_limit, tf32)
 
 pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
               pytest.mark.usefixtures("our_cuda_kernels")]
@@ -21,18 +22,41 @@ def strips(x, cond, b, precision_switch="0", **options):
 
 
 @pytest.mark.parametrize("precision", [FMA, TF32X3], ids=["fma", "3xtf32"])
-@pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID,
-                         ids=["S{}-C{}-s{}-d{}-p{}".format(*case) for case in GRID])
-def test_strips_match_definition_and_host_model(sample_stride, repeat, stride, dilation, padding, precision):
-    seed, spec, options, _ = grid_case((sample_stride, repeat, stride, dilation, padding), precision)
+@pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID, ids=GRID_IDS)
+def test_strips_match_definition(sample_stride, repeat, stride, dilation, padding, precision):
+    seed, spec, options, _ = strip_grid_case((sample_stride, repeat, stride, dilation, padding), precision)
     (x, cond, b), (x32, cond32, b32) = make_case(seed, **spec)
-    y = strips(x32, cond32, b32, **options)
-    assert_close_scaled(y, reference_conv1d(x, cond, b, **options), torch.float32)
-    props = torch.cuda.get_device_properties(0)
-    model, _ = run_model(x32, cond32, b32, precision=precision, multiprocessors=props.multi_processor_count,
-                         shared_limit=min(props.shared_memory_per_block_optin,
-                                          props.shared_memory_per_multiprocessor // 2 - 1024), **options)
-    assert_close_scaled(y, model.double(), torch.float32)
+    assert_close_scaled(strips(x32, cond32, b32, **options), reference_conv1d(x, cond, b, **options), torch.float32)
+
+
+@pytest.mark.parametrize("precision", [FMA, TF32X3], ids=["fma", "3xtf32"])
+@pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID[::7], ids=GRID_IDS[::7])
+def test_strips_match_their_host_model(sample_stride, repeat, stride, dilation, padding, precision):
+    """The kernel and its host model under this card's limits: the same plan, the same numbers
+    (the host models are built from this checkout: tests/helpers.py)."""
+    seed, spec, options, _ = strip_grid_case((sample_stride, repeat, stride, dilation, padding), precision)
+    _, (x32, cond32, b32) = make_case(seed, **spec)
+    model, _ = run_strip_model(x32, cond32, b32, precision=precision, shared_limit=strip_shared_limit(),
+                               multiprocessors=torch.cuda.get_device_properties(0).multi_processor_count, **options)
+    assert_close_scaled(strips(x32, cond32, b32, **options), model.double(), torch.float32)
+
+
+def test_tf32_rounding_is_the_cards():
+    """The kernel's TF32 mode rounds with the card's cvt.rna.tf32.f32: through a condensed filter
+    that picks one input value (a one-hot column, exact in TF32), the output is that value as the
+    card rounded it; tests/helpers.py's tf32(), the reference of every TF32 test, must agree bit for
+    bit, on random values and on the halfway cases."""
+    mc, length = 8, 4096
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(1, mc, length, generator=gen) * torch.logspace(-30, 30, length)
+    halfway = (1 + torch.arange(length // 4, dtype=torch.float64) * 2.0 ** -10 + 2.0 ** -11).float()
+    x[0, 0, : length // 4] = halfway * torch.where(torch.arange(length // 4) % 2 == 0, 1.0, -1.0)
+    cond = torch.zeros(mc, 1)
+    cond[0, 0] = 1.0
+    y = strips(x, cond, None, "1", kernel_size=1, sample_stride=1, channel_repeat=1, stride=1, padding=0,
+               dilation=1)
+    assert torch.equal(y[0, 0], tf32(x[0, 0])), (y[0, 0] - tf32(x[0, 0])).abs().max()
+    assert not torch.equal(y[0, 0], x[0, 0])
 
 
 def test_tf32_follows_torch_switch():
@@ -80,13 +104,10 @@ def test_strips_nan_and_inf_follow_conv1d(mc):
 
 @pytest.mark.parametrize("name", ["conv1", "conv2", "conv3", "long"])
 def test_strips_at_training_shapes(name):
-    from benchmarks.training_protocol import TRAINING_SHAPES
-    s = next(s for s in TRAINING_SHAPES if s.name == name)
-    (x, cond, b), (x32, cond32, b32) = make_case(11, batch=2, mc=s.condensed_channels, repeat=s.channel_repeat,
-                                                 length=s.length, out_channels=s.out_channels,
-                                                 kernel_size=s.kernel_size, sample_stride=s.sample_stride, bias=True)
-    options = dict(kernel_size=s.kernel_size, sample_stride=s.sample_stride, channel_repeat=s.channel_repeat,
-                   stride=s.stride, padding=s.padding, dilation=1)
+    m, n, k, s, c, stride, pad, length = TRAINING[name]
+    (x, cond, b), (x32, cond32, b32) = make_case(11, batch=2, mc=m // c, repeat=c, length=length, out_channels=n,
+                                                 kernel_size=k, sample_stride=s, bias=True)
+    options = dict(kernel_size=k, sample_stride=s, channel_repeat=c, stride=stride, padding=pad, dilation=1)
     assert_close_scaled(strips(x32, cond32, b32, **options), reference_conv1d(x, cond, b, **options), torch.float32)
 
 
@@ -106,7 +127,7 @@ def test_strips_gradients_and_float64_refusal():
         assert_close_scaled(leaf.grad.cpu(), ref.grad, torch.float32)
 
 
-# ---- the fused backward (WSNET_CUDA_ADJOINT=fused; csrc/cuda/ws_conv1d_strip_adjoint_kernel.cuh) ----
+# ---- the fused backward (WSNET_CUDA_ADJOINT=fused; csrc/strips/cuda/ws_conv1d_strip_adjoint_kernel.cuh) ----
 
 def fused_grads(x, cond, gy, options, need=(True, True)):
     leaves = [t.cuda().requires_grad_(n) for t, n in zip((x, cond), need)]
@@ -117,10 +138,9 @@ def fused_grads(x, cond, gy, options, need=(True, True)):
 
 
 @pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID,
-                         ids=["S{}-C{}-s{}-d{}-p{}".format(*case) for case in GRID])
+                         ids=GRID_IDS)
 def test_fused_backward_matches_definition(sample_stride, repeat, stride, dilation, padding):
-    from test_strip_adjoint_model import reference_grads
-    seed, spec, options, _ = grid_case((sample_stride, repeat, stride, dilation, padding), FMA)
+    seed, spec, options, _ = strip_grid_case((sample_stride, repeat, stride, dilation, padding), FMA)
     (x, cond, _), (x32, cond32, _) = make_case(seed, **dict(spec, bias=False))
     gy = torch.randn(reference_conv1d(x, cond, None, **options).shape, dtype=torch.float64)
     gx, gc = fused_grads(x32, cond32, gy.float(), options)
@@ -130,7 +150,6 @@ def test_fused_backward_matches_definition(sample_stride, repeat, stride, dilati
 
 
 def test_fused_backward_is_deterministic_and_honours_the_mask():
-    from test_strip_adjoint_model import reference_grads
     (x, cond, _), (x32, cond32, _) = make_case(4, batch=8, mc=16, repeat=4, length=16000, out_channels=128,
                                                kernel_size=32, sample_stride=4, bias=False)
     options = dict(kernel_size=32, sample_stride=4, channel_repeat=4, stride=1, padding=16, dilation=1)
@@ -147,7 +166,6 @@ def test_fused_backward_is_deterministic_and_honours_the_mask():
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 def test_fused_backward_half_types(dtype):
-    from test_strip_adjoint_model import reference_grads
     (x, cond, _), (xh, condh, _) = make_case(3, batch=2, mc=8, repeat=2, length=333, out_channels=9,
                                              kernel_size=7, sample_stride=2, bias=False, dtype=dtype)
     options = dict(kernel_size=7, sample_stride=2, channel_repeat=2, stride=2, padding=1, dilation=2)
@@ -159,7 +177,6 @@ def test_fused_backward_half_types(dtype):
 
 
 def test_fused_backward_nan_and_inf():
-    from test_strip_adjoint_model import reference_grads
     (x, cond, _), (x32, cond32, _) = make_case(6, batch=2, mc=2, repeat=1, length=600, out_channels=6,
                                                kernel_size=5, sample_stride=2, bias=False)
     options = dict(kernel_size=5, sample_stride=2, channel_repeat=1, stride=1, padding=2, dilation=1)

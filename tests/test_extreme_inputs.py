@@ -6,26 +6,9 @@ import torch
 import torch.nn.functional as F
 
 import wsnet_ext
-from conftest import reference_conv1d
-
-OPTIONS = dict(kernel_size=5, sample_stride=2, channel_repeat=2, stride=2, padding=2, dilation=1)
-
-
-def data(seed=0, length=3000):
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(2, 4, length, generator=gen, dtype=torch.float64)
-    cond = torch.randn(2, 5 + 7 * 2, generator=gen, dtype=torch.float64)
-    bias = torch.randn(8, generator=gen, dtype=torch.float64)
-    return x, cond, bias
-
-
-def assert_same_nonfinite(actual, expected):
-    assert torch.equal(torch.isnan(actual), torch.isnan(expected))
-    assert torch.equal(torch.isposinf(actual), torch.isposinf(expected))
-    assert torch.equal(torch.isneginf(actual), torch.isneginf(expected))
-    finite = torch.isfinite(expected)
-    torch.testing.assert_close(actual[finite], expected[finite])
-
+from helpers import EXTREME_OPTIONS as OPTIONS
+from helpers import assert_same_nonfinite, reference_conv1d
+from helpers import extreme_data as data
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
 def test_nonfinite_input_propagates_like_conv1d(value):

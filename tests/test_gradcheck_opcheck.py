@@ -4,27 +4,9 @@ import pytest
 import torch
 
 import wsnet_ext
-
-FORWARD = torch.ops.wsnet_ext.ws_conv1d_forward.default
-BACKWARD = torch.ops.wsnet_ext.ws_conv1d_backward.default
-
-CONFIGS = [
-    # batch, M, C, T, N, L, S, stride, padding, dilation, bias
-    (2, 4, 2, 17, 3, 3, 2, 1, [1, 1], 1, True),
-    (1, 3, 1, 23, 4, 4, 1, 2, [0, 0], 2, False),
-    (3, 2, 2, 11, 2, 2, 3, 3, [2, 1], 1, True),
-    (0, 2, 1, 9, 5, 3, 1, 1, [1, 1], 1, True),
-]
-
-
-def make_args(config, requires_grad=False, device="cpu"):
-    batch, m, c, t, n, k, s_samp, stride, padding, dilation, bias = config
-    gen = torch.Generator().manual_seed(batch * 100 + t)
-    lc = k + (n - 1) * s_samp
-    def rand(*shape):
-        return torch.randn(*shape, generator=gen, dtype=torch.float64).to(device).requires_grad_(requires_grad)
-    return (rand(batch, m, t), rand(m // c, lc), rand(n) if bias else None, k, s_samp, c, stride, padding, dilation)
-
+from helpers import BACKWARD, FORWARD
+from helpers import OP_CONFIGS as CONFIGS
+from helpers import op_args as make_args
 
 @pytest.mark.parametrize("config", CONFIGS[:3])
 def test_gradcheck(config):

@@ -10,7 +10,7 @@ import torch
 
 import wsnet_ext
 from wsnet_ext import _materialized, _switches, paths
-from conftest import TRAINING, assert_close_scaled, reference_conv1d, reference_weight
+from helpers import TRAINING, assert_close_scaled, reference_conv1d, reference_weight
 
 
 

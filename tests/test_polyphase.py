@@ -1,4 +1,4 @@
-"""The CPU kernels' polyphase split of strided layers (csrc/cpu/ws_conv1d_polyphase.h) against the
+"""The CPU kernels' polyphase split of strided layers (csrc/tiles/cpu/ws_conv1d_polyphase.h) against the
 definition: forward and every gradient, for every stride / sample stride / kernel size with a
 common divisor, with the split on (the default) and off (the cpu_polyphase switch); NaN; compile."""
 
@@ -9,9 +9,7 @@ import pytest
 import torch
 
 import wsnet_ext
-from conftest import reference_conv1d
-from test_extreme_inputs import assert_same_nonfinite
-from test_ws_conv1d_grid import run_case
+from helpers import assert_same_nonfinite, reference_conv1d, run_case
 
 
 @pytest.fixture(params=["split", "unsplit"])

@@ -3,11 +3,10 @@ torch.compile with the default (inductor) backend over every layer type."""
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import wsnet_ext
-from conftest import reference_conv1d
+from helpers import reference_conv1d
 
 
 def all_layers_model(dtype=torch.float32):

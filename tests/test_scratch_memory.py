@@ -1,5 +1,5 @@
 """The CPU backward's scratch for grad_condensed is bounded independently of the thread count
-(csrc/cpu/ws_conv1d_tiles.h, kReductionScratchBytes): a large condensed filter on many threads."""
+(csrc/tiles/cpu/ws_conv1d_tiles.h, kReductionScratchBytes): a large condensed filter on many threads."""
 
 import os
 import subprocess

@@ -1,84 +1,48 @@
-"""The host model of the CUDA strip forward (csrc/cpu/ws_conv1d_strip_model.cpp), built from the
-same header as the kernel (csrc/ws_conv1d_strips.h), against the definition over the grid of every
-option: the strip schedule's index math (strips, halos, column tiles, MMA fragment maps, line walk,
-register ring, TF32 rounding) is proven here on the CPU before any GPU run."""
-
-import random
-import zlib
+"""The host model of the CUDA strip forward (csrc/strips/host_model/ws_conv1d_strip_model.cpp, a
+test-only library built by tests/helpers.py), made of the same header as the kernel
+(csrc/strips/ws_conv1d_strips.h), against the definition over the grid of every option: the strip
+schedule's index math (strips, halos, column tiles, MMA fragment maps, line walk, register ring,
+TF32 rounding) is proven here on the CPU before any GPU run."""
 
 import pytest
 import torch
 
-import wsnet_ext  # noqa: F401  (loads the ops)
-from conftest import assert_close_scaled, reference_conv1d
-from test_ws_conv1d_grid import GRID  # every option: the same grid as the CPU kernels' tests
-from wsnet_ext._geometry import resolve_padding
-
-MODEL = torch.ops.wsnet_ext.ws_conv1d_strip_model.default
-FMA, TF32, TF32X3 = 0, 1, 2
-STATS = ["To", "R", "strips", "lines", "ring", "shared_bytes", "conflicts_a", "conflicts_b",
-         "conflicts_store", "conflicts_walk", "walk_reads", "unwritten", "output_errors",
-         "fragment_errors", "nonfinite_strips", "filters", "groups", "window"]
-
-
-
-def run_model(x, cond, bias, *, kernel_size, sample_stride, channel_repeat, stride, padding, dilation,
-              precision, shared_limit=96 * 1024, multiprocessors=132):
-    pads = list(resolve_padding(padding, kernel_size, dilation, stride))
-    y, stats = MODEL(x, cond, bias, kernel_size, sample_stride, channel_repeat, stride, pads, dilation,
-                     precision, shared_limit, multiprocessors)
-    return y, dict(zip(STATS, stats.tolist()))
+from helpers import FMA, GRID, GRID_IDS, TF32, TF32X3, assert_close_scaled, make_case, reference_conv1d, tf32
+from helpers import run_strip_model as run_model
+from helpers import strip_grid_case as grid_case
 
 
 def assert_schedule_clean(stats):
     """No read of shared memory the tile did not write, every output exactly once, every MMA
-    fragment element covered exactly once, no bank conflicts in the MMA's loads and stores."""
+    fragment element covered exactly once."""
     assert stats["unwritten"] == 0 and stats["output_errors"] == 0 and stats["fragment_errors"] == 0, stats
-    assert stats["conflicts_a"] == 0 and stats["conflicts_b"] == 0 and stats["conflicts_store"] == 0, stats
 
 
-def make_case(seed, *, batch, mc, repeat, length, out_channels, kernel_size, sample_stride, bias,
-              dtype=torch.float32):
-    gen = torch.Generator().manual_seed(seed)
-    lc = kernel_size + (out_channels - 1) * sample_stride
-    x = torch.randn(batch, mc * repeat, length, generator=gen, dtype=torch.float64)
-    cond = torch.randn(mc, lc, generator=gen, dtype=torch.float64)
-    b = torch.randn(out_channels, generator=gen, dtype=torch.float64) if bias else None
-    cast = [t.to(dtype) if t is not None else None for t in (x, cond, b)]
-    return (x, cond, b), cast
-
-
-def grid_case(case, precision):
-    sample_stride, repeat, stride, dilation, padding = case
-    rng = random.Random(zlib.crc32(repr((case, precision)).encode()))
-    kernel_size = rng.choice([1, 2, 3, 5, 8])
-    needed = dilation * (kernel_size - 1) + 1
-    mc = rng.choice([1, 3, 5]) if precision == FMA else rng.choice([8, 11, 16])
-    spec = dict(batch=rng.choice([1, 3]), mc=mc, repeat=repeat, length=needed + rng.choice([0, 7, 40, 300]),
-                out_channels=rng.choice([1, 5, 6, 13]), kernel_size=kernel_size, sample_stride=sample_stride,
-                bias=rng.random() < 0.5)
-    options = dict(kernel_size=kernel_size, sample_stride=sample_stride, channel_repeat=repeat, stride=stride,
-                   padding=padding, dilation=dilation)
-    # small shared memory and few multiprocessors in turn: many short strips, or few long ones
-    limits = dict(shared_limit=rng.choice([24 * 1024, 96 * 1024]), multiprocessors=rng.choice([1, 132]))
-    return rng.randrange(1 << 30), spec, options, limits
+def test_tf32_rounding_on_hand_derived_values():
+    """tf32() (the tests' reference for the kernels' rounding) on values worked out by hand: TF32
+    keeps 10 of float32's 23 mantissa bits, so at 1.0 its step is 2**-10; halfway rounds away from
+    zero; the exponent carries; subnormal bits below the kept ten are lost; NaN stays NaN. The GPU tests check it against the card's
+    cvt.rna.tf32.f32 (test_cuda_strips.py)."""
+    step = 2.0 ** -10
+    cases = [(1.0, 1.0), (1 + step / 4, 1.0), (1 + step / 2, 1 + step), (-(1 + step / 2), -(1 + step)),
+             (1 + 3 * step / 4, 1 + step), (1 + step + step / 2 - 2.0 ** -23, 1 + step),
+             (2 - step / 2, 2.0), (2.0 ** -130, 2.0 ** -130), (3.0 * 2 ** -140, 0.0), (float("inf"), float("inf")),
+             (1e-45, 0.0)]
+    x = torch.tensor([c[0] for c in cases], dtype=torch.float32)
+    expected = torch.tensor([c[1] for c in cases], dtype=torch.float32)
+    assert torch.equal(tf32(x), expected), (tf32(x) - expected).tolist()
+    assert tf32(torch.tensor([float("nan")])).isnan().all()
 
 
 @pytest.mark.parametrize("precision", [FMA, TF32X3], ids=["fma", "3xtf32"])
 @pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID,
-                         ids=["S{}-C{}-s{}-d{}-p{}".format(*case) for case in GRID])
+                         ids=GRID_IDS)
 def test_model_matches_definition(sample_stride, repeat, stride, dilation, padding, precision):
     seed, spec, options, limits = grid_case((sample_stride, repeat, stride, dilation, padding), precision)
     (x, cond, b), (x32, cond32, b32) = make_case(seed, **spec)
     y, stats = run_model(x32, cond32, b32, precision=precision, **options, **limits)
     assert_schedule_clean(stats)
     assert_close_scaled(y, reference_conv1d(x, cond, b, **options), torch.float32)
-
-
-def tf32(t):
-    """Round float32 to TF32 (10 mantissa bits, ties away from zero), as the kernel does."""
-    bits = t.to(torch.float32).view(torch.int32)
-    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
 
 
 @pytest.mark.parametrize("stride,dilation", [(1, 1), (2, 1), (1, 3)])

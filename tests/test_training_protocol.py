@@ -65,6 +65,6 @@ def test_cli_rejects_unknown_dtype(tmp_path):
 
 
 def test_the_tests_training_shapes_are_the_protocols():
-    from conftest import TRAINING
+    from helpers import TRAINING
     assert {s.name: (s.in_channels, s.out_channels, s.kernel_size, s.sample_stride, s.channel_repeat, s.stride,
                      s.padding, s.length) for s in tp.TRAINING_SHAPES} == TRAINING

@@ -1,7 +1,6 @@
 """ws_conv1d forward and all gradients against the definition (conv1d on the sampled filter),
 on random data over a grid of every option, odd/prime sizes and several tiles per input."""
 
-import itertools
 import random
 import zlib
 
@@ -9,43 +8,10 @@ import pytest
 import torch
 
 import wsnet_ext
-from conftest import assert_close_scaled, reference_conv1d
-
-SAMPLE_STRIDES = (1, 2, 3, 7)
-REPEATS = (1, 2, 4)
-STRIDES = (1, 2, 3)
-DILATIONS = (1, 2, 3)
-PADDINGS = (0, 2, "same", "valid")
-GRID = [case for case in itertools.product(SAMPLE_STRIDES, REPEATS, STRIDES, DILATIONS, PADDINGS)
-        if not (case[4] == "same" and case[2] != 1)]
-
-
-def run_case(*, batch, mc, repeat, length, out_channels, kernel_size, sample_stride, stride, padding,
-             dilation, bias, dtype, seed, grad=True, device="cpu"):
-    gen = torch.Generator().manual_seed(seed)
-    lc = kernel_size + (out_channels - 1) * sample_stride
-    x = torch.randn(batch, mc * repeat, length, generator=gen, dtype=torch.float64)
-    cond = torch.randn(mc, lc, generator=gen, dtype=torch.float64)
-    b = torch.randn(out_channels, generator=gen, dtype=torch.float64) if bias else None
-    options = dict(kernel_size=kernel_size, sample_stride=sample_stride, channel_repeat=repeat,
-                   stride=stride, padding=padding, dilation=dilation)
-    leaves_ref = [t.clone().requires_grad_(grad) for t in (x, cond)] + ([b.clone().requires_grad_(grad)] if bias else [])
-    leaves = [t.detach().to(device, dtype).requires_grad_(grad) for t in leaves_ref]
-    expected = reference_conv1d(*leaves_ref[:2], leaves_ref[2] if bias else None, **options)
-    actual = wsnet_ext.ws_conv1d(*leaves[:2], leaves[2] if bias else None, **options)
-    assert actual.shape == expected.shape and actual.dtype == dtype and actual.device.type == device
-    assert_close_scaled(actual.cpu(), expected, dtype)
-    if grad:
-        gy = torch.randn(expected.shape, generator=gen, dtype=torch.float64)
-        expected_grads = torch.autograd.grad(expected, leaves_ref, gy)
-        actual_grads = torch.autograd.grad(actual, leaves, gy.to(device, dtype))
-        for a, e in zip(actual_grads, expected_grads):
-            assert_close_scaled(a.cpu(), e, dtype)
-    return actual
-
+from helpers import GRID, GRID_IDS, reference_conv1d, run_case
 
 @pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", GRID,
-                         ids=["S{}-C{}-s{}-d{}-p{}".format(*case) for case in GRID])
+                         ids=GRID_IDS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 def test_grid_matches_definition(sample_stride, repeat, stride, dilation, padding, dtype):
     rng = random.Random(zlib.crc32(repr((sample_stride, repeat, stride, dilation, padding)).encode()))

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import wsnet_ext
-from conftest import reference_weight
+from helpers import reference_weight
 
 
 def test_parameter_shapes_and_weight():

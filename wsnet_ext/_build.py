@@ -27,7 +27,7 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 class _Library:
     """One compiled library of wsnet_ext, loaded by torch.ops.load_library (its static
     initializers register the ops) and reached through its C functions with ctypes
-    (csrc/ws_c_api.h): the libraries hold no Python symbol, so a C++ program with libtorch alone
+    (csrc/common/ws_c_api.h): the libraries hold no Python symbol, so a C++ program with libtorch alone
     loads them too (examples/deploy/)."""
 
     def __init__(self, path: str, prefix: str):

@@ -1,5 +1,5 @@
 """Shape formulas of WSNet layers (docs/design.md §1-§3), in one place for modules, wrappers and
-benchmarks. The kernels' copy of the 1D formulas is csrc/ws_conv1d_geometry.h; the tests check
+benchmarks. The kernels' copy of the 1D formulas is csrc/common/ws_conv1d_geometry.h; the tests check
 that both agree."""
 
 from __future__ import annotations

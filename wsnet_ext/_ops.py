@@ -18,7 +18,7 @@ _sample_channels_backward = torch.ops.wsnet_ext.ws_sample_channels_backward.defa
 
 def _check_conv1d_fake(input, condensed, kernel_size, sample_stride, channel_repeat, stride, padding,
                        dilation):
-    """What the kernels' own checks (csrc/ws_conv1d_op_args.h) guarantee, for traced shapes: the
+    """What the kernels' own checks (csrc/common/ws_conv1d_op_args.h) guarantee, for traced shapes: the
     same conditions, so a compiled graph fails where an eager call would."""
     torch._check(input.dim() == 3, lambda: f"ws_conv1d: expected input of shape (B, M, T), got {tuple(input.shape)}")
     torch._check(condensed.dim() == 2,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-# name: (id in csrc/ws_switches.h, environment variable, allowed values in the order of their codes)
+# name: (id in csrc/common/ws_switches.h, environment variable, allowed values in the order of their codes)
 SWITCHES = {
     "cpu_isa": (0, "WSNET_CPU_ISA", ("best", "avx2", "baseline")),
     "cpu_polyphase": (1, "WSNET_CPU_POLYPHASE", ("0", "1")),

@@ -11,7 +11,7 @@
 #include <set>
 #include <utility>
 
-#include "ws_cuda_stable.h"
+#include "cuda/ws_cuda_stable.h"
 
 namespace wsnet {
 

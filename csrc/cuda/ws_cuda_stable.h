@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "../ws_stable.h"
+#include "common/ws_stable.h"
 
 namespace wsnet {
 

@@ -1,0 +1,105 @@
+// The CPU tile functions built for three x86 ISA levels (AVX-512, AVX2+FMA, baseline), each with
+// the register block that fits its vector registers, and picked once at run time from what the
+// processor supports. Elsewhere only the baseline build exists.
+#pragma once
+
+#include "common/ws_switches.h"
+#include "tiles/cpu/ws_conv1d_tile_kernels.h"
+
+namespace wsnet {
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define WS_X86_DISPATCH 1
+#define WS_TARGET(isa) __attribute__((target(isa)))
+#else
+#define WS_X86_DISPATCH 0
+#define WS_TARGET(isa)
+#endif
+
+enum class Isa { kBaseline, kAvx2, kAvx512 };
+
+// The best level the processor supports (detected once), capped by the cpu_isa switch (tests use
+// it to run every build on one machine; ws_switches.h).
+inline Isa cpu_isa() {
+#if WS_X86_DISPATCH
+  static const Isa best = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw")) {
+      return Isa::kAvx512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+    return Isa::kBaseline;
+  }();
+  const int cap = get_switch(Switch::kCpuIsaCap);
+  if (cap == 2) return Isa::kBaseline;
+  if (cap == 1 && best == Isa::kAvx512) return Isa::kAvx2;
+  return best;
+#else
+  return Isa::kBaseline;
+#endif
+}
+
+inline const char* isa_name(Isa isa) {
+  return isa == Isa::kAvx512 ? "avx512" : isa == Isa::kAvx2 ? "avx2" : "baseline";
+}
+
+// Register blocks: 4 columns x 4 zmm with AVX-512's 32 registers, 4 x 2 ymm / xmm with the 16 of
+// AVX2 and the baseline. AVX-512 also keeps the line prefix's shifted column in registers.
+template <typename acc_t>
+WS_TARGET("arch=x86-64-v4") void forward_tile_avx512(const tile::Workspace<acc_t>& w,
+    const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, acc_t* y, int64_t ld_y) {
+  tile::forward_tile<acc_t, 64, 4, true>(w, g, bias, t0, t1, y, ld_y);
+}
+template <typename acc_t>
+WS_TARGET("arch=x86-64-v3") void forward_tile_avx2(const tile::Workspace<acc_t>& w,
+    const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, acc_t* y, int64_t ld_y) {
+  tile::forward_tile<acc_t, 32, 2, false>(w, g, bias, t0, t1, y, ld_y);
+}
+template <typename acc_t>
+void forward_tile_baseline(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g,
+                           const acc_t* bias, int64_t t0, int64_t t1, acc_t* y, int64_t ld_y) {
+  tile::forward_tile<acc_t, 16, 2, false>(w, g, bias, t0, t1, y, ld_y);
+}
+
+template <typename acc_t>
+WS_TARGET("arch=x86-64-v4") void backward_tile_avx512(const tile::Workspace<acc_t>& w,
+    const Conv1dGeometry& g, const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc) {
+  tile::backward_tile<acc_t, 64, 4>(w, g, gy, u0, rows, gf, gc);
+}
+template <typename acc_t>
+WS_TARGET("arch=x86-64-v3") void backward_tile_avx2(const tile::Workspace<acc_t>& w,
+    const Conv1dGeometry& g, const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc) {
+  tile::backward_tile<acc_t, 32, 2>(w, g, gy, u0, rows, gf, gc);
+}
+template <typename acc_t>
+void backward_tile_baseline(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g,
+                            const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc) {
+  tile::backward_tile<acc_t, 16, 2>(w, g, gy, u0, rows, gf, gc);
+}
+
+template <typename acc_t>
+void run_forward_tile(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* bias,
+                  int64_t t0, int64_t t1, acc_t* y, int64_t ld_y) {
+  switch (cpu_isa()) {
+#if WS_X86_DISPATCH
+    case Isa::kAvx512: return forward_tile_avx512(w, g, bias, t0, t1, y, ld_y);
+    case Isa::kAvx2: return forward_tile_avx2(w, g, bias, t0, t1, y, ld_y);
+#endif
+    default: return forward_tile_baseline(w, g, bias, t0, t1, y, ld_y);
+  }
+}
+
+template <typename acc_t>
+void run_backward_tile(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
+                   int64_t u0, int64_t rows, acc_t* gf, acc_t* gc) {
+  switch (cpu_isa()) {
+#if WS_X86_DISPATCH
+    case Isa::kAvx512: return backward_tile_avx512(w, g, gy, u0, rows, gf, gc);
+    case Isa::kAvx2: return backward_tile_avx2(w, g, gy, u0, rows, gf, gc);
+#endif
+    default: return backward_tile_baseline(w, g, gy, u0, rows, gf, gc);
+  }
+}
+
+}  // namespace wsnet

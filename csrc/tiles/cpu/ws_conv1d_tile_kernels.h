@@ -1,0 +1,407 @@
+// Per-tile work of the CPU kernels (docs/design.md §2), on raw float/double buffers, written as plain
+// fixed-width loops that the compiler vectorizes. The tile entry points are compiled once per
+// x86 ISA level (AVX-512, AVX2+FMA, baseline) and picked at load time (target_clones).
+//
+// The tile works *column by column* of the condensed filter. With the transposed prefix
+// Q_v[r] = P[r, v] + Q_{v-1}[r - d] (the line recurrence of §2 step 3 read along v), column v
+// only needs column v - 1, so a tile keeps two rows-long columns instead of a whole P tile, and
+// every output is finished the moment its segment's last column is reached:
+//   y[n, t] = Q_{last_col(n)}[t*s + (L-1)*d] - Q_{first_col(n)-1}[t*s - d]       (§2 step 4)
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "common/ws_conv1d_geometry.h"
+
+#define WS_INLINE __attribute__((always_inline)) inline
+
+namespace wsnet {
+namespace tile {
+
+constexpr int64_t kColumnBlock = 4;  // columns of P computed together (register blocking)
+constexpr int64_t kRowBlock = 64;    // buffers' rows are padded to a multiple of this
+
+inline int64_t padded_rows(int64_t rows) { return (rows + kRowBlock - 1) / kRowBlock * kRowBlock; }
+
+// Buffers of one tile, owned by the caller (one set per thread).
+template <typename acc_t>
+struct Workspace {
+  const acc_t* fold;        // (Mc, ld): folded input rows, zero past `rows`
+  const acc_t* cond_t;      // (Lc padded to kColumnBlock, Mc): condensed^T, zero padded
+  acc_t* block;             // backward: the dP tile, Lc (padded to kColumnBlock) columns of ld_grid
+  acc_t* column;            // forward: kColumnBlock + 1 prefix columns of (pad + ld)
+  int64_t ld;               // padded rows of the tile
+  int64_t ld_grid;          // backward: stride of a dP column: pad + halo + ld, padded
+  int64_t pad;              // zeros in front of each prefix column, >= d
+};
+
+// kBytes-wide vectors of the compiler's vector extension, as wide as the registers of the build
+// they are compiled for: 64 bytes (zmm) for AVX-512, 32 (ymm) for AVX2, 16 (xmm) for baseline.
+template <typename T, int kBytes>
+struct Vector {
+  typedef T type __attribute__((vector_size(kBytes)));
+};
+template <typename T, int kBytes>
+struct LaneIndex;  // the integer vector that indexes a Vector's lanes
+template <int kBytes>
+struct LaneIndex<float, kBytes> {
+  typedef int32_t type __attribute__((vector_size(kBytes)));
+};
+template <int kBytes>
+struct LaneIndex<double, kBytes> {
+  typedef int64_t type __attribute__((vector_size(kBytes)));
+};
+template <typename T, int kBytes>
+constexpr int64_t kLanes = kBytes / sizeof(T);
+
+template <int kBytes, typename T>
+WS_INLINE typename Vector<T, kBytes>::type load(const T* p) {
+  typename Vector<T, kBytes>::type v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <int kBytes, typename T>
+WS_INLINE void store(T* p, typename Vector<T, kBytes>::type v) {
+  __builtin_memcpy(p, &v, sizeof(v));
+}
+
+// Shuffle index for q[r - d .. r - d + lanes) out of the two whole vectors that hold it, d < lanes:
+// lane i takes element lanes - d + i of (earlier vector | later vector).
+template <typename T, int kBytes>
+WS_INLINE typename LaneIndex<T, kBytes>::type shift_index(int64_t d) {
+  typename LaneIndex<T, kBytes>::type index;
+  for (int64_t i = 0; i < kLanes<T, kBytes>; ++i) index[i] = kLanes<T, kBytes> - d + i;
+  return index;
+}
+
+// Lanes `index` of the pair (earlier | later): GCC's two-vector shuffle with a run-time index.
+// Clang has no such builtin (its __builtin_shufflevector takes constant indices), so clang builds
+// never take the register path (kRuntimeShuffle below); this fallback through memory only keeps
+// them compiling.
+#if defined(__clang__)
+constexpr bool kRuntimeShuffle = false;
+template <typename V, typename I>
+WS_INLINE V shift_pair(V earlier, V later, I index) {
+  using T = std::remove_reference_t<decltype(earlier[0])>;
+  constexpr int64_t n = sizeof(V) / sizeof(T);
+  T both[2 * n];
+  __builtin_memcpy(both, &earlier, sizeof(V));
+  __builtin_memcpy(both + n, &later, sizeof(V));
+  V out;
+  for (int64_t i = 0; i < n; ++i) out[i] = both[index[i]];
+  return out;
+}
+#else
+constexpr bool kRuntimeShuffle = true;
+template <typename V, typename I>
+WS_INLINE V shift_pair(V earlier, V later, I index) {
+  return __builtin_shuffle(earlier, later, index);
+}
+#endif
+
+// y[t] (op)= q[t*s + offset] for t in [0, count); stride 1 and 2 spelled out to vectorize.
+template <int kMode, typename acc_t>  // kMode 0: y = -q, 1: y = q + b, 2: y += q + b
+WS_INLINE void gather_column(acc_t* y, const acc_t* q, int64_t offset, int64_t s, int64_t count,
+                             acc_t b) {
+  auto apply = [&](int64_t t, acc_t value) {
+    if (kMode == 0) y[t] = -value;
+    else if (kMode == 1) y[t] = value + b;
+    else y[t] += value + b;
+  };
+  if (s == 1) {
+    for (int64_t t = 0; t < count; ++t) apply(t, q[t + offset]);
+  } else if (s == 2) {
+    for (int64_t t = 0; t < count; ++t) apply(t, q[2 * t + offset]);
+  } else {
+    for (int64_t t = 0; t < count; ++t) apply(t, q[s * t + offset]);
+  }
+}
+
+// Forward of outputs [t0, t1) into y[n * ld_y + (t - t0)]. Row 0 of the tile is padded row t0*s.
+// Per block of kColumnBlock columns and kRows rows, the inner products P[r, v0..v0+3] (§2 step 2)
+// stay in registers and go straight into the line prefix (§2 step 3):
+//   Q_v[r] = P[r, v] + Q_{v-1}[r - d],
+// then the outputs whose segments open or close at these columns are gathered (§2 step 4).
+template <typename acc_t, int kBytes, int64_t kVecs, bool kShuffle>
+WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* bias,
+                            int64_t t0, int64_t t1, acc_t* y_tile, int64_t ld_y) {
+  using V = typename Vector<acc_t, kBytes>::type;
+  constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+  constexpr int64_t kRows = kVecs * kLane;
+  static_assert(kRowBlock % kRows == 0, "a register block must tile the padded rows");
+  const int64_t count = t1 - t0, lc = g.condensed_len, mc = g.condensed_channels;
+  const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
+  // Local row of output t0's last tap, and of its first tap minus d (a negative row: that
+  // difference term is 0, so outputs t - t0 < ceil(d / s) open with 0).
+  const int64_t last = g.halo_rows(), before_first = -d;
+  const int64_t skip = (d + s - 1) / s < count ? (d + s - 1) / s : count;
+  acc_t* cols[kColumnBlock + 1];  // cols[0] = Q_{v0-1}, cols[k+1] = Q_{v0+k}
+  for (int64_t k = 0; k <= kColumnBlock; ++k) {
+    cols[k] = w.column + k * (w.pad + w.ld) + w.pad;
+    for (int64_t r = -w.pad; r < 0; ++r) cols[k][r] = 0;
+  }
+  for (int64_t r = 0; r < w.ld; ++r) cols[0][r] = 0;  // Q_{-1}
+  // AVX-512 (kShuffle) reads Q_{v-1}[r - d] from registers where d < lanes; the other builds,
+  // and longer shifts, load it from memory.
+  const bool in_registers = kShuffle && kRuntimeShuffle && d < kLane;
+  const auto index = shift_index<acc_t, kBytes>(in_registers ? d : 0);
+  for (int64_t v0 = 0; v0 < lc; v0 += kColumnBlock) {
+    const acc_t* c = w.cond_t + v0 * mc;
+    V carry[kColumnBlock];  // last vector of Q_{v0+k} in the previous row block; rows < 0 are 0
+    for (int64_t k = 0; k < kColumnBlock; ++k) carry[k] = V{};
+    for (int64_t r0 = 0; r0 < w.ld; r0 += kRows) {
+      V acc[kColumnBlock][kVecs];
+      for (int64_t k = 0; k < kColumnBlock; ++k) {
+        for (int64_t i = 0; i < kVecs; ++i) acc[k][i] = V{};
+      }
+      for (int64_t j = 0; j < mc; ++j) {
+        V f[kVecs];
+        for (int64_t i = 0; i < kVecs; ++i) f[i] = load<kBytes>(w.fold + j * w.ld + r0 + i * kLane);
+        for (int64_t k = 0; k < kColumnBlock; ++k) {
+          const acc_t ckj = c[k * mc + j];
+          for (int64_t i = 0; i < kVecs; ++i) acc[k][i] += f[i] * ckj;
+        }
+      }
+      if (in_registers) {
+        // Q_{v-1}[r - d] from registers: this block's vectors of the previous column, and the
+        // last vector of that column in the previous row block (carry).
+        V prev[kVecs];
+        for (int64_t i = 0; i < kVecs; ++i) prev[i] = load<kBytes>(cols[0] + r0 + i * kLane);
+        V prev_carry = load<kBytes>(cols[0] + r0 - kLane);
+        for (int64_t k = 0; k < kColumnBlock; ++k) {
+          V cur[kVecs];
+          for (int64_t i = 0; i < kVecs; ++i) {
+            cur[i] = acc[k][i] + shift_pair(i == 0 ? prev_carry : prev[i - 1], prev[i], index);
+            store<kBytes>(cols[k + 1] + r0 + i * kLane, cur[i]);
+          }
+          prev_carry = carry[k];
+          carry[k] = cur[kVecs - 1];
+          for (int64_t i = 0; i < kVecs; ++i) prev[i] = cur[i];
+        }
+      } else {
+        for (int64_t k = 0; k < kColumnBlock; ++k) {
+          for (int64_t i = 0; i < kVecs; ++i) {
+            const int64_t r = r0 + i * kLane;
+            store<kBytes>(cols[k + 1] + r, acc[k][i] + load<kBytes>(cols[k] + r - d));
+          }
+        }
+      }
+    }
+    for (int64_t k = 0; k < kColumnBlock && v0 + k < lc; ++k) {
+      const int64_t v = v0 + k;
+      const acc_t* q = cols[k + 1];
+      // filter n = (v + 1) / S opens here: its first column is v + 1
+      if ((v + 1) % S == 0 && (v + 1) / S < g.out_channels) {
+        acc_t* y = y_tile + ((v + 1) / S) * ld_y;
+        for (int64_t t = 0; t < skip; ++t) y[t] = 0;
+        gather_column<0>(y + skip, q, before_first + skip * s, s, count - skip, acc_t(0));
+      }
+      // filter n = (v - L + 1) / S closes here: its last column is v
+      if (v + 1 >= L && (v + 1 - L) % S == 0) {
+        const int64_t n = (v + 1 - L) / S;
+        if (n == 0) gather_column<1>(y_tile, q, last, s, count, bias ? bias[0] : acc_t(0));
+        else gather_column<2>(y_tile + n * ld_y, q, last, s, count, bias ? bias[n] : acc_t(0));
+      }
+    }
+    acc_t* oldest = cols[0];  // the last column becomes Q_{v0-1} of the next block
+    cols[0] = cols[kColumnBlock];
+    cols[kColumnBlock] = oldest;
+  }
+}
+
+// (bits & exponent) ^ exponent of a value: 0 exactly when it is NaN or Inf (all exponent bits set).
+// Integer min-reductions of it vectorize, where std::isfinite in a loop did not.
+template <typename acc_t>
+using FiniteKey = std::conditional_t<sizeof(acc_t) == 8, uint64_t, uint32_t>;
+
+template <typename acc_t>
+WS_INLINE FiniteKey<acc_t> finite_key(acc_t value) {
+  using bits_t = FiniteKey<acc_t>;
+  constexpr bits_t kExponent = sizeof(acc_t) == 8 ? bits_t(0x7ff0000000000000ULL) : bits_t(0x7f800000U);
+  bits_t bits;
+  __builtin_memcpy(&bits, &value, sizeof(bits));
+  return (bits & kExponent) ^ kExponent;
+}
+
+// Whether p[0, n) holds no NaN or Inf.
+template <typename acc_t>
+inline bool all_finite(const acc_t* p, int64_t n) {
+  FiniteKey<acc_t> smallest = finite_key(acc_t(0));
+  for (int64_t i = 0; i < n; ++i) {
+    const FiniteKey<acc_t> key = finite_key(p[i]);
+    smallest = key < smallest ? key : smallest;
+  }
+  return smallest != 0;
+}
+
+// dP of the backward (§2) for input rows [u0, u0 + rows), one column per condensed column v:
+// dp_t[v * ld_dp + pad + g] for grid rows g in [0, halo + rows) that start `halo` rows above u0
+// (the first segment reaching u0 starts there). Each column is the previous one shifted by d
+// plus the segment markers at v: +gy at a segment's first point, -gy just past its last.
+// Returns whether every grad_output value it placed is finite (else the caller redoes the tile
+// pointwise: the running sums would carry NaN / Inf along whole lines).
+template <typename acc_t>
+WS_INLINE bool adjoint_columns(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
+                               int64_t u0, int64_t rows) {
+  const int64_t lc = g.condensed_len, halo = g.halo_rows();
+  const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
+  const int64_t grid_rows = halo + rows, grid_row0 = u0 - halo;
+  const int64_t first = grid_row0 > 0 ? grid_row0 : 0;
+  const int64_t t_begin = (first + s - 1) / s;
+  int64_t t_end = (u0 + rows + s - 1) / s;
+  if (t_end > g.out_len) t_end = g.out_len;
+  const int64_t count = t_end > t_begin ? t_end - t_begin : 0;
+  const int64_t start_row = t_begin * s - grid_row0;  // grid row of the first placed start
+  const int64_t end_row = start_row + L * d;          // ... and of its end marker
+  int64_t end_count = end_row < grid_rows ? (grid_rows - end_row + s - 1) / s : 0;  // in the grid
+  if (end_count > count) end_count = count;
+  const int64_t lc_padded = (lc + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
+  FiniteKey<acc_t> smallest = finite_key(acc_t(0));
+  for (int64_t v = 0; v < lc_padded; ++v) {
+    acc_t* col = w.block + v * w.ld_grid + w.pad;  // w.pad zeros in front of every column
+    for (int64_t r = -w.pad; r < 0; ++r) col[r] = 0;
+    if (v == 0 || v >= lc) {
+      for (int64_t r = 0; r < w.ld_grid - w.pad; ++r) col[r] = 0;
+      if (v >= lc) continue;
+    } else {
+      const acc_t* prev = col - w.ld_grid;
+      for (int64_t r = 0; r < grid_rows; ++r) col[r] = prev[r - d];
+      for (int64_t r = grid_rows; r < w.ld_grid - w.pad; ++r) col[r] = 0;
+    }
+    if (v % S == 0 && v / S < g.out_channels) {  // segment starts of filter v / S
+      const acc_t* gy_n = gy + (v / S) * g.out_len + t_begin;
+      for (int64_t t = 0; t < count; ++t) {
+        const FiniteKey<acc_t> key = finite_key(gy_n[t]);
+        smallest = key < smallest ? key : smallest;
+        col[start_row + t * s] += gy_n[t];
+      }
+    }
+    if (v >= L && (v - L) % S == 0 && (v - L) / S < g.out_channels) {  // ... and their ends
+      const acc_t* gy_n = gy + ((v - L) / S) * g.out_len + t_begin;
+      for (int64_t t = 0; t < end_count; ++t) col[end_row + t * s] -= gy_n[t];
+    }
+  }
+  return smallest != 0;
+}
+
+// dP of the same tile summed point by point, each point over the (at most L) segments through it:
+// dp[v, r] = sum of gy[n, t] with v = n*S + l, u0 + r = t*s + l*d. O(L) per point instead of
+// O(1), used when grad_output holds NaN or Inf: the prefix sums would carry them along whole
+// lines, to points no segment through them reaches (conv1d's gradient does not).
+template <typename acc_t>
+WS_INLINE void adjoint_columns_direct(const Workspace<acc_t>& w, const Conv1dGeometry& g,
+                                      const acc_t* gy, int64_t u0, int64_t rows) {
+  const int64_t lc = g.condensed_len, halo = g.halo_rows();
+  const int64_t lc_padded = (lc + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
+  for (int64_t v = 0; v < lc_padded; ++v) {
+    acc_t* col = w.block + v * w.ld_grid + w.pad + halo;
+    for (int64_t r = 0; r < w.ld; ++r) {
+      acc_t sum = 0;
+      for (int64_t l = 0; r < rows && v < lc && l < g.kernel_size; ++l) {
+        const int64_t first_col = v - l, first_row = u0 + r - l * g.dilation;
+        if (first_col < 0 || first_row < 0) break;
+        if (first_col % g.sample_stride != 0 || first_row % g.stride != 0) continue;
+        const int64_t n = first_col / g.sample_stride, t = first_row / g.stride;
+        if (n < g.out_channels && t < g.out_len) sum += gy[n * g.out_len + t];
+      }
+      col[r] = sum;
+    }
+  }
+}
+
+// grad_fold[j][r] = sum_v dP[v][r] * cond_t[v][j]  (df of §2): kJ channels x kVecs vectors of
+// rows in registers, the reduction over v innermost.
+template <typename acc_t, int kBytes, int64_t kVecs, int64_t kJ>
+WS_INLINE void grad_fold_block(const Workspace<acc_t>& w, const Conv1dGeometry& g, int64_t j0,
+                               const acc_t* dp0, acc_t* grad_fold) {
+  using V = typename Vector<acc_t, kBytes>::type;
+  constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+  const int64_t lc = g.condensed_len, mc = g.condensed_channels;
+  for (int64_t r0 = 0; r0 < w.ld; r0 += kVecs * kLane) {
+    V acc[kJ][kVecs];
+    for (int64_t jj = 0; jj < kJ; ++jj) {
+      for (int64_t i = 0; i < kVecs; ++i) acc[jj][i] = V{};
+    }
+    for (int64_t v = 0; v < lc; ++v) {
+      V dp[kVecs];
+      for (int64_t i = 0; i < kVecs; ++i) dp[i] = load<kBytes>(dp0 + v * w.ld_grid + r0 + i * kLane);
+      const acc_t* c = w.cond_t + v * mc + j0;
+      for (int64_t jj = 0; jj < kJ; ++jj) {
+        for (int64_t i = 0; i < kVecs; ++i) acc[jj][i] += dp[i] * c[jj];
+      }
+    }
+    for (int64_t jj = 0; jj < kJ; ++jj) {
+      for (int64_t i = 0; i < kVecs; ++i) store<kBytes>(grad_fold + (j0 + jj) * w.ld + r0 + i * kLane, acc[jj][i]);
+    }
+  }
+}
+
+// Lane accumulators of grad_condensed: kSlots values per (j, v), as many as the widest vector
+// holds; a build with narrower vectors fills the first ones. Summed once per reduction group
+// (sum_lane_slots), not once per tile: on short tiles the sums across lanes cost as much as the
+// products.
+template <typename T>
+constexpr int64_t kSlots = 64 / sizeof(T);
+
+// lanes[j][v][:] += sum_r fold[j][r] * dP[v][r], lane-wise: kJ channels x kCols columns of
+// vector accumulators over the rows (kCols divides kColumnBlock: dP's columns are padded to it).
+template <typename acc_t, int kBytes, int64_t kJ, int64_t kCols = kColumnBlock>
+WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& g, int64_t j0,
+                               const acc_t* dp0, acc_t* lanes) {
+  using V = typename Vector<acc_t, kBytes>::type;
+  constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+  static_assert(kLane <= kSlots<acc_t>, "a vector must fit the lane slots");
+  static_assert(kColumnBlock % kCols == 0, "column blocks must tile the padded columns");
+  const int64_t lc = g.condensed_len;
+  for (int64_t v0 = 0; v0 < lc; v0 += kCols) {
+    V acc[kJ][kCols];
+    for (int64_t jj = 0; jj < kJ; ++jj) {
+      for (int64_t k = 0; k < kCols; ++k) acc[jj][k] = V{};
+    }
+    for (int64_t r = 0; r < w.ld; r += kLane) {
+      V f[kJ];
+      for (int64_t jj = 0; jj < kJ; ++jj) f[jj] = load<kBytes>(w.fold + (j0 + jj) * w.ld + r);
+      for (int64_t k = 0; k < kCols; ++k) {
+        const V dp = load<kBytes>(dp0 + (v0 + k) * w.ld_grid + r);
+        for (int64_t jj = 0; jj < kJ; ++jj) acc[jj][k] += f[jj] * dp;
+      }
+    }
+    for (int64_t jj = 0; jj < kJ; ++jj) {
+      for (int64_t k = 0; k < kCols && v0 + k < lc; ++k) {
+        acc_t* slot = lanes + ((j0 + jj) * lc + v0 + k) * kSlots<acc_t>;
+        store<kBytes>(slot, load<kBytes>(slot) + acc[jj][k]);
+      }
+    }
+  }
+}
+
+// Backward of input rows [u0, u0 + rows): the dP tile (adjoint_columns, or pointwise), then
+// grad_fold (Mc, ld) = dP condensed and grad_cond (Mc, Lc, kSlots lanes) += fold dP^T.
+template <typename acc_t, int kBytes, int64_t kVecs>
+WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
+                             int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond) {
+  const int64_t mc = g.condensed_channels;
+  if (!adjoint_columns(w, g, gy, u0, rows)) adjoint_columns_direct(w, g, gy, u0, rows);
+  const acc_t* dp0 = w.block + w.pad + g.halo_rows();  // row 0 of the tile in column 0
+  if (grad_fold) {
+    int64_t j0 = 0;
+    if constexpr (kBytes == 64) {
+      // 32 vector registers: 8 channels per pass halve the passes over the dP tile (measured:
+      // `long` 7.1 -> 6.7 ms, conv5 119 -> 106 us). grad_cond keeps 4 x 4: with 8 x 2 it loads
+      // more of the fold per multiply-add and got slower (9.3 -> 11.5 ms on `long`).
+      for (; j0 + 8 <= mc; j0 += 8) grad_fold_block<acc_t, kBytes, kVecs / 2, 8>(w, g, j0, dp0, grad_fold);
+    }
+    for (; j0 + 4 <= mc; j0 += 4) grad_fold_block<acc_t, kBytes, kVecs, 4>(w, g, j0, dp0, grad_fold);
+    for (; j0 < mc; ++j0) grad_fold_block<acc_t, kBytes, kVecs, 1>(w, g, j0, dp0, grad_fold);
+  }
+  if (grad_cond) {
+    int64_t j0 = 0;
+    for (; j0 + 4 <= mc; j0 += 4) grad_cond_block<acc_t, kBytes, 4>(w, g, j0, dp0, grad_cond);
+    for (; j0 < mc; ++j0) grad_cond_block<acc_t, kBytes, 1>(w, g, j0, dp0, grad_cond);
+  }
+}
+
+}  // namespace tile
+}  // namespace wsnet

@@ -1,0 +1,68 @@
+// How the CPU kernels cut WSConv1d into tiles of rows. A tile streams over the condensed
+// filter's columns, so its working set is the folded input rows (Mc x rows) plus a few
+// rows-long columns: rows are sized so that the fold fits a core's L2 cache, and kept at
+// least 8 halos long so the (L-1)*d rows that neighbouring tiles share stay a small overhead.
+// Tiles depend on the shapes only, never on the thread count.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "common/ws_conv1d_geometry.h"
+
+namespace wsnet {
+
+constexpr int64_t kFoldBytes = 128 * 1024;   // folded input rows of one tile
+constexpr int64_t kMaxTileRows = 2048;
+constexpr int64_t kMinTileRows = 256;
+constexpr int64_t kMaxReductionGroups = 64;  // partial sums of grad_condensed
+constexpr int64_t kDpTileBytes = 512 * 1024;  // backward: the dP tile of one row tile
+// backward: all reduction groups' scratch for grad_condensed together (each group holds lane
+// accumulators and a partial sum per condensed element while it runs). Bounding the number of
+// groups bounds it, whatever the thread count: no more groups than this budget allows run at once.
+constexpr int64_t kReductionScratchBytes = int64_t(256) << 20;
+
+struct TileSplit {
+  int64_t tile;             // outputs (forward) or input rows (backward) per tile
+  int64_t tiles_per_batch;  // ceil(extent / tile)
+};
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// acc_bytes: bytes of the accumulation type (4 for float, 8 for double) the tiles hold.
+inline int64_t target_rows(const Conv1dGeometry& g, int64_t acc_bytes) {
+  const int64_t by_cache = kFoldBytes / (acc_bytes * std::max<int64_t>(1, g.condensed_channels));
+  const int64_t rows = std::clamp<int64_t>(by_cache, kMinTileRows, kMaxTileRows);
+  return std::max<int64_t>(rows, 8 * (g.halo_rows() + 1));
+}
+
+// Forward: tiles of outputs; k outputs span (k-1)*s + halo + 1 rows.
+inline TileSplit forward_tiles(const Conv1dGeometry& g, int64_t acc_bytes) {
+  int64_t tile = std::max<int64_t>(1, (target_rows(g, acc_bytes) - g.halo_rows() - 1) / g.stride + 1);
+  tile = std::min(tile, g.out_len);
+  return {tile, ceil_div(g.out_len, tile)};
+}
+
+// Backward: tiles of input rows whose dP tile (Lc columns of halo + rows) fills kDpTileBytes; the
+// halo rows of each column hold the segment starts above the tile.
+inline TileSplit backward_tiles(const Conv1dGeometry& g, int64_t acc_bytes) {
+  const int64_t by_cache = kDpTileBytes / (acc_bytes * g.condensed_len) - g.halo_rows();
+  int64_t tile = std::max<int64_t>(by_cache / 64 * 64, 64);  // whole register blocks, no padding
+  tile = std::min(tile, std::max<int64_t>(1, g.length));
+  return {tile, ceil_div(g.length, tile)};
+}
+
+// Groups of at least 4 tiles (each group sums its lane accumulators once), at most 64, and no
+// more than kReductionScratchBytes of scratch for all of them: `bytes_per_group` is what one group
+// holds (its lane accumulators and its partial sum). Shapes only decide it, never the threads.
+inline int64_t reduction_groups(int64_t tiles, int64_t bytes_per_group) {
+  const int64_t by_memory = std::max<int64_t>(1, kReductionScratchBytes / std::max<int64_t>(1, bytes_per_group));
+  return std::clamp<int64_t>(std::min(tiles / 4, by_memory), 1, kMaxReductionGroups);
+}
+
+// Tiles [group_begin(k), group_begin(k+1)) form reduction group k.
+inline int64_t group_begin(int64_t group, int64_t groups, int64_t tiles) {
+  return group * tiles / groups;
+}
+
+}  // namespace wsnet
