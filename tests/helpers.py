@@ -192,7 +192,8 @@ def host_models():
     sources = sorted(glob.glob(os.path.join(CSRC, "strips", "host_model", "*.cpp")))
     assert sources, f"no host model sources under {CSRC} (set WSNET_CSRC to the checkout's csrc/)"
     flags = os.environ.get("WSNET_HOST_MODEL_FLAGS", "").split()
-    cpp_extension.load(name="wsnet_host_models", sources=sources, extra_include_paths=[CSRC],
+    name = "wsnet_host_models" + (f"_{zlib.crc32(' '.join(flags).encode()):08x}" if flags else "")  # a build per flag set
+    cpp_extension.load(name=name, sources=sources, extra_include_paths=[CSRC],
                        extra_cflags=["-O2", "-DTORCH_TARGET_VERSION=0x020a000000000000"] + flags,
                        extra_ldflags=flags, is_python_module=False, verbose=False)
     return torch.ops.wsnet_host_models

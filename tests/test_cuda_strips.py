@@ -102,7 +102,7 @@ def test_strips_nan_and_inf_follow_conv1d(mc):
     assert_close_scaled(y[finite], expected[finite], torch.float32)
 
 
-@pytest.mark.parametrize("name", ["conv1", "conv2", "conv3", "long"])
+@pytest.mark.parametrize("name", ["conv1", "conv2", "conv3", "conv7", "long"])  # conv7, long: filter groups
 def test_strips_at_training_shapes(name):
     m, n, k, s, c, stride, pad, length = TRAINING[name]
     (x, cond, b), (x32, cond32, b32) = make_case(11, batch=2, mc=m // c, repeat=c, length=length, out_channels=n,
