@@ -112,4 +112,36 @@ inline Conv1dGeometry make_conv1d_backward_geometry(const Tensor& grad_output, c
   return g;
 }
 
+// What every device's forward entry starts from: the checked geometry and bias, and contiguous
+// operands, the condensed filter in `cond_dtype` (the accumulation type on CUDA).
+struct ForwardOperands {
+  Conv1dGeometry g;
+  Tensor x, cond;
+  std::optional<Tensor> bias;
+};
+inline ForwardOperands forward_operands(const Tensor& input, const Tensor& condensed,
+                                        const std::optional<Tensor>& bias, int64_t kernel_size,
+                                        int64_t sample_stride, int64_t channel_repeat, int64_t stride,
+                                        IntArray padding, int64_t dilation, ScalarType cond_dtype) {
+  const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
+                                                channel_repeat, stride, padding, dilation);
+  check_conv1d_bias(bias, input, g);
+  return {g, as_contiguous(input), as_contiguous(to_dtype(condensed, cond_dtype)), as_contiguous(bias)};
+}
+
+// The same for the backward entries.
+struct BackwardOperands {
+  Conv1dGeometry g;
+  Tensor gy, x, cond;
+};
+inline BackwardOperands backward_operands(const Tensor& grad_output, const Tensor& input, const Tensor& condensed,
+                                          int64_t kernel_size, int64_t sample_stride, int64_t channel_repeat,
+                                          int64_t stride, IntArray padding, int64_t dilation,
+                                          const std::vector<bool>& output_mask, ScalarType cond_dtype) {
+  const Conv1dGeometry g = make_conv1d_backward_geometry(grad_output, input, condensed, kernel_size,
+                                                         sample_stride, channel_repeat, stride,
+                                                         padding, dilation, output_mask);
+  return {g, as_contiguous(grad_output), as_contiguous(input), as_contiguous(to_dtype(condensed, cond_dtype))};
+}
+
 }  // namespace wsnet

@@ -24,13 +24,12 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cuda(
     const Tensor& grad_output, const Tensor& input, const Tensor& condensed, int64_t kernel_size,
     int64_t sample_stride, int64_t channel_repeat, int64_t stride, IntArray padding,
     int64_t dilation, std::vector<bool> output_mask) {
-  const Conv1dGeometry g = make_conv1d_backward_geometry(grad_output, input, condensed, kernel_size,
-                                                         sample_stride, channel_repeat, stride,
-                                                         padding, dilation, output_mask);
   const DeviceGuard guard(input.get_device_index());
-  const Tensor gy = as_contiguous(grad_output), x = as_contiguous(input);
   const ScalarType acc = acc_scalar_type(input.scalar_type());
-  const Tensor cond = as_contiguous(to_dtype(condensed, acc));
+  const BackwardOperands op = backward_operands(grad_output, input, condensed, kernel_size, sample_stride,
+                                                channel_repeat, stride, padding, dilation, output_mask, acc);
+  const Conv1dGeometry& g = op.g;
+  const Tensor &gy = op.gy, &x = op.x, &cond = op.cond;
   const int adjoint_switch = get_switch(Switch::kCudaAdjoint);  // 2 fused, 3 prefer_fused
   if (adjoint_switch == 2 || adjoint_switch == 3) {
     const AdjointPlan plan = fused_backward_plan(g, x);

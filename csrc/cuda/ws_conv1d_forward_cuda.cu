@@ -72,14 +72,12 @@ Tensor ws_conv1d_forward_cuda(const Tensor& input, const Tensor& condensed,
                               const std::optional<Tensor>& bias, int64_t kernel_size,
                               int64_t sample_stride, int64_t channel_repeat, int64_t stride,
                               IntArray padding, int64_t dilation) {
-  const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
-                                                channel_repeat, stride, padding, dilation);
-  check_conv1d_bias(bias, input, g);
   const DeviceGuard guard(input.get_device_index());
-  const Tensor x = as_contiguous(input);
-  const Tensor cond =
-      as_contiguous(to_dtype(condensed, acc_scalar_type(input.scalar_type())));
-  const std::optional<Tensor> bias_c = as_contiguous(bias);
+  const ForwardOperands op = forward_operands(input, condensed, bias, kernel_size, sample_stride, channel_repeat,
+                                              stride, padding, dilation, acc_scalar_type(input.scalar_type()));
+  const Conv1dGeometry& g = op.g;
+  const Tensor &x = op.x, &cond = op.cond;
+  const std::optional<Tensor>& bias_c = op.bias;
   Tensor y = torch::stable::new_empty(x, {g.batch, g.out_channels, g.out_len});
   if (y.numel() == 0) return y;
   const cudaStream_t stream = current_cuda_stream(input.get_device_index());
@@ -100,20 +98,16 @@ Tensor ws_conv1d_forward_cuda(const Tensor& input, const Tensor& condensed,
         launch_strip_kernel<scalar_t>(x.const_data_ptr<scalar_t>(), cond.const_data_ptr<float>(), bias_ptr,
                                       y.mutable_data_ptr<scalar_t>(), g, strips, stream);
       }
-    } else if (kernel == ForwardKernel::kLines) {  // fold, P, prefix and gather in one pass, no barriers
-      forward_lines_kernel<scalar_t, acc_t>
-          <<<std::min<int64_t>(g.batch * line_tiles.t_tiles, int64_t(1) << 30), line_tiles.threads,
-             line_tiles.shared_bytes, stream>>>(
-              x.const_data_ptr<scalar_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
-              y.mutable_data_ptr<scalar_t>(), g, line_tiles);
-      WS_CUDA_LAUNCH_CHECK();
-    } else if (kernel == ForwardKernel::kStream) {  // the same, one row per thread
-      forward_stream_kernel<scalar_t, acc_t>
-          <<<std::min<int64_t>(g.batch * stream_tiles.t_tiles, int64_t(1) << 30), stream_tiles.threads,
-             stream_tiles.shared_bytes, stream>>>(
-              x.const_data_ptr<scalar_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
-              y.mutable_data_ptr<scalar_t>(), g, stream_tiles);
-      WS_CUDA_LAUNCH_CHECK();
+    } else if (kernel == ForwardKernel::kLines || kernel == ForwardKernel::kStream) {
+      // fold, P, prefix and gather in one pass, no barriers: a line per thread, or a row per thread
+      const auto launch_rows = [&](auto row_kernel, const auto& rows) {
+        row_kernel<<<std::min<int64_t>(g.batch * rows.t_tiles, int64_t(1) << 30), rows.threads, rows.shared_bytes,
+                     stream>>>(x.const_data_ptr<scalar_t>(), cond.const_data_ptr<acc_t>(), bias_ptr,
+                               y.mutable_data_ptr<scalar_t>(), g, rows);
+        WS_CUDA_LAUNCH_CHECK();
+      };
+      if (kernel == ForwardKernel::kLines) launch_rows(forward_lines_kernel<scalar_t, acc_t>, line_tiles);
+      else launch_rows(forward_stream_kernel<scalar_t, acc_t>, stream_tiles);
     } else if (kernel == ForwardKernel::kTiles) {  // (outputs x filters) tiles of P in shared memory
       Tensor f = torch::stable::new_empty(cond, {g.batch, g.condensed_channels, g.padded_len});
       fold_kernel<scalar_t, acc_t><<<grid_for(f.numel()), kThreads, 0, stream>>>(

@@ -247,11 +247,11 @@ Tensor ws_conv1d_forward_cpu(const Tensor& input, const Tensor& condensed,
                              const std::optional<Tensor>& bias, int64_t kernel_size,
                              int64_t sample_stride, int64_t channel_repeat, int64_t stride,
                              IntArray padding, int64_t dilation) {
-  const Conv1dGeometry g = make_conv1d_geometry(input, condensed, kernel_size, sample_stride,
-                                                channel_repeat, stride, padding, dilation);
-  check_conv1d_bias(bias, input, g);
-  const Tensor x = as_contiguous(input), c = as_contiguous(condensed);
-  const std::optional<Tensor> bias_c = as_contiguous(bias);
+  const ForwardOperands op = forward_operands(input, condensed, bias, kernel_size, sample_stride, channel_repeat,
+                                              stride, padding, dilation, condensed.scalar_type());
+  const Conv1dGeometry& g = op.g;
+  const Tensor &x = op.x, &c = op.cond;
+  const std::optional<Tensor>& bias_c = op.bias;
   Tensor y = torch::stable::new_empty(x, {g.batch, g.out_channels, g.out_len});
   if (y.numel() == 0) return y;
   advise_huge_pages(y);  // before the kernels first touch it
@@ -271,11 +271,11 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cpu(
     const Tensor& grad_output, const Tensor& input, const Tensor& condensed, int64_t kernel_size,
     int64_t sample_stride, int64_t channel_repeat, int64_t stride, IntArray padding,
     int64_t dilation, std::vector<bool> output_mask) {
-  const Conv1dGeometry g = make_conv1d_backward_geometry(grad_output, input, condensed, kernel_size,
-                                                         sample_stride, channel_repeat, stride,
-                                                         padding, dilation, output_mask);
-  const Tensor gy = as_contiguous(grad_output), x = as_contiguous(input),
-               c = as_contiguous(condensed);
+  const BackwardOperands op = backward_operands(grad_output, input, condensed, kernel_size, sample_stride,
+                                                channel_repeat, stride, padding, dilation, output_mask,
+                                                condensed.scalar_type());
+  const Conv1dGeometry& g = op.g;
+  const Tensor &gy = op.gy, &x = op.x, &c = op.cond;
   // The kernels write every element; with no output at all (batch 0) the gradients are zero.
   const bool no_output = gy.numel() == 0;
   const auto make = [&](bool wanted, IntArray shape) {
