@@ -38,6 +38,7 @@ import wsnet_ext  # noqa: E402
 from benchmarks.accuracy import data as datasets  # noqa: E402
 from benchmarks.accuracy.train import error_rate, train  # noqa: E402
 from benchmarks.accuracy.tuning import Setting, search  # noqa: E402
+from benchmarks.timing import one_thread_latency_ms  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "accuracy")
 SEED_TABLE1 = {  # test error % of the seed's Table 1 (CIFAR-10 / MNIST), for the README
@@ -144,6 +145,7 @@ def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False,
         return loaded[seed]
 
     rows = []
+    fresh = {}  # (variant, compression) -> an untrained model of it, for the latency
     for variant, compression in runs:
         setting, search, searched = final_settings(exp, variant, compression, tuning, seeds[0], epochs,
                                                    data(seeds[0]), log)
@@ -166,6 +168,10 @@ def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False,
                 wsnet_ext.quantize_condensed(model, bits=8)
                 results["ws8"].append(error_rate(model, *data(seed)[2]))
                 stats["ws8"] = model_stats(model)
+        for name in results:
+            fresh[(name, compression)] = exp.build(variant, compression).eval()
+            if name == "ws8":
+                wsnet_ext.quantize_condensed(fresh[(name, compression)], bits=8)
         for name, errors in results.items():
             rows.append({"experiment": exp.name, "variant": name, "compression": compression,
                          "test_error_mean": statistics.mean(errors),
@@ -177,6 +183,13 @@ def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False,
                 f"{rows[-1]['test_error_mean']:.2f} +- {rows[-1]['test_error_std']:.2f}%  {setting.key()}  "
                 f"params {stats[name]['params']}  bytes {stats[name]['bytes']}  model compression "
                 f"{stats[name]['model_compression']:.2f}  epoch {rows[-1]['epoch_seconds_median']:.2f} s", flush=True)
+    # batch-1 latency on one thread, every variant interleaved; the work does not depend on the weights
+    example = data(seeds[0])[2][0][:1]
+    latency = one_thread_latency_ms(fresh, example, rounds=2 if quick else 4, calls=3 if quick else 10)
+    plain = latency.get(("plain", None))
+    for row in rows:
+        row["latency_ms"] = latency[(row["variant"], row["compression"])]
+        row["latency_vs_plain"] = plain / row["latency_ms"] if plain else None
     return rows
 
 
@@ -191,6 +204,13 @@ def setting_text(r) -> str:
     lrs = [float(key.split(",")[0].removeprefix("lr=")) for key in r["search"]["val_error"]]  # after extension
     at_edge = len(set(lrs)) > 1 and any(abs(r["lr"] / x - 1) < 1e-6 for x in (min(lrs), max(lrs)))
     return text + (" (edge)" if at_edge else "")
+
+
+def latency_text(r) -> str:
+    """'p50 ms | x faster than plain', or '- | -' for rows measured before latency was recorded."""
+    if r.get("latency_ms") is None:
+        return "- | -"
+    return f"{r['latency_ms']:.3f} | {r['latency_vs_plain']:.2f}" if r.get("latency_vs_plain") else f"{r['latency_ms']:.3f} | -"
 
 
 def markdown(rows, meta) -> str:
@@ -211,14 +231,15 @@ def markdown(rows, meta) -> str:
               f"{'searched' if m.get('tuning') else 'fixed recipe'}, {m['seconds']:.0f} s)" for m in sources]
     lines += [""] * bool(sources) + [
              "| experiment | variant | compression | test error % | lr, weight decay | params | model compression | "
-             "bytes | bytes ratio vs plain float32 | epoch s | compressed layers |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "bytes | bytes ratio vs plain float32 | epoch s | latency ms (batch 1, 1 thread) | x faster | "
+             "compressed layers |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         epoch = r.get("epoch_seconds_median")
         lines.append(f"| {r['experiment']} | {r['variant']} | {r['compression'] or '-'} | "
                      f"{r['test_error_mean']:.2f} +- {r['test_error_std']:.2f} | {setting_text(r)} | {r['params']} | "
                      f"{r['model_compression']:.2f} | {r['bytes']} | {r['plain_float32_bytes'] / r['bytes']:.1f} | "
-                     f"{'-' if epoch is None else f'{epoch:.2f}'} | "
+                     f"{'-' if epoch is None else f'{epoch:.2f}'} | {latency_text(r)} | "
                      f"{', '.join(f'{c:.1f}' for c in r['layer_compression']) or '-'} |")
     lines += ["", "WSNet < HashNet at equal compression:"]
     by_key = {(r["experiment"], r["variant"], r["compression"]): r for r in rows}
@@ -232,26 +253,34 @@ def markdown(rows, meta) -> str:
 
 
 def plot(rows, path):
+    """Per experiment: test error against compression, and (where measured) against batch-1 latency."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names = sorted({r["experiment"] for r in rows})
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        mine = [r for r in rows if r["experiment"] == name]
-        for plain in (r for r in mine if r["variant"] == "plain"):
-            ax.axhline(plain["test_error_mean"], color="grey", linestyle="--", label="plain")
-        for variant, marker in (("hashed", "s"), ("ws", "o"), ("ws8", "^")):
-            pts = sorted((r["compression"], r["test_error_mean"], r["test_error_std"]) for r in mine if r["variant"] == variant)
-            if not pts:
-                continue
-            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], marker=marker,
-                        capsize=3, label={"hashed": "HashNet", "ws": "WSNet", "ws8": "WSNet, 8-bit"}[variant])
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("compression (x)")
-        ax.set_ylabel("test error (%)")
-        ax.set_title(name)
-        ax.legend()
+    x_axes = [("compression", "compression (x)", 2)]
+    if all(r.get("latency_ms") for r in rows):
+        x_axes.append(("latency_ms", "latency, batch 1, 1 CPU thread (ms)", 10))
+    fig, axes = plt.subplots(len(x_axes), len(names), figsize=(4.5 * len(names), 3.6 * len(x_axes)), squeeze=False)
+    for row_axes, (key, xlabel, base) in zip(axes, x_axes):
+        for ax, name in zip(row_axes, names):
+            mine = [r for r in rows if r["experiment"] == name]
+            for plain in (r for r in mine if r["variant"] == "plain"):
+                if key == "compression":
+                    ax.axhline(plain["test_error_mean"], color="grey", linestyle="--", label="plain")
+                else:
+                    ax.plot([plain[key]], [plain["test_error_mean"]], "k*", markersize=9, label="plain")
+            for variant, marker in (("hashed", "s"), ("ws", "o"), ("ws8", "^")):
+                pts = sorted((r[key], r["test_error_mean"], r["test_error_std"]) for r in mine if r["variant"] == variant)
+                if not pts:
+                    continue
+                ax.errorbar([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], marker=marker,
+                            capsize=3, label={"hashed": "HashNet", "ws": "WSNet", "ws8": "WSNet, 8-bit"}[variant])
+            ax.set_xscale("log", base=base)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("test error (%)")
+            ax.set_title(name)
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

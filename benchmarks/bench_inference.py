@@ -17,9 +17,7 @@ import datetime
 import io
 import os
 import platform
-import statistics
 import sys
-import time
 
 import torch
 
@@ -29,7 +27,7 @@ import wsnet_ext  # noqa: E402
 from wsnet_ext._allocate import ALLOCATIONS  # noqa: E402
 from benchmarks.outputs import devices_for, results_tag, write_json_and_markdown  # noqa: E402
 from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
-from benchmarks.timing import interleaved_medians  # noqa: E402
+from benchmarks.timing import interleaved_medians, single_call_latency  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "inference")
 models = wsnet_ext.models
@@ -78,29 +76,6 @@ def variants(name: str, compressions, allocate: str) -> dict:
     return {label: model.eval() for label, model in out.items()}
 
 
-def latency(models_: dict, x, device, rounds: int, calls: int) -> dict:
-    """p50 and p99 seconds of single calls, the variants interleaved round by round."""
-    samples = {label: [] for label in models_}
-    with torch.inference_mode():
-        for model in models_.values():  # warm-up
-            for _ in range(3):
-                model(x)
-        for r in range(rounds):
-            labels = list(models_)
-            labels = labels[r % len(labels):] + labels[:r % len(labels)]
-            for label in labels:
-                for _ in range(calls):
-                    if device.type == "cuda":
-                        torch.cuda.synchronize(device)
-                    began = time.perf_counter()
-                    models_[label](x)
-                    if device.type == "cuda":
-                        torch.cuda.synchronize(device)
-                    samples[label].append(time.perf_counter() - began)
-    return {label: {"p50_s": statistics.median(s), "p99_s": statistics.quantiles(s, n=100)[98] if len(s) >= 2 else s[0],
-                    "samples": len(s)} for label, s in samples.items()}
-
-
 def run_model(name: str, compressions, allocate: str, device, quick: bool) -> list[dict]:
     models_ = {label: m.to(device) for label, m in variants(name, compressions, allocate).items()}
     shape = MODELS[name][1]
@@ -115,7 +90,7 @@ def run_model(name: str, compressions, allocate: str, device, quick: bool) -> li
     try:
         for threads in thread_counts:
             torch.set_num_threads(threads)
-            for label, result in latency(models_, x1, device, rounds, calls).items():
+            for label, result in single_call_latency(models_, x1, device, rounds, calls).items():
                 rows[label][f"latency_{threads}t"] = result
         torch.set_num_threads(everything)
         with torch.inference_mode():

@@ -54,6 +54,43 @@ def interleaved_medians(contenders: dict[str, Callable[[], object]], device: tor
                    "min_s": min(s), "max_s": max(s)} for name, s in samples.items()}
 
 
+def single_call_latency(contenders: dict[str, Callable], x, device: torch.device, rounds: int, calls: int) -> dict:
+    """p50 and p99 seconds of single calls contender(x) under inference_mode, as a latency-bound
+    user sees them (no block of back-to-back calls): three warm-up calls each, then `rounds`
+    rounds of `calls` calls per contender, the order rotated round by round."""
+    samples = {label: [] for label in contenders}
+    with torch.inference_mode():
+        for fn in contenders.values():
+            for _ in range(3):
+                fn(x)
+        for r in range(rounds):
+            labels = list(contenders)
+            labels = labels[r % len(labels):] + labels[:r % len(labels)]
+            for label in labels:
+                for _ in range(calls):
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                    began = time.perf_counter()
+                    contenders[label](x)
+                    if device.type == "cuda":
+                        torch.cuda.synchronize(device)
+                    samples[label].append(time.perf_counter() - began)
+    return {label: {"p50_s": statistics.median(s), "p99_s": statistics.quantiles(s, n=100)[98] if len(s) >= 2 else s[0],
+                    "samples": len(s)} for label, s in samples.items()}
+
+
+def one_thread_latency_ms(models: dict, x, rounds: int = 4, calls: int = 10) -> dict:
+    """{label: p50 ms of model(x)} on one CPU thread, the models interleaved (single_call_latency):
+    the latency a small board or a single-threaded server sees at batch 1."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        timed = single_call_latency(models, x, torch.device("cpu"), rounds, calls)
+    finally:
+        torch.set_num_threads(threads)
+    return {label: 1e3 * t["p50_s"] for label, t in timed.items()}
+
+
 def write_timing_results(results_dir: str, stem: str, rows: list, title: str, lines: list[str]) -> None:
     """<results_dir>/<stem>.json (torch version, threads, rows) and <stem>.md (title + table lines)."""
     os.makedirs(results_dir, exist_ok=True)

@@ -29,6 +29,9 @@ def test_quick_run_trains_and_reaches_claimed_compression(tmp_path):
         expected |= {"fashion_mlp", "fashion_cnn"}
     assert {r["experiment"] for r in rows} == expected
     for r in rows:
+        assert r["latency_ms"] > 0 and r["latency_vs_plain"] > 0, r  # batch-1 latency, one thread
+        if r["variant"] == "plain":
+            assert r["latency_vs_plain"] == 1.0
         if r["variant"] == "ws8":  # the trained WSNet model, condensed filters in 8 bits
             ws = next(w for w in rows if (w["experiment"], w["variant"], w["compression"]) ==
                       (r["experiment"], "ws", r["compression"]))

@@ -188,7 +188,9 @@ def test_short_training_learns_the_synthetic_task_well_above_chance(tmp_path):
     assert rows["plain"]["accuracy_mean"] >= 40, rows["plain"]
     assert rows["hashed"]["accuracy_mean"] >= 40, rows["hashed"]
     assert rows["ws"]["accuracy_mean"] >= 20, rows["ws"]
-    assert all(r["step_ms_median"] > 0 for r in rows.values())
+    assert all(r["step_ms_median"] > 0 and r["latency_ms"] > 0 for r in rows.values())
+    assert rows["plain"]["latency_vs_plain"] == 1.0
+    assert "latency ms (batch 1, 1 thread)" in (out / "audio_l.md").read_text()
 
 
 # Bad input: a clear error naming the file, never a silent skip.

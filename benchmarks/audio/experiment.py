@@ -17,6 +17,7 @@ import torch
 import wsnet_ext
 from benchmarks.accuracy.train import error_rate, train
 from benchmarks.accuracy.tuning import Setting, search
+from benchmarks.timing import one_thread_latency_ms
 
 from .decode import Decoded
 
@@ -100,6 +101,19 @@ def model_stats(model) -> dict:
             "layer_compression": [round(r.compactness, 2) for r in s.layers if r.type.startswith(("WS", "Hashed"))]}
 
 
+def inference_latency(runs, clip_length: int, quantized: bool, rounds: int = 4, calls: int = 10) -> dict:
+    """p50 ms of one clip (batch 1) on one thread, per run key ('ws8' too with `quantized`), the
+    variants interleaved (benchmarks/timing.one_thread_latency_ms). The work does not depend on the
+    weights, so fresh models of each variant are timed, after training, on a quiet machine."""
+    models = {}
+    for name, k, policy, allocation, build in runs:
+        torch.manual_seed(0)
+        models[(name, k, policy, allocation)] = build().eval()
+        if name == "ws" and quantized:
+            models[("ws8", k, policy, allocation)] = wsnet_ext.quantize_condensed(build().eval(), bits=8)
+    return one_thread_latency_ms(models, torch.randn(1, 1, clip_length), rounds, calls)
+
+
 def choose_settings(data: Decoded, folds: list[int], fold: int, runs, recipe: Recipe, progress: bool, log) -> dict:
     """The fair protocol (benchmarks/accuracy/tuning.search): per variant, lr x weight decay
     searched on `fold`'s validation fold (the test fold is never looked at); {run key: Setting}."""
@@ -124,8 +138,8 @@ def choose_settings(data: Decoded, folds: list[int], fold: int, runs, recipe: Re
 def cross_validate(data: Decoded, num_classes: int, folds: list[int], test_folds: list[int], recipe: Recipe,
                    compressions, quantized: bool, progress: bool = True, log=print,
                    policies=("spatial",), allocations=("uniform",)) -> list[dict]:
-    """One row per variant: accuracy per test fold, sizes, and the median training step time;
-    with `quantized`, each trained WSNet model is also tested with 8-bit condensed filters. With
+    """One row per variant: accuracy per test fold, sizes, the median training step time and the
+    batch-1 inference latency on one thread (inference_latency); with `quantized`, each trained WSNet model is also tested with 8-bit condensed filters. With
     recipe.tune, each variant's lr and weight decay come from choose_settings on the first test
     fold; else every variant trains with recipe.lr and recipe.weight_decay."""
     runs = variants(num_classes, compressions, policies, allocations)
@@ -166,6 +180,11 @@ def cross_validate(data: Decoded, num_classes: int, folds: list[int], test_folds
                 record(fold, "ws8", k, policy, allocation, model, accuracy, None, result.best_epoch, setting)
                 log(f"  {'ws8':<6} {k:>4}x {policy:<8} accuracy {accuracy:6.2f}%  "
                     f"bytes {results[('ws8', k, policy, allocation)]['bytes']}")
+    latency = inference_latency(runs, data.x.shape[-1], quantized)
+    plain_latency = next((v for key, v in latency.items() if key[0] == "plain"), None)
+    for key, row in results.items():
+        row["latency_ms"] = latency[key]
+        row["latency_vs_plain"] = plain_latency / latency[key] if plain_latency else None
     rows = list(results.values())
     for row in rows:
         accuracies = list(row["fold_accuracy"].values())
