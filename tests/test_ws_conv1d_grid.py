@@ -117,3 +117,32 @@ def test_gradient_only_for_condensed():
     wsnet_ext.ws_conv1d(x, cond, **options).square().sum().backward()
     reference_conv1d(x, cond_ref, None, **options).square().sum().backward()
     torch.testing.assert_close(cond.grad, cond_ref.grad)
+
+
+SMALL_LAYER_CASES = [  # (S, C, stride, dilation, padding), every option
+    (1, 4, 2, 1, 2), (1, 1, 1, 1, "same"), (2, 2, 1, 2, 0), (3, 1, 3, 1, "valid"), (7, 2, 2, 3, 2), (1, 4, 1, 1, 0)]
+
+
+@pytest.mark.parametrize("sample_stride,repeat,stride,dilation,padding", SMALL_LAYER_CASES)
+@pytest.mark.parametrize("out_channels", [100, 257, 520])  # 1, 2 and 4 groups
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_small_layers_split_into_filter_groups_match_definition(sample_stride, repeat, stride, dilation, padding,
+                                                                out_channels, dtype):
+    """Batch 1 and a short input (SoundNet's conv6/conv7 at batch 1): the forward runs its filters in
+    groups (tiles/cpu/ws_conv1d_tiles.h, forward_filter_groups) on short 16-row register blocks; each
+    group's prefix starts at its own columns. Against the definition, with gradients and a bias, on
+    1 and 2 threads (bitwise equal: the split depends on the shape only)."""
+    kernel_size = 4
+    for length in (kernel_size * dilation + 3, 40, 61):  # rows <= 48 (short blocks) and more
+        outputs = []
+        for threads in (1, 2):
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            try:
+                outputs.append(run_case(batch=1, mc=9, repeat=repeat, length=length, out_channels=out_channels,
+                                        kernel_size=kernel_size, sample_stride=sample_stride, stride=stride,
+                                        padding=padding, dilation=dilation, bias=True, dtype=dtype,
+                                        seed=length * 7 + out_channels))
+            finally:
+                torch.set_num_threads(before)
+        assert torch.equal(outputs[0], outputs[1])

@@ -112,6 +112,9 @@ inline Conv1dGeometry make_conv1d_backward_geometry(const Tensor& grad_output, c
   return g;
 }
 
+// (In an unnamed namespace: they hold tensors, whose type has hidden visibility.)
+namespace {
+
 // What every device's forward entry starts from: the checked geometry and bias, and contiguous
 // operands, the condensed filter in `cond_dtype` (the accumulation type on CUDA).
 struct ForwardOperands {
@@ -143,5 +146,7 @@ inline BackwardOperands backward_operands(const Tensor& grad_output, const Tenso
                                                          padding, dilation, output_mask);
   return {g, as_contiguous(grad_output), as_contiguous(input), as_contiguous(to_dtype(condensed, cond_dtype))};
 }
+
+}  // namespace
 
 }  // namespace wsnet

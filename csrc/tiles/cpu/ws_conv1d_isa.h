@@ -48,18 +48,23 @@ inline const char* isa_name(Isa isa) {
 // AVX2 and the baseline. AVX-512 also keeps the line prefix's shifted column in registers.
 template <typename acc_t>
 WS_TARGET("arch=x86-64-v4") void forward_tile_avx512(const tile::Workspace<acc_t>& w,
-    const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, acc_t* y, int64_t ld_y) {
-  tile::forward_tile<acc_t, 64, 4, true>(w, g, bias, t0, t1, y, ld_y);
+    const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y,
+    int64_t ld_y) {
+  constexpr int64_t kLane = 64 / sizeof(acc_t);
+  if (w.ld % (4 * kLane) == 0) tile::forward_tile<acc_t, 64, 4, true>(w, g, bias, t0, t1, n0, n1, y, ld_y);
+  else tile::forward_tile<acc_t, 64, 1, true>(w, g, bias, t0, t1, n0, n1, y, ld_y);  // short tiles
 }
 template <typename acc_t>
 WS_TARGET("arch=x86-64-v3") void forward_tile_avx2(const tile::Workspace<acc_t>& w,
-    const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, acc_t* y, int64_t ld_y) {
-  tile::forward_tile<acc_t, 32, 2, false>(w, g, bias, t0, t1, y, ld_y);
+    const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y,
+    int64_t ld_y) {
+  tile::forward_tile<acc_t, 32, 2, false>(w, g, bias, t0, t1, n0, n1, y, ld_y);
 }
 template <typename acc_t>
 void forward_tile_baseline(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g,
-                           const acc_t* bias, int64_t t0, int64_t t1, acc_t* y, int64_t ld_y) {
-  tile::forward_tile<acc_t, 16, 2, false>(w, g, bias, t0, t1, y, ld_y);
+                           const acc_t* bias, int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y,
+                           int64_t ld_y) {
+  tile::forward_tile<acc_t, 16, 2, false>(w, g, bias, t0, t1, n0, n1, y, ld_y);
 }
 
 template <typename acc_t>
@@ -80,13 +85,13 @@ void backward_tile_baseline(const tile::Workspace<acc_t>& w, const Conv1dGeometr
 
 template <typename acc_t>
 void run_forward_tile(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* bias,
-                  int64_t t0, int64_t t1, acc_t* y, int64_t ld_y) {
+                  int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y, int64_t ld_y) {
   switch (cpu_isa()) {
 #if WS_X86_DISPATCH
-    case Isa::kAvx512: return forward_tile_avx512(w, g, bias, t0, t1, y, ld_y);
-    case Isa::kAvx2: return forward_tile_avx2(w, g, bias, t0, t1, y, ld_y);
+    case Isa::kAvx512: return forward_tile_avx512(w, g, bias, t0, t1, n0, n1, y, ld_y);
+    case Isa::kAvx2: return forward_tile_avx2(w, g, bias, t0, t1, n0, n1, y, ld_y);
 #endif
-    default: return forward_tile_baseline(w, g, bias, t0, t1, y, ld_y);
+    default: return forward_tile_baseline(w, g, bias, t0, t1, n0, n1, y, ld_y);
   }
 }
 

@@ -60,9 +60,16 @@ std::vector<acc_t> transposed_condensed(const scalar_t* cond, const Conv1dGeomet
   const int64_t mc = g.condensed_channels, lc = g.condensed_len, mc0 = mc / phases;
   const int64_t lc_padded = ceil_div(lc, tile::kColumnBlock) * tile::kColumnBlock;
   std::vector<acc_t> cond_t(lc_padded * mc, acc_t(0));
-  for (int64_t j = 0; j < mc; ++j) {
-    const scalar_t* row = cond + (j % mc0) * lc * phases + j / mc0;
-    for (int64_t v = 0; v < lc; ++v) cond_t[v * mc + j] = static_cast<acc_t>(row[v * phases]);
+  // by blocks of 16 columns: each block reads one cache line of every row and fills 16 whole
+  // output rows (column by column over the whole filter, the writes strode Mc apart: a quarter of
+  // conv7's batch-1 forward went here)
+  constexpr int64_t kBlock = 16;
+  for (int64_t v0 = 0; v0 < lc; v0 += kBlock) {
+    const int64_t v1 = std::min(v0 + kBlock, lc);
+    for (int64_t j = 0; j < mc; ++j) {
+      const scalar_t* row = cond + (j % mc0) * lc * phases + j / mc0;
+      for (int64_t v = v0; v < v1; ++v) cond_t[v * mc + j] = static_cast<acc_t>(row[v * phases]);
+    }
   }
   return cond_t;
 }
@@ -73,9 +80,9 @@ std::vector<acc_t> transposed_condensed(const scalar_t* cond, const Conv1dGeomet
 // fold would add +Inf and -Inf before the multiply, so only this order matches conv1d.
 template <typename scalar_t, typename acc_t>
 void forward_tile_definition(const scalar_t* x_b, const acc_t* cond_t, const acc_t* bias,
-                             const Conv1dGeometry& g, int64_t t0, int64_t t1, acc_t* y,
-                             int64_t ld_y) {
-  for (int64_t n = 0; n < g.out_channels; ++n) {
+                             const Conv1dGeometry& g, int64_t t0, int64_t t1, int64_t n0, int64_t n1,
+                             acc_t* y, int64_t ld_y) {
+  for (int64_t n = n0; n < n1; ++n) {
     for (int64_t t = t0; t < t1; ++t) {
       y[n * ld_y + (t - t0)] = definition_output<acc_t>(x_b, cond_t, 1, g.condensed_channels, g, n, t,
                                                         bias ? bias[n] : acc_t(0));
@@ -99,8 +106,9 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
   for (int64_t n = 0; n < (bias ? n_out : 0); ++n) bias_acc[n] = static_cast<acc_t>(bias[n]);
   const bool cond_finite = tile::all_finite(cond_t.data(), static_cast<int64_t>(cond_t.size()));
   const TileSplit split = forward_tiles(g, sizeof(acc_t));
-  torch::stable::parallel_for(0, g.batch * split.tiles_per_batch, 1, [&](int64_t begin, int64_t end) {
-    const int64_t ld = tile::padded_rows(g.tile_rows(0, split.tile));  // the largest tile
+  const int64_t groups = forward_filter_groups(g, split);  // filters [k*N/groups, (k+1)*N/groups)
+  torch::stable::parallel_for(0, g.batch * split.tiles_per_batch * groups, 1, [&](int64_t begin, int64_t end) {
+    const int64_t ld = forward_buffer_rows(g.tile_rows(0, split.tile));  // the largest tile
     const int64_t pad = tile::padded_rows(g.dilation);  // zeros in front of each prefix column
     // float and double outputs are written in place; half types go through an acc_t tile
     constexpr bool in_place = std::is_same_v<scalar_t, acc_t>;
@@ -108,8 +116,10 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
         y_tile(new acc_t[in_place ? 1 : n_out * split.tile]);
     tile::Workspace<acc_t> w{fold.get(), cond_t.data(), nullptr, column.get(), ld, 0, pad};
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t b = item / split.tiles_per_batch;
-      const int64_t t0 = (item % split.tiles_per_batch) * split.tile;
+      const int64_t group = item % groups, row_item = item / groups;
+      const int64_t n0 = group * n_out / groups, n1 = (group + 1) * n_out / groups;
+      const int64_t b = row_item / split.tiles_per_batch;
+      const int64_t t0 = (row_item % split.tiles_per_batch) * split.tile;
       const int64_t t1 = std::min(t0 + split.tile, g.out_len);
       const scalar_t* x_b = x + b * in.channels * in.length;
       fold_channels(x_b, in, g.first_row(t0), g.tile_rows(t0, t1), ld, fold.get());
@@ -117,15 +127,15 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
       // NaN / Inf: the definition's own sums, so they reach exactly the outputs conv1d's would
       const bool finite = cond_finite && tile::all_finite(fold.get(), mc * ld);
       const auto run = [&](acc_t* out, int64_t ld_y) {
-        if (finite) run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, out, ld_y);
+        if (finite) run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, n0, n1, out, ld_y);
         else forward_tile_definition(x_b, definition_cond, bias ? bias_acc.data() : nullptr, g0, t0,
-                                     t1, out, ld_y);
+                                     t1, n0, n1, out, ld_y);
       };
       if constexpr (in_place) {
         run(y_b, g.out_len);
       } else {
         run(y_tile.get(), t1 - t0);
-        for (int64_t n = 0; n < n_out; ++n) {
+        for (int64_t n = n0; n < n1; ++n) {
           for (int64_t t = 0; t < t1 - t0; ++t) {
             y_b[n * g.out_len + t] = static_cast<scalar_t>(y_tile[n * (t1 - t0) + t]);
           }

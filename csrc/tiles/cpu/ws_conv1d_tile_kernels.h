@@ -119,24 +119,32 @@ WS_INLINE void gather_column(acc_t* y, const acc_t* q, int64_t offset, int64_t s
   }
 }
 
-// Forward of outputs [t0, t1) into y[n * ld_y + (t - t0)]. Row 0 of the tile is padded row t0*s.
-// Per block of kColumnBlock columns and kRows rows, the inner products P[r, v0..v0+3] (§2 step 2)
-// stay in registers and go straight into the line prefix (§2 step 3):
+// Forward of outputs [t0, t1) of filters [n0, n1) into y[n * ld_y + (t - t0)]. Row 0 of the tile is
+// padded row t0*s. Per block of kColumnBlock columns and kRows rows, the inner products
+// P[r, v0..v0+3] (§2 step 2) stay in registers and go straight into the line prefix (§2 step 3):
 //   Q_v[r] = P[r, v] + Q_{v-1}[r - d],
-// then the outputs whose segments open or close at these columns are gathered (§2 step 4).
+// then the outputs whose segments open or close at these columns are gathered (§2 step 4). A
+// filter range sweeps only its own columns, from the block holding filter n0's first one: the
+// prefix then starts later along every line, which adds the same constant to both ends of each
+// segment, so the differences are the same sums (rounded differently).
 template <typename acc_t, int kBytes, int64_t kVecs, bool kShuffle>
 WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* bias,
-                            int64_t t0, int64_t t1, acc_t* y_tile, int64_t ld_y) {
+                            int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y_tile, int64_t ld_y) {
   using V = typename Vector<acc_t, kBytes>::type;
   constexpr int64_t kLane = kLanes<acc_t, kBytes>;
   constexpr int64_t kRows = kVecs * kLane;
   static_assert(kRowBlock % kRows == 0, "a register block must tile the padded rows");
-  const int64_t count = t1 - t0, lc = g.condensed_len, mc = g.condensed_channels;
+  const int64_t count = t1 - t0, mc = g.condensed_channels;
   const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
   // Local row of output t0's last tap, and of its first tap minus d (a negative row: that
   // difference term is 0, so outputs t - t0 < ceil(d / s) open with 0).
   const int64_t last = g.halo_rows(), before_first = -d;
   const int64_t skip = (d + s - 1) / s < count ? (d + s - 1) / s : count;
+  // columns [v_begin, v_end): from the column block of filter n0's first column to n1 - 1's last
+  const int64_t v_begin = n0 * S / kColumnBlock * kColumnBlock, v_end = (n1 - 1) * S + L;
+  if (n0 > 0 && n0 * S == v_begin) {  // filter n0 opens before the sweep, where Q_{v_begin - 1} = 0
+    for (int64_t t = 0; t < count; ++t) y_tile[n0 * ld_y + t] = 0;
+  }
   acc_t* cols[kColumnBlock + 1];  // cols[0] = Q_{v0-1}, cols[k+1] = Q_{v0+k}
   for (int64_t k = 0; k <= kColumnBlock; ++k) {
     cols[k] = w.column + k * (w.pad + w.ld) + w.pad;
@@ -147,7 +155,7 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
   // and longer shifts, load it from memory.
   const bool in_registers = kShuffle && kRuntimeShuffle && d < kLane;
   const auto index = shift_index<acc_t, kBytes>(in_registers ? d : 0);
-  for (int64_t v0 = 0; v0 < lc; v0 += kColumnBlock) {
+  for (int64_t v0 = v_begin; v0 < v_end; v0 += kColumnBlock) {
     const acc_t* c = w.cond_t + v0 * mc;
     V carry[kColumnBlock];  // last vector of Q_{v0+k} in the previous row block; rows < 0 are 0
     for (int64_t k = 0; k < kColumnBlock; ++k) carry[k] = V{};
@@ -189,17 +197,17 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
         }
       }
     }
-    for (int64_t k = 0; k < kColumnBlock && v0 + k < lc; ++k) {
+    for (int64_t k = 0; k < kColumnBlock && v0 + k < v_end; ++k) {
       const int64_t v = v0 + k;
       const acc_t* q = cols[k + 1];
       // filter n = (v + 1) / S opens here: its first column is v + 1
-      if ((v + 1) % S == 0 && (v + 1) / S < g.out_channels) {
+      if ((v + 1) % S == 0 && (v + 1) / S >= n0 && (v + 1) / S < n1) {
         acc_t* y = y_tile + ((v + 1) / S) * ld_y;
         for (int64_t t = 0; t < skip; ++t) y[t] = 0;
         gather_column<0>(y + skip, q, before_first + skip * s, s, count - skip, acc_t(0));
       }
       // filter n = (v - L + 1) / S closes here: its last column is v
-      if (v + 1 >= L && (v + 1 - L) % S == 0) {
+      if (v + 1 >= L && (v + 1 - L) % S == 0 && (v + 1 - L) / S >= n0) {
         const int64_t n = (v + 1 - L) / S;
         if (n == 0) gather_column<1>(y_tile, q, last, s, count, bias ? bias[0] : acc_t(0));
         else gather_column<2>(y_tile + n * ld_y, q, last, s, count, bias ? bias[n] : acc_t(0));

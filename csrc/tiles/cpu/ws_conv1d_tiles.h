@@ -29,6 +29,14 @@ struct TileSplit {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Forward buffers' rows: whole register blocks of 64 rows, or of 16 for short tiles (small layers
+// at batch 1: conv7 of SoundNet has 12 rows, which 64-row blocks would compute 5 times over).
+constexpr int64_t kShortTileRows = 48;
+inline int64_t forward_buffer_rows(int64_t rows) {
+  const int64_t block = rows <= kShortTileRows ? 16 : 64;
+  return ceil_div(rows, block) * block;
+}
+
 // acc_bytes: bytes of the accumulation type (4 for float, 8 for double) the tiles hold.
 inline int64_t target_rows(const Conv1dGeometry& g, int64_t acc_bytes) {
   const int64_t by_cache = kFoldBytes / (acc_bytes * std::max<int64_t>(1, g.condensed_channels));
@@ -41,6 +49,20 @@ inline TileSplit forward_tiles(const Conv1dGeometry& g, int64_t acc_bytes) {
   int64_t tile = std::max<int64_t>(1, (target_rows(g, acc_bytes) - g.halo_rows() - 1) / g.stride + 1);
   tile = std::min(tile, g.out_len);
   return {tile, ceil_div(g.out_len, tile)};
+}
+
+// Forward: with fewer than kForwardItems row tiles in the whole batch (batch 1, short inputs), the
+// filters are split into groups too, so that small layers still spread over the threads; a group
+// holds at least kMinGroupFilters filters (its sweep repeats up to L - S + 3 columns of the next
+// and the fold of its rows: with 32-filter groups, conv3-5 at batch 1 lost 20-60% on one thread).
+// Shapes only decide it, never the thread count.
+constexpr int64_t kForwardItems = 8;
+constexpr int64_t kMinGroupFilters = 128;
+inline int64_t forward_filter_groups(const Conv1dGeometry& g, const TileSplit& split) {
+  const int64_t row_items = g.batch * split.tiles_per_batch;
+  if (row_items >= kForwardItems) return 1;
+  return std::clamp<int64_t>(ceil_div(kForwardItems, std::max<int64_t>(row_items, 1)), 1,
+                             std::max<int64_t>(1, g.out_channels / kMinGroupFilters));
 }
 
 // Backward: tiles of input rows whose dP tile (Lc columns of halo + rows) fills kDpTileBytes; the
