@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import wsnet_ext  # noqa: E402
 from wsnet_ext._allocate import ALLOCATIONS  # noqa: E402
+from benchmarks.narrowed import narrowed, params  # noqa: E402
 from benchmarks.outputs import devices_for, results_tag, write_json_and_markdown  # noqa: E402
 from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
 from benchmarks.timing import interleaved_medians, single_call_latency  # noqa: E402
@@ -40,27 +41,10 @@ MODELS = {
 }
 
 
-def params(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def disk_bytes(model) -> int:
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return buffer.tell()
-
-
-def narrowed(build, budget: int, widest: float, narrowest: float):
-    """The plain network with the size argument bisected so that its parameters are the largest
-    count <= budget (the smallest network where even that is more)."""
-    lo, hi = narrowest, widest
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        if params(build("plain", None, "uniform", mid)) <= budget:
-            lo = mid
-        else:
-            hi = mid
-    return build("plain", None, "uniform", lo), lo
 
 
 def variants(name: str, compressions, allocate: str) -> dict:
@@ -72,7 +56,8 @@ def variants(name: str, compressions, allocate: str) -> dict:
         out[f"WSNet {k}x"] = ws
         out[f"WSNet {k}x 8-bit"] = wsnet_ext.quantize_condensed(build("ws", k, allocate, widest), bits=8)
         out[f"HashNet {k}x"] = build("hashed", k, allocate, widest)
-        out[f"narrowed to WSNet {k}x"], _ = narrowed(build, params(ws), widest, narrowest)
+        out[f"narrowed to WSNet {k}x"], _ = narrowed(lambda w: build("plain", None, "uniform", w), params(ws),
+                                                     widest, narrowest)
     return {label: model.eval() for label, model in out.items()}
 
 

@@ -131,9 +131,11 @@ def test_quick_mode_on_esc50_layout_writes_results(tree, tmp_path):
     assert (out / "audio_t.md").read_text().count("| WSNet") == 2 and (out / "audio_t.png").stat().st_size > 0
     meta, rows = result["meta"], result["rows"]
     assert meta["layout"] == "esc50" and meta["test_folds"] == [1] and meta["clips"] == 30
-    assert {(r["variant"], r["compression"]) for r in rows} == {("plain", None), ("ws", 10), ("ws8", 10), ("hashed", 10)}
-    ws, ws8, hashed = (next(r for r in rows if r["variant"] == v) for v in ("ws", "ws8", "hashed"))
+    assert {(r["variant"], r["compression"]) for r in rows} == {("plain", None), ("narrow", 10), ("ws", 10), ("ws8", 10),
+                                                                ("hashed", 10)}
+    ws, ws8, hashed, narrow = (next(r for r in rows if r["variant"] == v) for v in ("ws", "ws8", "hashed", "narrow"))
     assert abs(hashed["params"] / ws["params"] - 1) < 0.02          # equal size
+    assert 0.9 < narrow["params"] / ws["params"] <= 1.0 and narrow["model_ratio"] >= ws["model_ratio"]  # the narrowed baseline
     assert 9 <= ws["model_ratio"] <= 11 and ws8["bytes"] < 0.4 * ws["bytes"]
     assert all(len(r["fold_accuracy"]) == 1 for r in rows)
 
@@ -155,7 +157,7 @@ def test_allocation_tuning_and_time_shift_reach_the_rows(tree, tmp_path):
                              "--out", str(out), "--tag", "a", "--no-progress"]) == 0
     result = json.loads((out / "audio_a.json").read_text())
     rows = {(r["variant"], r["allocation"]): r for r in result["rows"]}
-    assert set(rows) == {("plain", None), ("ws", "uniform"), ("hashed", "uniform"), ("ws", "by_params"),
+    assert set(rows) == {("plain", None), ("narrow", None), ("ws", "uniform"), ("hashed", "uniform"), ("ws", "by_params"),
                          ("hashed", "by_params")}
     assert result["meta"]["tuned"] and result["meta"]["time_shift"] == 0.5
     grid = {1e-3 * s for s in (1 / 3, 1.0, 3.0, 9.0, 27.0, 1 / 9, 1 / 27)}

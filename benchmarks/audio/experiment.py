@@ -17,6 +17,7 @@ import torch
 import wsnet_ext
 from benchmarks.accuracy.train import error_rate, train
 from benchmarks.accuracy.tuning import Setting, search
+from benchmarks.narrowed import narrowed, params
 from benchmarks.timing import one_thread_latency_ms
 
 from .decode import Decoded
@@ -71,10 +72,16 @@ def variants(num_classes: int, compressions, policies=("spatial",), allocations=
     every compressed layer at the target; HashNet is built at the ratio the first policy's WSNet
     model reached on the same layers, so both hold the same number of parameters (the paper's
     'equal size'). 'by_params': the target is the whole model's ratio, spent by layer size
-    (wsnetify / hashify allocate='by_params'), for WSNet and HashNet alike."""
+    (wsnetify / hashify allocate='by_params'), for WSNet and HashNet alike. 'narrow': the plain
+    network with fewer channels, as many parameters as the first WSNet model at that target."""
     soundnet = wsnet_ext.models.soundnet
     runs = [("plain", None, None, None, lambda: soundnet(num_classes))]
     for k in compressions:
+        # the plain network narrowed to the first WSNet model's parameters (every layer's channels
+        # scaled by one width factor)
+        budget = params(soundnet(num_classes, "ws", k, policy=policies[0], allocate=allocations[0]))
+        _, width = narrowed(lambda w: soundnet(num_classes, width=w), budget, 1.0, 0.02)
+        runs.append(("narrow", k, None, None, lambda width=width: soundnet(num_classes, width=width)))
         for allocation in allocations:
             for policy in policies:
                 runs.append(("ws", k, policy, allocation, lambda k=k, policy=policy, allocation=allocation:
@@ -185,6 +192,11 @@ def cross_validate(data: Decoded, num_classes: int, folds: list[int], test_folds
     for key, row in results.items():
         row["latency_ms"] = latency[key]
         row["latency_vs_plain"] = plain_latency / latency[key] if plain_latency else None
+    plain_row = next(row for key, row in results.items() if key[0] == "plain")
+    for key, row in results.items():
+        if key[0] == "narrow":  # sizes against the full plain network, not its own
+            row["plain_params"], row["plain_float32_bytes"] = plain_row["plain_params"], plain_row["plain_float32_bytes"]
+            row["model_ratio"] = plain_row["plain_params"] / row["params"]
     rows = list(results.values())
     for row in rows:
         accuracies = list(row["fold_accuracy"].values())

@@ -3,7 +3,7 @@ against batch-1 inference latency."""
 
 from __future__ import annotations
 
-NAMES = {"plain": "plain", "ws": "WSNet", "ws8": "WSNet, 8-bit", "hashed": "HashNet"}
+NAMES = {"plain": "plain", "narrow": "plain, narrowed", "ws": "WSNet", "ws8": "WSNet, 8-bit", "hashed": "HashNet"}
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
@@ -58,7 +58,7 @@ def plot(rows: list[dict], path: str, title: str) -> None:
     allocations = len({g[2] for g in groups if g[0] == "ws"}) > 1
     for ax, (key, xlabel) in zip(axes[0], axes_of):
         for variant, policy, allocation in groups:
-            marker = {"plain": "*", "hashed": "s", "ws": "o", "ws8": "^"}[variant]
+            marker = {"plain": "*", "narrow": "D", "hashed": "s", "ws": "o", "ws8": "^"}[variant]
             pts = sorted((r[key], r["accuracy_mean"], r["accuracy_std"]) for r in rows
                          if (r["variant"], r.get("policy"), r.get("allocation")) == (variant, policy, allocation))
             label = NAMES[variant] + (f" ({policy})" if several and policy else "") + \
