@@ -28,7 +28,7 @@ from wsnet_ext._allocate import ALLOCATIONS  # noqa: E402
 from benchmarks.narrowed import narrowed, params  # noqa: E402
 from benchmarks.outputs import devices_for, results_tag, write_json_and_markdown  # noqa: E402
 from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
-from benchmarks.timing import interleaved_medians, single_call_latency  # noqa: E402
+from benchmarks.timing import interleaved_medians, latency_keys, single_call_latency, threads_label  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "inference")
 models = wsnet_ext.models
@@ -100,9 +100,8 @@ def run_model(name: str, compressions, allocate: str, device, quick: bool) -> li
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
-    threads = sorted({k for r in rows for k in r if k.startswith("latency_")}, key=lambda k: int(k[8:-1]))
-    head = " | ".join(f"batch 1, {k[8:-1]} thread{'s' if k[8:-1] != '1' else ''}: p50 ms (p99) | vs plain"
-                      for k in threads)
+    threads = latency_keys(rows)
+    head = " | ".join(f"batch 1, {threads_label(k)}: p50 ms (p99) | vs plain" for k in threads)
     lines = [f"# Inference: plain vs WSNet vs HashNet vs a narrower plain network ({meta['when']})", "",
              f"{meta['machine']}; torch {meta['torch']}; float32; allocation {meta['allocate']}. Latency: single "
              "calls, variants interleaved; throughput: interleaved medians at the batch shown; bytes: what the "

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import wsnet_ext  # noqa: E402
 from benchmarks.outputs import results_tag, write_json_and_markdown  # noqa: E402
 from benchmarks.shapes import make_inputs  # noqa: E402
-from benchmarks.timing import single_call_latency  # noqa: E402
+from benchmarks.timing import latency_keys, single_call_latency, threads_label  # noqa: E402
 from benchmarks.training_protocol import TRAINING_SHAPES, with_batch  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "cpu_kernels")
@@ -71,8 +71,8 @@ def measure(contenders: dict, x, rounds: int, calls: int) -> dict:
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
-    threads = sorted({k for r in rows for k in r if k.startswith("latency_")}, key=lambda k: int(k[8:-1]))
-    head = " | ".join(f"{k[8:-1]} thread{'s' if k[8:-1] != '1' else ''}: p50 ms (p99)" for k in threads)
+    threads = latency_keys(rows)
+    head = " | ".join(f"{threads_label(k)}: p50 ms (p99)" for k in threads)
     most = threads[-1]
     lines = [f"# Batch-1 latency on the CPU: SoundNet's layers and model ({meta['when']})", "",
              f"{meta['machine']}; torch {meta['torch']}; float32; one 5 s clip at 22.05 kHz (batch 1). Single calls "

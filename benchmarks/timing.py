@@ -79,6 +79,17 @@ def single_call_latency(contenders: dict[str, Callable], x, device: torch.device
                     "samples": len(s)} for label, s in samples.items()}
 
 
+def latency_keys(rows: list[dict]) -> list[str]:
+    """The rows' 'latency_<threads>t' keys, fewest threads first."""
+    return sorted({k for r in rows for k in r if k.startswith("latency_")}, key=lambda k: int(k[8:-1]))
+
+
+def threads_label(key: str) -> str:
+    """'1 thread' / '2 threads' of a 'latency_<threads>t' key."""
+    count = key[8:-1]
+    return f"{count} thread{'s' if count != '1' else ''}"
+
+
 def one_thread_latency_ms(models: dict, x, rounds: int = 4, calls: int = 10) -> dict:
     """{label: p50 ms of model(x)} on one CPU thread, the models interleaved (single_call_latency):
     the latency a small board or a single-threaded server sees at batch 1."""
