@@ -1,7 +1,7 @@
 """Batch-1 latency of SoundNet's layers and of the whole model, as a latency-bound user sees it:
 one clip (5 s at 22.05 kHz), single calls under inference_mode, on 1 thread and on all, p50 and p99.
-Per layer: wsnet_ext.ws_conv1d against conv1d on the same (materialized) weight, the plain layer a
-user would otherwise run; whole model: SoundNet plain against WSNet at 10x. It also shows whether a
+Per layer (SoundNet's, with the training protocol's WSNet sampling): wsnet_ext.ws_conv1d against
+conv1d on the same (materialized) weight, the plain layer a user would otherwise run; whole model: SoundNet plain against WSNet at 10x. It also shows whether a
 layer gains from more threads at batch 1 or pays for them.
 
     python benchmarks/bench_layer_latency.py            # every layer and the model
@@ -76,9 +76,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
     most = threads[-1]
     lines = [f"# Batch-1 latency on the CPU: SoundNet's layers and model ({meta['when']})", "",
              f"{meta['machine']}; torch {meta['torch']}; float32; one 5 s clip at 22.05 kHz (batch 1). Single calls "
-             "under inference_mode, contenders interleaved round by round after warm-up. Layers: WSNet's sampling as "
-             "SoundNet 10x uses it (benchmarks/training_protocol.py), timed against conv1d on the same materialized "
-             "weight. 'threads gain': p50 on 1 thread / p50 on all (below 1: more threads cost time).", "",
+             "under inference_mode, contenders interleaved round by round after warm-up. Layers: SoundNet's, with the "
+             "WSNet sampling of the training protocol (benchmarks/training_protocol.py; the 10x model samples conv1-3 "
+             "more finely), timed against conv1d on the same materialized weight. 'threads gain': p50 on 1 thread / p50 on all (below 1: more threads cost time).", "",
              f"| item | FLOP ratio | contender | {head} | speed-up vs plain ({most[8:-1]} t) | threads gain |",
              "|---|---|---|" + "---|" * len(threads) + "---|---|"]
     for r in rows:
