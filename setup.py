@@ -72,7 +72,7 @@ target_version = f"0x{TORCH_FLOOR[0]:02x}{TORCH_FLOOR[1]:02x}000000000000"
 macros = [("TORCH_TARGET_VERSION", target_version), ("WSNET_TORCH_VERSION", f'"{torch.__version__}"'),
           ("WSNET_TORCH_FLOOR", f'"{floor_text}"'),
           ("WSNET_CUDA_VERSION", f'"{torch.version.cuda if build_cuda else ""}"')]  # of _C_cuda, if built
-cxx_flags = ["-O3", "-Wno-psabi"]  # torch adds its own -std (C++17 up to 2.9, C++20 after)
+cxx_flags = ["-O3", "-Wno-psabi", "-mtune-ctrl=^inter_unit_moves_to_vec,^inter_unit_moves_from_vec"]  # torch adds its own -std (C++17 up to 2.9, C++20 after)
 link_flags = []
 if flag("WSNET_SANITIZE"):
     sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]

@@ -46,13 +46,34 @@ inline const char* isa_name(Isa isa) {
 
 // Register blocks: 4 columns x 4 zmm with AVX-512's 32 registers, 4 x 2 ymm / xmm with the 16 of
 // AVX2 and the baseline. AVX-512 also keeps the line prefix's shifted column in registers.
+// Each register block in a function of its own: inlined together into one, GCC spilled the
+// row-block kernel's fold vectors to the stack inside its multiply-add loop.
+template <typename acc_t, int64_t kVecs>
+WS_TARGET("arch=x86-64-v4") __attribute__((noinline)) void forward_rows_avx512(const tile::Workspace<acc_t>& w,
+    const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y,
+    int64_t ld_y) {
+  tile::forward_tile_by_rows<acc_t, 64, kVecs>(w, g, bias, t0, t1, n0, n1, y, ld_y);
+}
+template <typename acc_t, int64_t kVecs>
+WS_TARGET("arch=x86-64-v4") __attribute__((noinline)) void forward_columns_avx512(const tile::Workspace<acc_t>& w,
+    const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y,
+    int64_t ld_y) {
+  tile::forward_tile<acc_t, 64, kVecs, true>(w, g, bias, t0, t1, n0, n1, y, ld_y);
+}
 template <typename acc_t>
-WS_TARGET("arch=x86-64-v4") void forward_tile_avx512(const tile::Workspace<acc_t>& w,
+void forward_tile_avx512(const tile::Workspace<acc_t>& w,
     const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y,
     int64_t ld_y) {
   constexpr int64_t kLane = 64 / sizeof(acc_t);
-  if (w.ld % (4 * kLane) == 0) tile::forward_tile<acc_t, 64, 4, true>(w, g, bias, t0, t1, n0, n1, y, ld_y);
-  else tile::forward_tile<acc_t, 64, 1, true>(w, g, bias, t0, t1, n0, n1, y, ld_y);  // short tiles
+  const bool full_blocks = w.ld % (4 * kLane) == 0;  // else short tiles: one vector of rows
+  if (tile::kRuntimeShuffle && g.dilation < kLane) {  // row blocks (else: column sweeps)
+    if (full_blocks) forward_rows_avx512<acc_t, 4>(w, g, bias, t0, t1, n0, n1, y, ld_y);
+    else forward_rows_avx512<acc_t, 1>(w, g, bias, t0, t1, n0, n1, y, ld_y);
+  } else if (full_blocks) {
+    forward_columns_avx512<acc_t, 4>(w, g, bias, t0, t1, n0, n1, y, ld_y);
+  } else {
+    forward_columns_avx512<acc_t, 1>(w, g, bias, t0, t1, n0, n1, y, ld_y);
+  }
 }
 template <typename acc_t>
 WS_TARGET("arch=x86-64-v3") void forward_tile_avx2(const tile::Workspace<acc_t>& w,

@@ -24,7 +24,8 @@ namespace wsnet {
 namespace {
 
 // fold[p*Mc + j][r] = sum_c x[c*Mc + j, phases*(row0 + r) + p - pad_left] (§2.1; with one phase,
-// fold[j][r] = sum_c xp[c*Mc + j, row0 + r]), zero in the padding and past `rows`.
+// fold[j][r] = sum_c xp[c*Mc + j, row0 + r]), zero in the padding and past `rows`; rows are
+// `ld` apart.
 template <typename scalar_t, typename acc_t>
 void fold_channels(const scalar_t* x_b, const InputLayout& in, int64_t row0, int64_t rows,
                    int64_t ld, acc_t* fold) {
@@ -112,9 +113,10 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
     const int64_t pad = tile::padded_rows(g.dilation);  // zeros in front of each prefix column
     // float and double outputs are written in place; half types go through an acc_t tile
     constexpr bool in_place = std::is_same_v<scalar_t, acc_t>;
-    std::unique_ptr<acc_t[]> fold(new acc_t[mc * ld]), column(new acc_t[(tile::kColumnBlock + 1) * (pad + ld)]),
-        y_tile(new acc_t[in_place ? 1 : n_out * split.tile]);
-    tile::Workspace<acc_t> w{fold.get(), cond_t.data(), nullptr, column.get(), ld, 0, pad};
+    const int64_t fold_ld = tile::fold_stride(ld);
+    const LineAlignedBuffer<acc_t> fold(mc * fold_ld), column((tile::kColumnBlock + 1) * (pad + ld)),
+        carry(tile::carry_size(g.condensed_len)), y_tile(in_place ? 1 : n_out * split.tile);
+    tile::Workspace<acc_t> w{fold.get(), cond_t.data(), nullptr, column.get(), ld, 0, pad, fold_ld, carry.get()};
     for (int64_t item = begin; item < end; ++item) {
       const int64_t group = item % groups, row_item = item / groups;
       const int64_t n0 = group * n_out / groups, n1 = (group + 1) * n_out / groups;
@@ -122,10 +124,10 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
       const int64_t t0 = (row_item % split.tiles_per_batch) * split.tile;
       const int64_t t1 = std::min(t0 + split.tile, g.out_len);
       const scalar_t* x_b = x + b * in.channels * in.length;
-      fold_channels(x_b, in, g.first_row(t0), g.tile_rows(t0, t1), ld, fold.get());
+      fold_channels(x_b, in, g.first_row(t0), g.tile_rows(t0, t1), fold_ld, fold.get());
       scalar_t* y_b = y + b * n_out * g.out_len + t0;
       // NaN / Inf: the definition's own sums, so they reach exactly the outputs conv1d's would
-      const bool finite = cond_finite && tile::all_finite(fold.get(), mc * ld);
+      const bool finite = cond_finite && tile::all_finite(fold.get(), mc * fold_ld);
       const auto run = [&](acc_t* out, int64_t ld_y) {
         if (finite) run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, n0, n1, out, ld_y);
         else forward_tile_definition(x_b, definition_cond, bias ? bias_acc.data() : nullptr, g0, t0,
@@ -137,7 +139,7 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
         run(y_tile.get(), t1 - t0);
         for (int64_t n = n0; n < n1; ++n) {
           for (int64_t t = 0; t < t1 - t0; ++t) {
-            y_b[n * g.out_len + t] = static_cast<scalar_t>(y_tile[n * (t1 - t0) + t]);
+            y_b[n * g.out_len + t] = static_cast<scalar_t>(y_tile.get()[n * (t1 - t0) + t]);
           }
         }
       }
@@ -170,10 +172,11 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
     const int64_t ld_grid = pad + tile::padded_rows(g.halo_rows() + ld);
     const int64_t lc_padded = ceil_div(lc, tile::kColumnBlock) * tile::kColumnBlock;
     // every element of these is written before it is read: no zero-filling
-    std::unique_ptr<acc_t[]> fold(new acc_t[mc * ld]), dp_tile(new acc_t[lc_padded * ld_grid]),
-        grad_fold(new acc_t[grad_input ? mc * ld : 1]);
+    const int64_t fold_ld = tile::fold_stride(ld);
+    std::unique_ptr<acc_t[]> fold(new acc_t[mc * fold_ld]), dp_tile(new acc_t[lc_padded * ld_grid]),
+        grad_fold(new acc_t[grad_input ? mc * fold_ld : 1]);
     std::vector<acc_t> lanes(grad_condensed ? mc * lc * slots : 0);
-    tile::Workspace<acc_t> w{fold.get(), cond_t.data(), dp_tile.get(), nullptr, ld, ld_grid, pad};
+    tile::Workspace<acc_t> w{fold.get(), cond_t.data(), dp_tile.get(), nullptr, ld, ld_grid, pad, fold_ld, nullptr};
     for (int64_t group = begin; group < end; ++group) {
       acc_t* grad_cond = grad_condensed ? lanes.data() : nullptr;
       std::fill(lanes.begin(), lanes.end(), acc_t(0));
@@ -184,7 +187,7 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
         const int64_t rows = std::min(split.tile, g.length - i0);
         const int64_t u0 = i0 + g.pad_left;
         if (grad_cond) {
-          fold_channels(x + b * in.channels * in.length, in, u0, rows, ld, fold.get());
+          fold_channels(x + b * in.channels * in.length, in, u0, rows, fold_ld, fold.get());
         }
         const acc_t* gy_b = gy + b * g.out_channels * g.out_len;
         run_backward_tile(w, g, gy_b, u0, rows, grad_input ? grad_fold.get() : nullptr, grad_cond);
@@ -194,7 +197,7 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
             const int64_t base = in.phases * u0 + p - in.pad_left;
             const auto [r_begin, r_end] = rows_inside(in, base, rows);
             for (int64_t m = 0; m < in.channels; ++m) {
-              const acc_t* src = grad_fold.get() + (p * in.mc + m % in.mc) * ld;
+              const acc_t* src = grad_fold.get() + (p * in.mc + m % in.mc) * fold_ld;
               scalar_t* dst = gx_b + m * in.length + base;
               if (in.phases == 1) {
                 for (int64_t r = r_begin; r < r_end; ++r) dst[r] = static_cast<scalar_t>(src[r]);

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "common/ws_conv1d_geometry.h"
 
@@ -28,14 +29,25 @@ inline int64_t padded_rows(int64_t rows) { return (rows + kRowBlock - 1) / kRowB
 // Buffers of one tile, owned by the caller (one set per thread).
 template <typename acc_t>
 struct Workspace {
-  const acc_t* fold;        // (Mc, ld): folded input rows, zero past `rows`
+  const acc_t* fold;        // (Mc, fold_ld): folded input rows, zero past `rows`
   const acc_t* cond_t;      // (Lc padded to kColumnBlock, Mc): condensed^T, zero padded
   acc_t* block;             // backward: the dP tile, Lc (padded to kColumnBlock) columns of ld_grid
   acc_t* column;            // forward: kColumnBlock + 1 prefix columns of (pad + ld)
   int64_t ld;               // padded rows of the tile
   int64_t ld_grid;          // backward: stride of a dP column: pad + halo + ld, padded
   int64_t pad;              // zeros in front of each prefix column, >= d
+  int64_t fold_ld;          // stride of a fold (and grad_fold) row: fold_stride(ld)
+  acc_t* carry;             // forward_tile_by_rows: a vector per swept column (carry_size)
 };
+
+// A fold row's stride: ld plus one cache line. With ld a multiple of 1024 floats (`long`'s tiles:
+// 2048 rows), the Mc rows a register block reads would all fall into the same L1 sets and evict
+// each other (16 rows, 12 ways).
+inline int64_t fold_stride(int64_t ld) { return ld + 16; }
+
+// forward_tile_by_rows's carry: one vector (at most 64 bytes, 16 floats) per condensed column,
+// plus a column block (a sweep starts at a column block's start).
+inline int64_t carry_size(int64_t condensed_len) { return (condensed_len + 2 * kColumnBlock) * 16; }
 
 // kBytes-wide vectors of the compiler's vector extension, as wide as the registers of the build
 // they are compiled for: 64 bytes (zmm) for AVX-512, 32 (ymm) for AVX2, 16 (xmm) for baseline.
@@ -166,7 +178,7 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
       }
       for (int64_t j = 0; j < mc; ++j) {
         V f[kVecs];
-        for (int64_t i = 0; i < kVecs; ++i) f[i] = load<kBytes>(w.fold + j * w.ld + r0 + i * kLane);
+        for (int64_t i = 0; i < kVecs; ++i) f[i] = load<kBytes>(w.fold + j * w.fold_ld + r0 + i * kLane);
         for (int64_t k = 0; k < kColumnBlock; ++k) {
           const acc_t ckj = c[k * mc + j];
           for (int64_t i = 0; i < kVecs; ++i) acc[k][i] += f[i] * ckj;
@@ -216,6 +228,113 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
     acc_t* oldest = cols[0];  // the last column becomes Q_{v0-1} of the next block
     cols[0] = cols[kColumnBlock];
     cols[kColumnBlock] = oldest;
+  }
+}
+
+// The same forward, row block by row block: each block of kRows rows sweeps all the tile's
+// columns with its fold rows (Mc x kRows) held in L1, where forward_tile reads the whole tile's
+// fold from L2 once per column block (`long`: 128 KB per 4 columns, as many bytes as the block's
+// multiply-adds can hide). The line prefix Q_v[r] = P[r, v] + Q_{v-1}[r - d] takes Q_{v-1} of this
+// block from registers and its rows above the block from `carry` (per column, the last vector of
+// the previous block; d < lanes), and the outputs are gathered from the block's rows of the
+// columns where their segments open (y = -Q) or close (y += Q + bias). A segment opens d rows
+// above its output's first tap and closes (L-1)*d rows below, so for each output the opening is
+// written in an earlier row block than the closing, or at an earlier column of the same one.
+// Needs a runtime two-vector shuffle (GCC's __builtin_shuffle) and d < lanes; forward_tile
+// covers the rest.
+template <typename acc_t, int kBytes, int64_t kVecs>
+WS_INLINE void forward_tile_by_rows(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* bias,
+                                    int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y_tile,
+                                    int64_t ld_y) {
+  using V = typename Vector<acc_t, kBytes>::type;
+  constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+  constexpr int64_t kRows = kVecs * kLane;
+  const int64_t count = t1 - t0, mc = g.condensed_channels;
+  const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
+  const int64_t last = g.halo_rows(), before_first = -d;  // as in forward_tile
+  const int64_t skip = (d + s - 1) / s < count ? (d + s - 1) / s : count;
+  const int64_t v_begin = n0 * S / kColumnBlock * kColumnBlock, v_end = (n1 - 1) * S + L;
+  // y = 0 where no opening is written: all of filter n0 if it opens before the sweep (Q = 0
+  // there), the first `skip` outputs of the filters that open inside it (rows < 0)
+  for (int64_t n = n0; n < n1; ++n) {
+    if (n == 0) continue;  // filter 0's closing writes y = Q + bias
+    const int64_t zeros = n * S == v_begin ? count : skip;
+    for (int64_t t = 0; t < zeros; ++t) y_tile[n * ld_y + t] = 0;
+  }
+  const int64_t sweep = (v_end - v_begin + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
+  acc_t* carry = w.carry;  // carry[(v - v_begin) * kLane ...]: Q_v's rows [r0 - kLane, r0)
+  for (int64_t i = 0; i < sweep * kLane; ++i) carry[i] = 0;
+  const auto index = shift_index<acc_t, kBytes>(d);
+  // outputs t in [t_from, count) whose row o + t*s lies in [r0, r0 + kRows)
+  const auto outputs_in_block = [&](int64_t o, int64_t t_from, int64_t r0) {
+    const int64_t above = r0 - o, below = r0 + kRows - o;  // t*s in [above, below)
+    int64_t lo = above <= 0 ? 0 : (above + s - 1) / s, hi = below <= 0 ? 0 : (below + s - 1) / s;
+    lo = lo > t_from ? lo : t_from;
+    hi = hi < count ? hi : count;
+    return std::pair<int64_t, int64_t>{lo, hi > lo ? hi : lo};
+  };
+  // the first filter opening inside the sweep (filter n0 opens before it when n0*S == v_begin)
+  const int64_t first_opening = n0 * S == v_begin ? n0 + 1 : n0;
+  for (int64_t r0 = 0; r0 < w.ld; r0 += kRows) {
+    // outputs whose segments open (row t*s - d) / close (row t*s + (L-1)*d) in this block's rows
+    const auto [open_lo, open_hi] = outputs_in_block(before_first, skip, r0);
+    const auto [close_lo, close_hi] = outputs_in_block(last, 0, r0);
+    const int64_t open_offset = before_first + open_lo * s - r0, close_offset = last + close_lo * s - r0;
+    int64_t n_open = first_opening, v_open = n_open * S - 1;  // next filter to open, at column v_open
+    int64_t n_close = n0, v_close = n0 * S + L - 1;            // next filter to close
+    // Q of the column block's columns, through memory (L1): q[k + 1] holds column v0 + k, q[0]
+    // column v0 - 1 (from the block before), each as its rows just above this row block (one
+    // vector), then the block's rows; the gathers read the columns from here.
+    constexpr int64_t kQ = kLane + kRows;
+    acc_t* q[kColumnBlock + 1];
+    for (int64_t k = 0; k <= kColumnBlock; ++k) q[k] = w.column + k * kQ;
+    for (int64_t i = 0; i < kQ; ++i) q[0][i] = 0;  // Q_{v_begin - 1} = 0
+    for (int64_t v0 = v_begin; v0 < v_end; v0 += kColumnBlock) {
+      const acc_t* c = w.cond_t + v0 * mc;
+      V acc[kColumnBlock][kVecs];
+      for (int64_t k = 0; k < kColumnBlock; ++k) {
+        for (int64_t i = 0; i < kVecs; ++i) acc[k][i] = V{};
+      }
+      for (int64_t j = 0; j < mc; ++j) {
+        V f[kVecs];
+        for (int64_t i = 0; i < kVecs; ++i) f[i] = load<kBytes>(w.fold + j * w.fold_ld + r0 + i * kLane);
+        for (int64_t k = 0; k < kColumnBlock; ++k) {
+          const acc_t ckj = c[k * mc + j];
+          for (int64_t i = 0; i < kVecs; ++i) acc[k][i] += f[i] * ckj;
+        }
+      }
+      acc_t* carry_v0 = carry + (v0 - v_begin) * kLane;
+      for (int64_t k = 0; k < kColumnBlock; ++k) {  // Q_v[r] = P[r, v] + Q_{v-1}[r - d]
+        const acc_t* prev = q[k];
+        acc_t* cur = q[k + 1];
+        store<kBytes>(cur, load<kBytes>(carry_v0 + k * kLane));  // Q_v above the block
+        for (int64_t i = 0; i < kVecs; ++i) {
+          const V value = acc[k][i] + shift_pair(load<kBytes>(prev + i * kLane), load<kBytes>(prev + (i + 1) * kLane), index);
+          store<kBytes>(cur + kLane + i * kLane, value);
+        }
+        store<kBytes>(carry_v0 + k * kLane, load<kBytes>(cur + kRows));  // for the next row block
+      }
+      for (int64_t k = 0; k < kColumnBlock; ++k) {
+        const int64_t v = v0 + k;
+        const acc_t* column = q[k + 1] + kLane;  // Q_v's rows of the block
+        if (v == v_open && n_open < n1) {  // filter n_open's first column is v + 1
+          gather_column<0>(y_tile + n_open * ld_y + open_lo, column, open_offset, s, open_hi - open_lo, acc_t(0));
+          ++n_open;
+          v_open += S;
+        }
+        if (v == v_close && n_close < n1) {  // filter n_close's last column is v
+          const acc_t b = bias ? bias[n_close] : acc_t(0);
+          acc_t* y = y_tile + n_close * ld_y + close_lo;
+          if (n_close == 0) gather_column<1>(y, column, close_offset, s, close_hi - close_lo, b);
+          else gather_column<2>(y, column, close_offset, s, close_hi - close_lo, b);
+          ++n_close;
+          v_close += S;
+        }
+      }
+      acc_t* oldest = q[0];  // the last column becomes Q_{v0-1} of the next block
+      q[0] = q[kColumnBlock];
+      q[kColumnBlock] = oldest;
+    }
   }
 }
 
@@ -341,7 +460,7 @@ WS_INLINE void grad_fold_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
       }
     }
     for (int64_t jj = 0; jj < kJ; ++jj) {
-      for (int64_t i = 0; i < kVecs; ++i) store<kBytes>(grad_fold + (j0 + jj) * w.ld + r0 + i * kLane, acc[jj][i]);
+      for (int64_t i = 0; i < kVecs; ++i) store<kBytes>(grad_fold + (j0 + jj) * w.fold_ld + r0 + i * kLane, acc[jj][i]);
     }
   }
 }
@@ -370,7 +489,7 @@ WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
     }
     for (int64_t r = 0; r < w.ld; r += kLane) {
       V f[kJ];
-      for (int64_t jj = 0; jj < kJ; ++jj) f[jj] = load<kBytes>(w.fold + (j0 + jj) * w.ld + r);
+      for (int64_t jj = 0; jj < kJ; ++jj) f[jj] = load<kBytes>(w.fold + (j0 + jj) * w.fold_ld + r);
       for (int64_t k = 0; k < kCols; ++k) {
         const V dp = load<kBytes>(dp0 + (v0 + k) * w.ld_grid + r);
         for (int64_t jj = 0; jj < kJ; ++jj) acc[jj][k] += f[jj] * dp;
@@ -386,7 +505,7 @@ WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
 }
 
 // Backward of input rows [u0, u0 + rows): the dP tile (adjoint_columns, or pointwise), then
-// grad_fold (Mc, ld) = dP condensed and grad_cond (Mc, Lc, kSlots lanes) += fold dP^T.
+// grad_fold (Mc, fold_ld) = dP condensed and grad_cond (Mc, Lc, kSlots lanes) += fold dP^T.
 template <typename acc_t, int kBytes, int64_t kVecs>
 WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
                              int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond) {

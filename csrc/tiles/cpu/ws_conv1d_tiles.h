@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 
 #include "common/ws_conv1d_geometry.h"
 
@@ -28,6 +29,23 @@ struct TileSplit {
 };
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// A scratch buffer whose first element starts a cache line: the tiles' vectors then never straddle
+// two lines (a 64-byte store that does cannot be forwarded to the load that reads it back).
+template <typename T>
+class LineAlignedBuffer {
+ public:
+  explicit LineAlignedBuffer(int64_t count) : raw_(new T[count + kLine / sizeof(T)]) {
+    const auto address = reinterpret_cast<std::uintptr_t>(raw_.get());
+    data_ = reinterpret_cast<T*>((address + kLine - 1) / kLine * kLine);
+  }
+  T* get() const { return data_; }
+
+ private:
+  static constexpr std::uintptr_t kLine = 64;
+  std::unique_ptr<T[]> raw_;
+  T* data_;
+};
 
 // Forward buffers' rows: whole register blocks of 64 rows, or of 16 for short tiles (small layers
 // at batch 1: conv7 of SoundNet has 12 rows, which 64-row blocks would compute 5 times over).
