@@ -101,3 +101,97 @@ def test_allocate_takes_the_smallest_when_the_budget_is_out_of_reach():
     assert [c.params for c in _allocate.allocate(layers, 0, 1.0)] == [20, 10]
     assert [c.params for c in _allocate.allocate(layers, 0, 1000.0)] == [100, 10]  # nothing to save
     assert [c.params for c in _allocate.allocate(layers, 0, 30.0)] == [20, 10]
+
+
+# allocate='by_params_fast': by_params, with the layers doing most of the multiply-adds floored at
+# the uniform rule's compression
+
+def test_heavy_layers_are_the_fewest_largest_first_reaching_the_share():
+    assert _allocate.heavy_layers([10, 50, 30, 10], 0.75) == {1, 2}   # 80 of 100
+    assert _allocate.heavy_layers([10, 50, 30, 10], 0.5) == {1}       # 50 of 100 reaches half
+    assert _allocate.heavy_layers([25, 25, 25, 25], 0.6) == {0, 1, 2}  # ties: earlier layers first
+    assert _allocate.heavy_layers([0, 0], 0.75) == set()
+
+
+def test_multiply_adds_counts_each_layer_on_the_example_and_leaves_the_model_as_it_was():
+    model = nn.Sequential(nn.Conv1d(2, 4, 3, stride=2), nn.BatchNorm1d(4), nn.Flatten(), nn.Linear(4 * 9, 5))
+    model.train()
+    model[1].eval()  # a mixed state must come back as it was
+    stats = model[1].running_mean.clone(), model[1].running_var.clone()
+    counts = convert.multiply_adds(model, [model[0], model[3]], torch.randn(3, 2, 19))
+    # conv: 9 output positions per channel and input, 3 inputs; linear: one row per input
+    assert counts == [4 * 2 * 3 * 9 * 3, 5 * 36 * 3]
+    assert model.training and model[0].training and not model[1].training
+    assert torch.equal(model[1].running_mean, stats[0]) and torch.equal(model[1].running_var, stats[1])
+
+
+def floored_combinations(model, target, example):
+    """Every combination of the layers' candidates with each heavy layer at least at the uniform
+    choice, as (params, sum of log-ratios); the heavy layers and the floors."""
+    layers = [m for m in model if isinstance(m, nn.Conv1d)]
+    macs = [layer.weight.numel() * n for layer, n in zip(layers, per_position_counts(model, layers, example))]
+    heavy = _allocate.heavy_layers(macs)
+    floors = [convert.choose_sampling(layer, target)[2] for layer in layers]
+    combos = []
+    for combo in itertools.product(*[convert._ws_candidates(layer, "spatial") for layer in layers]):
+        if all(k not in heavy or c.ratio >= floors[k] - 1e-9 for k, c in enumerate(combo)):
+            combos.append((sum(c.params for c in combo), sum(math.log(c.ratio) for c in combo)))
+    return combos, heavy, floors
+
+
+def per_position_counts(model, layers, example):
+    """Output positions per output channel of each layer, from the shapes (a second count, not
+    convert.multiply_adds's hooks)."""
+    x, counts = example, {}
+    for module in model:
+        x = module(x)
+        if module in layers:
+            counts[module] = x.shape[-1] * x.shape[0]
+    return [counts[layer] for layer in layers]
+
+
+@pytest.mark.parametrize("target", [3.0, 6.0, 12.0])
+def test_by_params_fast_floors_the_heavy_layers_and_is_pareto_optimal_among_such_choices(target):
+    model = small_model()
+    example = torch.randn(2, 1, 200)
+    before = total_params(model)
+    fixed = before - sum(m.weight.numel() for m in model if isinstance(m, nn.Conv1d))
+    combos, heavy, floors = floored_combinations(small_model(), target, example)
+    report = []
+    wsnet_ext.wsnetify(model, target, init="random", keep_head=False, allocate="by_params_fast",
+                       example_input=example, report=report)
+    rows = report[:-1]
+    assert heavy and before / total_params(model) >= target  # the promised model-level ratio
+    for k in heavy:  # at least the uniform compression on the layers doing most of the work
+        assert rows[k]["new_type"] == "WSConv1d" and rows[k]["compression"] >= floors[k] - 1e-9, rows[k]
+    ours_params = total_params(model) - fixed
+    ours_cost = sum(math.log(row["compression"]) for row in rows)
+    # no floored combination is at least as small and strictly better
+    assert not [c for c in combos if c[0] <= ours_params and c[1] < ours_cost - 1e-9]
+
+
+@pytest.mark.parametrize("tool", ["wsnetify", "hashify"])
+def test_by_params_fast_on_soundnet_compresses_conv1_and_conv2_and_reaches_the_ratio(tool):
+    model = wsnet_ext.models.soundnet(10)
+    before = total_params(model)
+    report = []
+    kwargs = dict(allocate="by_params_fast", example_input=torch.zeros(1, 1, 22050), report=report)
+    if tool == "wsnetify":
+        wsnet_ext.wsnetify(model, 10, init="random", **kwargs)
+    else:
+        wsnet_ext.hashify(model, 10, **kwargs)
+    ratio = before / total_params(model)
+    assert 10 <= ratio <= 11.5, ratio
+    convs = {row["name"]: row for row in report[:-1] if row["type"] == "Conv1d"}
+    # conv1 and conv2 do 77% of the multiply-adds: compressed about as the uniform rule does
+    for name in ("0", "4"):
+        assert convs[name]["new_type"] is not None and convs[name]["compression"] >= 8, convs[name]
+    assert convs["8"]["new_type"] is None  # conv3: small and light, plain as under by_params
+    assert wsnet_ext.models.soundnet(10, "ws", 10, allocate="by_params_fast")[0].__class__.__name__ == "WSConv1d"
+
+
+def test_by_params_fast_needs_an_example_input():
+    for call in (lambda: wsnet_ext.wsnetify(small_model(), 4, init="random", allocate="by_params_fast"),
+                 lambda: wsnet_ext.hashify(small_model(), 4, allocate="by_params_fast")):
+        with pytest.raises(ValueError, match="example_input expects a tensor"):
+            call()

@@ -18,7 +18,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
-ALLOCATIONS = ("uniform", "by_params")
+ALLOCATIONS = ("uniform", "by_params", "by_params_fast")
+HEAVY_SHARE = 0.75  # by_params_fast: the share of multiply-adds whose layers keep the uniform ratio
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,24 @@ def allocate(layers: list[list[Candidate]], fixed_params: int, budget: float) ->
         else:
             hi = mid
     return [_pick(c, hi) for c in layers]
+
+
+def heavy_layers(multiply_adds: list[int], share: float = HEAVY_SHARE) -> set[int]:
+    """Indices of the fewest layers, largest first, whose multiply-adds reach `share` of the total
+    (ties to the earlier layer)."""
+    order = sorted(range(len(multiply_adds)), key=lambda i: (-multiply_adds[i], i))
+    total, held, picked = sum(multiply_adds), 0, set()
+    for i in order:
+        if total == 0 or held >= share * total:
+            break
+        picked.add(i)
+        held += multiply_adds[i]
+    return picked
+
+
+def at_least(candidates: list[Candidate], floor: Candidate) -> list[Candidate]:
+    """`floor` and the candidates that compress at least as much."""
+    return [floor] + [c for c in candidates if c.ratio >= floor.ratio and c != floor]
 
 
 def geometric_targets(largest: float, step: float = 1.1) -> list[float]:

@@ -209,19 +209,52 @@ def _hashed_candidates(layer: nn.Module) -> list:
         for c in _allocate.geometric_targets(min(float(weight), 4096.0), 1.15)]
 
 
-def _allocated(model: nn.Module, eligible: list, ratio: float, candidates_of) -> dict:
+@torch.no_grad()
+def multiply_adds(model: nn.Module, layers: list, example_input) -> list[int]:
+    """The plain multiply-adds of each of `layers` (modules of `model`) on one forward of
+    `example_input` in eval mode (no running statistics change): its weight's size times the
+    output positions each output channel has."""
+    counts = {}
+    hooks = [layer.register_forward_hook(
+        lambda module, args, out, key=id(layer): counts.__setitem__(key, out.numel() // module.weight.shape[0]))
+        for layer in layers]
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        model.eval()(example_input)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for module, training in modes:
+            module.training = training
+    return [layer.weight.numel() * counts.get(id(layer), 0) for layer in layers]
+
+
+def _allocated(model: nn.Module, eligible: list, ratio: float, candidates_of, allocate: str,
+               uniform_of, example_input) -> dict:
     """{layer name: Candidate} reaching `ratio` = the whole model's parameters before / after
-    (allocate='by_params', wsnet_ext/_allocate.py); eligible: (name, layer) pairs."""
+    (allocate='by_params' or 'by_params_fast', wsnet_ext/_allocate.py); eligible: (name, layer)
+    pairs; uniform_of(layer): the Candidate the uniform rule would take (by_params_fast's floor)."""
     total = sum(p.numel() for p in model.parameters())
     fixed = total - sum(layer.weight.numel() for _, layer in eligible)
-    chosen = _allocate.allocate([candidates_of(layer) for _, layer in eligible], fixed, total / ratio)
+    candidates = [candidates_of(layer) for _, layer in eligible]
+    if allocate == "by_params_fast":
+        heavy = _allocate.heavy_layers(multiply_adds(model, [layer for _, layer in eligible], example_input))
+        candidates = [_allocate.at_least(c, uniform_of(layer)) if k in heavy else c
+                      for k, ((_, layer), c) in enumerate(zip(eligible, candidates))]
+    chosen = _allocate.allocate(candidates, fixed, total / ratio)
     return {name: candidate for (name, _), candidate in zip(eligible, chosen)}
+
+
+def _check_example_input(allocate: str, example_input) -> None:
+    if allocate == "by_params_fast" and not isinstance(example_input, torch.Tensor):
+        raise ValueError("example_input expects a tensor the model runs on (allocate='by_params_fast' counts "
+                         f"each layer's multiply-adds on it), got {type(example_input).__name__}")
 
 
 def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
              types=(nn.Conv1d, nn.Conv2d, nn.Linear), exclude=(), keep_head: bool = True,
              tolerance: float = 0.5, policy: str = "spatial", allocate: str = "uniform",
-             verbose: bool = False, report: list | None = None) -> nn.Module:
+             example_input=None, verbose: bool = False, report: list | None = None) -> nn.Module:
     """Replaces the plain layers of `model` by WSNet layers whose compactness is as close as S and C
     allow to `compactness`, in place, and returns the model (the same object; a model that is
     itself one plain layer comes back as its replacement).
@@ -238,7 +271,9 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     allocate: 'uniform' (default) gives every layer `compactness`. 'by_params' makes `compactness`
     the whole model's ratio (all its parameters before / after, heads, biases and norms included).
     Each layer's ratio then grows with its size: small layers stay plain, big ones take more
-    (wsnet_ext/_allocate.py; `tolerance` is not used). verbose prints what happened; `report`, if
+    (wsnet_ext/_allocate.py; `tolerance` is not used). 'by_params_fast' does the same, but the
+    layers doing most of the multiply-adds on `example_input` (required then) keep at least the
+    uniform compression, so the model stays fast. verbose prints what happened; `report`, if
     a list, receives one dict per layer (name, type, new_type, compression, sample_stride,
     channel_repeat, seed, params_before, params_after, reason) and a last one for the whole model;
     hashify reports the same way."""
@@ -250,13 +285,17 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     if policy not in POLICIES:
         raise ValueError(f"policy expects one of {POLICIES}, got {policy!r}")
     _check_allocate(allocate)
+    _check_example_input(allocate, example_input)
     rows, params_before = [], sum(p.numel() for p in model.parameters())
     targets = [(name, layer, reason or _unsupported(layer)) for name, layer, reason in
                _targets(model, types, exclude, keep_head)]
     allocated = None
-    if allocate == "by_params":
+    if allocate != "uniform":
+        def uniform_of(layer):
+            s, c, achieved = choose_sampling(layer, compactness, policy=policy)
+            return _allocate.Candidate(round(layer.weight.numel() / achieved), achieved, (s, c))
         allocated = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compactness,
-                               lambda layer: _ws_candidates(layer, policy))
+                               lambda layer: _ws_candidates(layer, policy), allocate, uniform_of, example_input)
     for name, layer, reason in targets:
         row = _row(name, layer)
         if allocated is not None and not reason:
@@ -281,22 +320,26 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
 
 def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d, nn.Linear),
             exclude=(), keep_head: bool = True, seed: int = 0, allocate: str = "uniform",
-            verbose: bool = False, report: list | None = None) -> nn.Module:
+            example_input=None, verbose: bool = False, report: list | None = None) -> nn.Module:
     """Replaces the plain layers of `model` by HashedNets layers of `compression` (freshly
     initialised; the k-th layer of `types` hashes with seed + k), in place, and returns the model.
-    keep_head, exclude, allocate, verbose and report work as in wsnetify (allocate='by_params':
+    keep_head, exclude, allocate, example_input, verbose and report work as in wsnetify (allocate='by_params':
     `compression` is the whole model's ratio, spent by layer size as for WSNet, so the two compare
     at equal budgets)."""
     if isinstance(compression, bool) or not (isinstance(compression, (int, float)) and compression >= 1):
         raise ValueError(f"compression expects a number >= 1, got {compression!r}")
     _check_allocate(allocate)
+    _check_example_input(allocate, example_input)
     rows, params_before = [], sum(p.numel() for p in model.parameters())
     targets = [(name, layer, reason or _unsupported(layer)) for name, layer, reason in
                _targets(model, types, exclude, keep_head)]
     allocated = None
-    if allocate == "by_params":
+    if allocate != "uniform":
+        def uniform_of(layer):
+            held = math.ceil(layer.weight.numel() / compression)
+            return _allocate.Candidate(held, layer.weight.numel() / held, compression)
         allocated = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compression,
-                               _hashed_candidates)
+                               _hashed_candidates, allocate, uniform_of, example_input)
     for k, (name, layer, reason) in enumerate(targets):
         row = _row(name, layer)
         layer_compression = compression

@@ -4,6 +4,7 @@ CNN for 32x32 colour images, and a small 1D CNN for short signals (MNIST-1D)."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from .convert import hashify, wsnetify
@@ -12,20 +13,24 @@ VARIANTS = ("plain", "ws", "hashed")
 
 
 def _variant(model: nn.Module, variant: str, compression: float | None, exclude=(), keep_head: bool = True,
-             seed: int = 0, policy: str = "spatial", allocate: str = "uniform") -> nn.Module:
+             seed: int = 0, policy: str = "spatial", allocate: str = "uniform",
+             example_shape: tuple = ()) -> nn.Module:
     """Turn a plain (fresh) model into its WSNet or HashedNets variant at `compression` (WSNet:
     each layer's (S, C) chosen by `policy`, see wsnet_ext.convert.choose_sampling; `allocate`:
-    'uniform' per layer, or 'by_params' for a model-level ratio spent by layer size)."""
+    'uniform' per layer, or 'by_params' / 'by_params_fast' for a model-level ratio spent by layer
+    size; the latter counts multiply-adds on zeros of `example_shape`, one input)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant expects one of {VARIANTS}, got {variant!r}")
     if variant == "plain":
         return model
     if compression is None or compression < 1:
         raise ValueError(f"compression expects a number >= 1 for variant {variant!r}, got {compression!r}")
+    example = torch.zeros(example_shape) if allocate == "by_params_fast" else None
     if variant == "ws":
         return wsnetify(model, compression, init="random", exclude=exclude, keep_head=keep_head, tolerance=1.0,
-                        policy=policy, allocate=allocate)
-    return hashify(model, compression, exclude=exclude, keep_head=keep_head, seed=seed, allocate=allocate)
+                        policy=policy, allocate=allocate, example_input=example)
+    return hashify(model, compression, exclude=exclude, keep_head=keep_head, seed=seed, allocate=allocate,
+                   example_input=example)
 
 
 def soundnet(num_classes: int, variant: str = "plain", compression: float | None = None, *,
@@ -47,7 +52,8 @@ def soundnet(num_classes: int, variant: str = "plain", compression: float | None
             layers.append(nn.MaxPool1d(pool, ceil_mode=True))
     layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(channels[-1], num_classes)]
     model = nn.Sequential(*layers)
-    return _variant(model, variant, compression, policy=policy, allocate=allocate)  # keep_head: the classifier stays plain
+    # keep_head: the classifier stays plain; multiply-adds counted on 1 s of 22.05 kHz audio
+    return _variant(model, variant, compression, policy=policy, allocate=allocate, example_shape=(1, 1, 22050))
 
 
 def mlp(in_features: int, num_classes: int, variant: str = "plain", compression: float | None = None,
@@ -55,7 +61,8 @@ def mlp(in_features: int, num_classes: int, variant: str = "plain", compression:
              allocate: str = "uniform") -> nn.Sequential:
     """HashNet's MNIST net: in -> 1000 (ReLU) -> classes; both layers compressed."""
     model = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
-    return _variant(model, variant, compression, keep_head=False, policy=policy, allocate=allocate)
+    return _variant(model, variant, compression, keep_head=False, policy=policy, allocate=allocate,
+                    example_shape=(1, in_features))
 
 
 def cnn5(num_classes: int = 10, variant: str = "plain", compression: float | None = None,
@@ -70,7 +77,8 @@ def cnn5(num_classes: int = 10, variant: str = "plain", compression: float | Non
         nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(4 * w * (image_size // 8) ** 2, 256), nn.ReLU(), nn.Linear(256, num_classes))
-    return _variant(model, variant, compression, exclude=("0",), keep_head=False, policy=policy, allocate=allocate)
+    return _variant(model, variant, compression, exclude=("0",), keep_head=False, policy=policy, allocate=allocate,
+                    example_shape=(1, in_channels, image_size, image_size))
 
 
 def cnn1d(num_classes: int = 10, variant: str = "plain", compression: float | None = None,
@@ -87,4 +95,5 @@ def cnn1d(num_classes: int = 10, variant: str = "plain", compression: float | No
         nn.Conv1d(width, width, 3, stride=2, padding=1), nn.ReLU(),
         nn.Conv1d(width, width, 3, stride=2, padding=1), nn.ReLU(),
         nn.Flatten(), nn.Linear(width * out, num_classes))
-    return _variant(model, variant, compression, exclude=("0",), keep_head=False, policy=policy, allocate=allocate)
+    return _variant(model, variant, compression, exclude=("0",), keep_head=False, policy=policy, allocate=allocate,
+                    example_shape=(1, in_channels, length))

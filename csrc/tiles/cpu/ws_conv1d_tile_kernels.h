@@ -304,15 +304,18 @@ WS_INLINE void forward_tile_by_rows(const Workspace<acc_t>& w, const Conv1dGeome
         }
       }
       acc_t* carry_v0 = carry + (v0 - v_begin) * kLane;
+      V prev[kVecs + 1];  // Q_{v-1}: its vector above the block, then the block's rows
+      for (int64_t i = 0; i <= kVecs; ++i) prev[i] = load<kBytes>(q[0] + i * kLane);
       for (int64_t k = 0; k < kColumnBlock; ++k) {  // Q_v[r] = P[r, v] + Q_{v-1}[r - d]
-        const acc_t* prev = q[k];
         acc_t* cur = q[k + 1];
-        store<kBytes>(cur, load<kBytes>(carry_v0 + k * kLane));  // Q_v above the block
-        for (int64_t i = 0; i < kVecs; ++i) {
-          const V value = acc[k][i] + shift_pair(load<kBytes>(prev + i * kLane), load<kBytes>(prev + (i + 1) * kLane), index);
-          store<kBytes>(cur + kLane + i * kLane, value);
+        V next[kVecs + 1];
+        next[0] = load<kBytes>(carry_v0 + k * kLane);  // Q_v above the block
+        for (int64_t i = 0; i < kVecs; ++i) next[i + 1] = acc[k][i] + shift_pair(prev[i], prev[i + 1], index);
+        for (int64_t i = 0; i <= kVecs; ++i) {
+          store<kBytes>(cur + i * kLane, next[i]);
+          prev[i] = next[i];
         }
-        store<kBytes>(carry_v0 + k * kLane, load<kBytes>(cur + kRows));  // for the next row block
+        store<kBytes>(carry_v0 + k * kLane, next[kVecs]);  // for the next row block
       }
       for (int64_t k = 0; k < kColumnBlock; ++k) {
         const int64_t v = v0 + k;
