@@ -16,6 +16,7 @@ Environment:
 
 import glob
 import os
+import subprocess
 import sys
 
 from setuptools import find_packages, setup
@@ -72,7 +73,20 @@ target_version = f"0x{TORCH_FLOOR[0]:02x}{TORCH_FLOOR[1]:02x}000000000000"
 macros = [("TORCH_TARGET_VERSION", target_version), ("WSNET_TORCH_VERSION", f'"{torch.__version__}"'),
           ("WSNET_TORCH_FLOOR", f'"{floor_text}"'),
           ("WSNET_CUDA_VERSION", f'"{torch.version.cuda if build_cuda else ""}"')]  # of _C_cuda, if built
-cxx_flags = ["-O3", "-Wno-psabi", "-mtune-ctrl=^inter_unit_moves_to_vec,^inter_unit_moves_from_vec"]  # torch adds its own -std (C++17 up to 2.9, C++20 after)
+
+
+def gcc_only_flags() -> list:
+    """With GCC: no general-register spills into vector registers (they took the vector registers
+    of the CPU forward's multiply-add loop, whose fold vectors then went to the stack). Clang has
+    no such switch and needs none."""
+    try:
+        version = subprocess.run([os.environ.get("CXX", "c++"), "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    return [] if "clang" in version.lower() else ["-mtune-ctrl=^inter_unit_moves_to_vec,^inter_unit_moves_from_vec"]
+
+
+cxx_flags = ["-O3", "-Wno-psabi"] + gcc_only_flags()  # torch adds its own -std (C++17 up to 2.9, C++20 after)
 link_flags = []
 if flag("WSNET_SANITIZE"):
     sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]

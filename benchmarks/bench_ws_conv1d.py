@@ -127,7 +127,10 @@ def markdown(rows, device, meta) -> str:
     ok = {True: "yes", False: "**no**", None: "n/a"}
     lines = [f"# WSConv1d microbenchmarks on {device} ({meta['when']})", "",
              f"{meta['machine']}; torch {meta['torch']}, {meta['threads']} threads; float32; "
-             "times are medians of interleaved runs after warm-up.", "",
+             "times are medians of interleaved runs after warm-up"
+             + ("; freed memory kept in the heap (wsnet_ext.keep_freed_cpu_memory: no page faults on fresh "
+                "outputs)." if meta.get("keep_freed_memory") else "; glibc's default malloc (fresh outputs over "
+                "32 MB are new pages, faulted in by their first writes)."), "",
              "| layer | FLOP ratio | fwd ours ms | fwd conv1d ms | fwd PyTorch-IP ms | fwd speed-up vs conv1d (target) "
              "| fwd+bwd ours ms | fwd+bwd conv1d ms | fwd+bwd speed-up (target) | speed-up vs PyTorch-IP fwd / fwd+bwd "
              "| ours GFLOP/s | conv1d GFLOP/s | peak extra mem / output | targets met (fwd, fwd+bwd, IP, mem) |",
@@ -188,7 +191,12 @@ def main(argv=None):
                              "(benchmarks/training_protocol.py)")
     parser.add_argument("--dtypes", default="float32,bfloat16,float16", help="training protocol only")
     parser.add_argument("--batch", type=int, default=None, help="training protocol only (default 64)")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="call wsnet_ext.keep_freed_cpu_memory() first: freed blocks stay in glibc's heap, "
+                             "so outputs are not first-touched page by page (both contenders benefit)")
     args = parser.parse_args(argv)
+    if args.keep_freed_memory and not wsnet_ext.keep_freed_cpu_memory():
+        raise SystemExit("--keep-freed-memory: this C library is not glibc")
     if args.protocol == "training":
         return training_main(args)
     wanted = args.shapes.split(",")
@@ -199,7 +207,8 @@ def main(argv=None):
     for device in devices:
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
         meta = {"when": datetime.datetime.now().isoformat(timespec="minutes"), "torch": torch.__version__,
-                "threads": torch.get_num_threads(), "machine": name, "build": wsnet_ext.build_info()}
+                "threads": torch.get_num_threads(), "machine": name, "build": wsnet_ext.build_info(),
+                "keep_freed_memory": args.keep_freed_memory}
         rows = []
         for shape in tqdm(shapes, desc=f"ws_conv1d on {device.type}", unit="layer"):
             row = bench_shape(shape, device, args.quick)
