@@ -169,9 +169,7 @@ def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False,
                 results["ws8"].append(error_rate(model, *data(seed)[2]))
                 stats["ws8"] = model_stats(model)
         for name in results:
-            fresh[(name, compression)] = exp.build(variant, compression).eval()
-            if name == "ws8":
-                wsnet_ext.quantize_condensed(fresh[(name, compression)], bits=8)
+            fresh[(name, compression)] = fresh_model(exp, name, compression)
         for name, errors in results.items():
             rows.append({"experiment": exp.name, "variant": name, "compression": compression,
                          "test_error_mean": statistics.mean(errors),
@@ -183,14 +181,35 @@ def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False,
                 f"{rows[-1]['test_error_mean']:.2f} +- {rows[-1]['test_error_std']:.2f}%  {setting.key()}  "
                 f"params {stats[name]['params']}  bytes {stats[name]['bytes']}  model compression "
                 f"{stats[name]['model_compression']:.2f}  epoch {rows[-1]['epoch_seconds_median']:.2f} s", flush=True)
-    # batch-1 latency on one thread, every variant interleaved; the work does not depend on the weights
-    example = data(seeds[0])[2][0][:1]
-    latency = one_thread_latency_ms(fresh, example, rounds=2 if quick else 4, calls=3 if quick else 10)
+    attach_latency(rows, fresh, data(seeds[0])[2][0][:1], quick)
+    return rows
+
+
+def fresh_model(exp: Experiment, name: str, compression):
+    """An untrained model of a row's variant ('ws8': WSNet with 8-bit condensed filters), in eval mode."""
+    model = exp.build("ws" if name == "ws8" else name, compression).eval()
+    return wsnet_ext.quantize_condensed(model, bits=8) if name == "ws8" else model
+
+
+def attach_latency(rows, models: dict, example, quick: bool = False) -> None:
+    """Each row's batch-1 latency on one thread (models keyed by (variant, compression), all
+    interleaved; the work does not depend on the weights) and plain's over it."""
+    latency = one_thread_latency_ms(models, example, rounds=2 if quick else 4, calls=3 if quick else 10)
     plain = latency.get(("plain", None))
     for row in rows:
         row["latency_ms"] = latency[(row["variant"], row["compression"])]
         row["latency_vs_plain"] = plain / row["latency_ms"] if plain else None
-    return rows
+
+
+def add_latency(rows, args) -> None:
+    """Latency for rows of earlier runs that lack it: fresh models of each row's experiment, variant
+    and compression, on one input of the experiment's test split."""
+    known = {e.name: e for e in experiments(args)}
+    for name in dict.fromkeys(r["experiment"] for r in rows):
+        group = [r for r in rows if r["experiment"] == name]
+        exp = known[name]
+        models = {(r["variant"], r["compression"]): fresh_model(exp, r["variant"], r["compression"]) for r in group}
+        attach_latency(group, models, exp.load(group[0]["seeds"][0])[2][0][:1])
 
 
 def setting_text(r) -> str:
@@ -225,7 +244,10 @@ def markdown(rows, meta) -> str:
              f"torch {meta['torch']}, seeds {meta['seeds']}, {'QUICK smoke run' if meta['quick'] else 'full run'}. "
              "Test error of the best-validation epoch, mean +- std over seeds; 'compression' is the target of "
              "each compressed layer, 'model' the achieved whole-model ratio (plain-layer parameters / ours). "
-             + protocol, ""]
+             + protocol
+             + (f" Latency measured {meta['latency_measured']} on untrained models of the same architectures "
+                "(--add-latency; the time does not depend on the weights), the accuracy from the runs listed in the JSON."
+                if meta.get("latency_measured") else ""), ""]
     sources = meta.get("sources", [])  # a --merge of several runs
     lines += [f"- rows from `{m['file']}` ({m['when']}, seeds {m['seeds']}, "
               f"{'searched' if m.get('tuning') else 'fixed recipe'}, {m['seconds']:.0f} s)" for m in sources]
@@ -307,14 +329,22 @@ def main(argv=None) -> int:
     parser.add_argument("--compressions", default=None, help="comma-separated subset of each experiment's ratios")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                         help="no training: join the rows of earlier runs' JSON files into one table and plot")
+    parser.add_argument("--add-latency", action="store_true",
+                        help="with --merge: measure the batch-1 latency of every merged row again, on fresh models "
+                             "of the same architectures (accuracy stays the earlier runs')")
     parser.add_argument("--tag", default=None)
     parser.add_argument("--out", default=RESULTS)
     args = parser.parse_args(argv)
-    if args.merge:
-        rows, meta = merged(args.merge)
-        return write(rows, meta, os.path.join(args.out, f"accuracy_{args.tag or 'merged'}"))
     if args.fashion_mnist_dir is None and os.path.isdir(datasets.FASHION_MNIST_DEBIAN):
         args.fashion_mnist_dir = datasets.FASHION_MNIST_DEBIAN
+    if args.add_latency and not args.merge:
+        raise SystemExit("--add-latency works on the rows of --merge JSON files")
+    if args.merge:
+        rows, meta = merged(args.merge)
+        if args.add_latency:
+            add_latency(rows, args)
+            meta["latency_measured"] = time.strftime("%Y-%m-%d %H:%M")
+        return write(rows, meta, os.path.join(args.out, f"accuracy_{args.tag or 'merged'}"))
     chosen = [e for e in experiments(args)
               if (args.only is None or e.name in args.only.split(",")) and (e.needs is None or getattr(args, e.needs))]
     if args.only:

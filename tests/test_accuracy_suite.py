@@ -107,6 +107,19 @@ def test_filtered_runs_merge_into_one_table(tmp_path):
     assert "digits_mlp 8x: WSNet" in table and "(fixed)" in table and "searched" in table
     with pytest.raises(SystemExit, match="--variants: expected values from"):
         bench_accuracy.main(a + ["--variants", "plain,hashnet"])
+    # --add-latency: rows of a run without latency get it again from fresh models; accuracy kept
+    for row in rows_b:
+        row.pop("latency_ms"), row.pop("latency_vs_plain")
+    (tmp_path / "accuracy_b.json").write_text(json.dumps({"meta": json.loads(
+        (tmp_path / "accuracy_a.json").read_text())["meta"], "rows": rows_b}))
+    assert bench_accuracy.main(["--merge", str(tmp_path / "accuracy_a.json"), str(tmp_path / "accuracy_b.json"),
+                                "--add-latency", "--out", str(tmp_path), "--tag", "lat"]) == 0
+    timed = json.loads((tmp_path / "accuracy_lat.json").read_text())
+    assert [r["test_error_mean"] for r in timed["rows"]] == [r["test_error_mean"] for r in rows_a + rows_b]
+    assert all(r["latency_ms"] > 0 and r["latency_vs_plain"] > 0 for r in timed["rows"])
+    assert timed["meta"]["latency_measured"] and "Latency measured" in (tmp_path / "accuracy_lat.md").read_text()
+    with pytest.raises(SystemExit, match="--add-latency works on the rows of --merge"):
+        bench_accuracy.main(["--add-latency"])
 
 
 def write_idx(path, array, code):
