@@ -9,17 +9,22 @@ import pytest
 
 import wsnet_ext
 
+# glibc's own malloc and free of a 64 MB block (torch asks for aligned blocks, so whether a given
+# tensor lands in a freed block also depends on what else the process allocated in between)
 SCRIPT = textwrap.dedent("""
-    import resource, sys, torch, wsnet_ext
+    import ctypes, resource, sys, wsnet_ext
     if sys.argv[1] == "keep":
         assert wsnet_ext.keep_freed_cpu_memory() is True
-    faults = []
+    libc = ctypes.CDLL("libc.so.6")
+    libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    size, faults = 64 << 20, []   # over glibc's largest dynamic mmap threshold (32 MB)
     for _ in range(4):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        block = torch.empty(16 << 20)   # 64 MB, over glibc's largest dynamic mmap threshold
-        block.fill_(1.0)                # first touch
+        block = libc.malloc(size)
+        ctypes.memset(block, 1, size)   # first touch
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-        del block
+        libc.free(block)
     print(faults[-1])
 """)
 

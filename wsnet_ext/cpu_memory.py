@@ -5,8 +5,13 @@ which serves blocks over its mmap threshold with new pages and returns freed one
 Every call then first-touches its output page by page: ~4,000 minor faults, +3.5 ms on a 5.5 ms
 forward at 2 threads, after any other op freed memory (docs/benchmarks.md, "The slow first calls").
 Raising glibc's mmap and trim thresholds keeps freed blocks in the heap, where the next call reuses
-them without faults. The price: the process keeps its peak memory instead of giving it back. A
-caching malloc (jemalloc or tcmalloc through LD_PRELOAD) does the same for the whole process."""
+them without faults. Whether a given tensor lands in a freed block also depends on what else was
+allocated in between (torch asks for aligned blocks): `long`'s outputs stopped faulting after the
+first call (torch 2.14), a loop of 64 MB tensors on torch 2.13 kept faulting when the setting came
+after import; set MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ before Python starts for the
+same effect from the first allocation on. The price: the process keeps its peak memory instead of
+giving it back. A caching malloc (jemalloc or tcmalloc through LD_PRELOAD) does the same for the
+whole process."""
 
 from __future__ import annotations
 
