@@ -30,6 +30,15 @@ def test_batch_sizes_and_bias(batch, bias):
              stride=2, padding=1, dilation=2, bias=bias, dtype=torch.float64, seed=batch)
 
 
+@pytest.mark.parametrize("dilation", [7, 8, 15, 16, 17])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_dilations_around_the_vector_width(dilation, dtype):
+    # the AVX-512 forward sweeps row blocks for dilations below a vector's lanes (8 doubles, 16
+    # floats) and columns from there on; both sides of each switch, with more than one row block
+    run_case(batch=2, mc=3, repeat=2, length=dilation * 4 + 150, out_channels=9, kernel_size=5,
+             sample_stride=3, stride=1, padding=dilation, dilation=dilation, bias=True, dtype=dtype, seed=dilation)
+
+
 def test_one_input_channel():
     run_case(batch=3, mc=1, repeat=1, length=53, out_channels=16, kernel_size=8, sample_stride=2,
              stride=2, padding=4, dilation=1, bias=True, dtype=torch.float64, seed=7)

@@ -58,7 +58,7 @@ template <typename acc_t, int64_t kVecs>
 WS_TARGET("arch=x86-64-v4") __attribute__((noinline)) void forward_columns_avx512(const tile::Workspace<acc_t>& w,
     const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y,
     int64_t ld_y) {
-  tile::forward_tile<acc_t, 64, kVecs, true>(w, g, bias, t0, t1, n0, n1, y, ld_y);
+  tile::forward_tile<acc_t, 64, kVecs>(w, g, bias, t0, t1, n0, n1, y, ld_y);
 }
 template <typename acc_t>
 void forward_tile_avx512(const tile::Workspace<acc_t>& w,
@@ -79,13 +79,13 @@ template <typename acc_t>
 WS_TARGET("arch=x86-64-v3") void forward_tile_avx2(const tile::Workspace<acc_t>& w,
     const Conv1dGeometry& g, const acc_t* bias, int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y,
     int64_t ld_y) {
-  tile::forward_tile<acc_t, 32, 2, false>(w, g, bias, t0, t1, n0, n1, y, ld_y);
+  tile::forward_tile<acc_t, 32, 2>(w, g, bias, t0, t1, n0, n1, y, ld_y);
 }
 template <typename acc_t>
 void forward_tile_baseline(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g,
                            const acc_t* bias, int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y,
                            int64_t ld_y) {
-  tile::forward_tile<acc_t, 16, 2, false>(w, g, bias, t0, t1, n0, n1, y, ld_y);
+  tile::forward_tile<acc_t, 16, 2>(w, g, bias, t0, t1, n0, n1, y, ld_y);
 }
 
 template <typename acc_t>

@@ -131,15 +131,36 @@ WS_INLINE void gather_column(acc_t* y, const acc_t* q, int64_t offset, int64_t s
   }
 }
 
+// P[r0 + r, v0 + k] for kVecs vectors of rows and the kColumnBlock columns from v0 (§2 step 2):
+// the register block both forward sweeps compute, acc[k][i] = sum_j fold[j][r0 + i*lanes ..] * c[k][j].
+template <typename acc_t, int kBytes, int64_t kVecs>
+WS_INLINE void product_block(const Workspace<acc_t>& w, int64_t mc, int64_t v0, int64_t r0,
+                             typename Vector<acc_t, kBytes>::type (&acc)[kColumnBlock][kVecs]) {
+  using V = typename Vector<acc_t, kBytes>::type;
+  constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+  const acc_t* c = w.cond_t + v0 * mc;
+  for (int64_t k = 0; k < kColumnBlock; ++k) {
+    for (int64_t i = 0; i < kVecs; ++i) acc[k][i] = V{};
+  }
+  for (int64_t j = 0; j < mc; ++j) {
+    V f[kVecs];
+    for (int64_t i = 0; i < kVecs; ++i) f[i] = load<kBytes>(w.fold + j * w.fold_ld + r0 + i * kLane);
+    for (int64_t k = 0; k < kColumnBlock; ++k) {
+      const acc_t ckj = c[k * mc + j];
+      for (int64_t i = 0; i < kVecs; ++i) acc[k][i] += f[i] * ckj;
+    }
+  }
+}
+
 // Forward of outputs [t0, t1) of filters [n0, n1) into y[n * ld_y + (t - t0)]. Row 0 of the tile is
 // padded row t0*s. Per block of kColumnBlock columns and kRows rows, the inner products
-// P[r, v0..v0+3] (§2 step 2) stay in registers and go straight into the line prefix (§2 step 3):
+// P[r, v0..v0+3] (§2 step 2) go straight from registers into the line prefix (§2 step 3):
 //   Q_v[r] = P[r, v] + Q_{v-1}[r - d],
 // then the outputs whose segments open or close at these columns are gathered (§2 step 4). A
 // filter range sweeps only its own columns, from the block holding filter n0's first one: the
 // prefix then starts later along every line, which adds the same constant to both ends of each
 // segment, so the differences are the same sums (rounded differently).
-template <typename acc_t, int kBytes, int64_t kVecs, bool kShuffle>
+template <typename acc_t, int kBytes, int64_t kVecs>
 WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* bias,
                             int64_t t0, int64_t t1, int64_t n0, int64_t n1, acc_t* y_tile, int64_t ld_y) {
   using V = typename Vector<acc_t, kBytes>::type;
@@ -163,49 +184,16 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
     for (int64_t r = -w.pad; r < 0; ++r) cols[k][r] = 0;
   }
   for (int64_t r = 0; r < w.ld; ++r) cols[0][r] = 0;  // Q_{-1}
-  // AVX-512 (kShuffle) reads Q_{v-1}[r - d] from registers where d < lanes; the other builds,
-  // and longer shifts, load it from memory.
-  const bool in_registers = kShuffle && kRuntimeShuffle && d < kLane;
-  const auto index = shift_index<acc_t, kBytes>(in_registers ? d : 0);
+  // Q_{v-1}[r - d] from memory (where d < lanes on a GCC AVX-512 build, forward_tile_by_rows runs
+  // instead and shifts it in registers)
   for (int64_t v0 = v_begin; v0 < v_end; v0 += kColumnBlock) {
-    const acc_t* c = w.cond_t + v0 * mc;
-    V carry[kColumnBlock];  // last vector of Q_{v0+k} in the previous row block; rows < 0 are 0
-    for (int64_t k = 0; k < kColumnBlock; ++k) carry[k] = V{};
     for (int64_t r0 = 0; r0 < w.ld; r0 += kRows) {
       V acc[kColumnBlock][kVecs];
+      product_block<acc_t, kBytes, kVecs>(w, mc, v0, r0, acc);
       for (int64_t k = 0; k < kColumnBlock; ++k) {
-        for (int64_t i = 0; i < kVecs; ++i) acc[k][i] = V{};
-      }
-      for (int64_t j = 0; j < mc; ++j) {
-        V f[kVecs];
-        for (int64_t i = 0; i < kVecs; ++i) f[i] = load<kBytes>(w.fold + j * w.fold_ld + r0 + i * kLane);
-        for (int64_t k = 0; k < kColumnBlock; ++k) {
-          const acc_t ckj = c[k * mc + j];
-          for (int64_t i = 0; i < kVecs; ++i) acc[k][i] += f[i] * ckj;
-        }
-      }
-      if (in_registers) {
-        // Q_{v-1}[r - d] from registers: this block's vectors of the previous column, and the
-        // last vector of that column in the previous row block (carry).
-        V prev[kVecs];
-        for (int64_t i = 0; i < kVecs; ++i) prev[i] = load<kBytes>(cols[0] + r0 + i * kLane);
-        V prev_carry = load<kBytes>(cols[0] + r0 - kLane);
-        for (int64_t k = 0; k < kColumnBlock; ++k) {
-          V cur[kVecs];
-          for (int64_t i = 0; i < kVecs; ++i) {
-            cur[i] = acc[k][i] + shift_pair(i == 0 ? prev_carry : prev[i - 1], prev[i], index);
-            store<kBytes>(cols[k + 1] + r0 + i * kLane, cur[i]);
-          }
-          prev_carry = carry[k];
-          carry[k] = cur[kVecs - 1];
-          for (int64_t i = 0; i < kVecs; ++i) prev[i] = cur[i];
-        }
-      } else {
-        for (int64_t k = 0; k < kColumnBlock; ++k) {
-          for (int64_t i = 0; i < kVecs; ++i) {
-            const int64_t r = r0 + i * kLane;
-            store<kBytes>(cols[k + 1] + r, acc[k][i] + load<kBytes>(cols[k] + r - d));
-          }
+        for (int64_t i = 0; i < kVecs; ++i) {
+          const int64_t r = r0 + i * kLane;
+          store<kBytes>(cols[k + 1] + r, acc[k][i] + load<kBytes>(cols[k] + r - d));
         }
       }
     }
@@ -290,19 +278,8 @@ WS_INLINE void forward_tile_by_rows(const Workspace<acc_t>& w, const Conv1dGeome
     for (int64_t k = 0; k <= kColumnBlock; ++k) q[k] = w.column + k * kQ;
     for (int64_t i = 0; i < kQ; ++i) q[0][i] = 0;  // Q_{v_begin - 1} = 0
     for (int64_t v0 = v_begin; v0 < v_end; v0 += kColumnBlock) {
-      const acc_t* c = w.cond_t + v0 * mc;
       V acc[kColumnBlock][kVecs];
-      for (int64_t k = 0; k < kColumnBlock; ++k) {
-        for (int64_t i = 0; i < kVecs; ++i) acc[k][i] = V{};
-      }
-      for (int64_t j = 0; j < mc; ++j) {
-        V f[kVecs];
-        for (int64_t i = 0; i < kVecs; ++i) f[i] = load<kBytes>(w.fold + j * w.fold_ld + r0 + i * kLane);
-        for (int64_t k = 0; k < kColumnBlock; ++k) {
-          const acc_t ckj = c[k * mc + j];
-          for (int64_t i = 0; i < kVecs; ++i) acc[k][i] += f[i] * ckj;
-        }
-      }
+      product_block<acc_t, kBytes, kVecs>(w, mc, v0, r0, acc);
       acc_t* carry_v0 = carry + (v0 - v_begin) * kLane;
       V prev[kVecs + 1];  // Q_{v-1}: its vector above the block, then the block's rows
       for (int64_t i = 0; i <= kVecs; ++i) prev[i] = load<kBytes>(q[0] + i * kLane);
