@@ -195,3 +195,36 @@ def test_by_params_fast_needs_an_example_input():
                  lambda: wsnet_ext.hashify(small_model(), 4, allocate="by_params_fast")):
         with pytest.raises(ValueError, match="example_input expects a tensor"):
             call()
+
+
+@pytest.mark.parametrize("tool", ["wsnetify", "hashify"])
+@pytest.mark.parametrize("heavy", [3, 5])
+def test_heavy_compactness_sets_the_heavy_layers_floor_and_the_model_ratio_holds(tool, heavy):
+    """by_params_fast with heavy_compactness: conv1 and conv2 (the heavy layers) at about `heavy`
+    (the candidate nearest it from above: WSNet's S and C are discrete), the rest of the budget spent
+    by size so the model still reaches 10x."""
+    model = wsnet_ext.models.soundnet(10)
+    before = total_params(model)
+    report = []
+    kwargs = dict(allocate="by_params_fast", example_input=torch.zeros(1, 1, 22050), report=report,
+                  heavy_compactness=heavy)
+    if tool == "wsnetify":
+        wsnet_ext.wsnetify(model, 10, init="random", **kwargs)
+    else:
+        wsnet_ext.hashify(model, 10, **kwargs)
+    assert 10 <= before / total_params(model) <= 11.5
+    convs = {row["name"]: row for row in report[:-1] if row["type"] == "Conv1d"}
+    for name in ("0", "4"):
+        assert convs[name]["new_type"] is not None and heavy * 0.9 <= convs[name]["compression"] <= heavy * 1.2, convs[name]
+    factory = wsnet_ext.models.soundnet(10, "ws" if tool == "wsnetify" else "hashed", 10, allocate="by_params_fast",
+                                        heavy_compactness=heavy)
+    assert total_params(factory) == total_params(model)
+
+
+def test_heavy_compactness_is_refused_outside_by_params_fast_and_below_one():
+    example = torch.zeros(1, 1, 50)
+    with pytest.raises(ValueError, match="heavy_compactness applies to allocate='by_params_fast', got allocate='by_params'"):
+        wsnet_ext.wsnetify(small_model(), 4, init="random", allocate="by_params", heavy_compactness=2)
+    for bad in (0.5, "2", True):
+        with pytest.raises(ValueError, match=r"heavy_compactness expects a number >= 1, got"):
+            wsnet_ext.hashify(small_model(), 4, allocate="by_params_fast", example_input=example, heavy_compactness=bad)

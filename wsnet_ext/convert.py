@@ -245,6 +245,18 @@ def _allocated(model: nn.Module, eligible: list, ratio: float, candidates_of, al
     return {name: candidate for (name, _), candidate in zip(eligible, chosen)}
 
 
+def _heavy_ratio(allocate: str, heavy_compactness, compactness: float) -> float:
+    """The compression by_params_fast's heavy layers keep at least: `heavy_compactness`, default
+    `compactness`."""
+    if heavy_compactness is None:
+        return compactness
+    if allocate != "by_params_fast":
+        raise ValueError(f"heavy_compactness applies to allocate='by_params_fast', got allocate={allocate!r}")
+    if isinstance(heavy_compactness, bool) or not (isinstance(heavy_compactness, (int, float)) and heavy_compactness >= 1):
+        raise ValueError(f"heavy_compactness expects a number >= 1, got {heavy_compactness!r}")
+    return heavy_compactness
+
+
 def _check_example_input(allocate: str, example_input) -> None:
     if allocate == "by_params_fast" and not isinstance(example_input, torch.Tensor):
         raise ValueError("example_input expects a tensor the model runs on (allocate='by_params_fast' counts "
@@ -254,7 +266,8 @@ def _check_example_input(allocate: str, example_input) -> None:
 def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
              types=(nn.Conv1d, nn.Conv2d, nn.Linear), exclude=(), keep_head: bool = True,
              tolerance: float = 0.5, policy: str = "spatial", allocate: str = "uniform",
-             example_input=None, verbose: bool = False, report: list | None = None) -> nn.Module:
+             example_input=None, heavy_compactness: float | None = None, verbose: bool = False,
+             report: list | None = None) -> nn.Module:
     """Replaces the plain layers of `model` by WSNet layers whose compactness is as close as S and C
     allow to `compactness`, in place, and returns the model (the same object; a model that is
     itself one plain layer comes back as its replacement).
@@ -273,7 +286,8 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     Each layer's ratio then grows with its size: small layers stay plain, big ones take more
     (wsnet_ext/_allocate.py; `tolerance` is not used). 'by_params_fast' does the same, but the
     layers doing most of the multiply-adds on `example_input` (required then) keep at least the
-    uniform compression, so the model stays fast. verbose prints what happened; `report`, if
+    uniform compression, so the model stays fast; `heavy_compactness` (by_params_fast only) sets
+    that floor lower (more accurate, slower) or higher than `compactness`. verbose prints what happened; `report`, if
     a list, receives one dict per layer (name, type, new_type, compression, sample_stride,
     channel_repeat, seed, params_before, params_after, reason) and a last one for the whole model;
     hashify reports the same way."""
@@ -286,13 +300,14 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
         raise ValueError(f"policy expects one of {POLICIES}, got {policy!r}")
     _check_allocate(allocate)
     _check_example_input(allocate, example_input)
+    heavy = _heavy_ratio(allocate, heavy_compactness, compactness)
     rows, params_before = [], sum(p.numel() for p in model.parameters())
     targets = [(name, layer, reason or _unsupported(layer)) for name, layer, reason in
                _targets(model, types, exclude, keep_head)]
     allocated = None
     if allocate != "uniform":
         def uniform_of(layer):
-            s, c, achieved = choose_sampling(layer, compactness, policy=policy)
+            s, c, achieved = choose_sampling(layer, heavy, policy=policy)
             return _allocate.Candidate(round(layer.weight.numel() / achieved), achieved, (s, c))
         allocated = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compactness,
                                lambda layer: _ws_candidates(layer, policy), allocate, uniform_of, example_input)
@@ -320,24 +335,26 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
 
 def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d, nn.Linear),
             exclude=(), keep_head: bool = True, seed: int = 0, allocate: str = "uniform",
-            example_input=None, verbose: bool = False, report: list | None = None) -> nn.Module:
+            example_input=None, heavy_compactness: float | None = None, verbose: bool = False,
+            report: list | None = None) -> nn.Module:
     """Replaces the plain layers of `model` by HashedNets layers of `compression` (freshly
     initialised; the k-th layer of `types` hashes with seed + k), in place, and returns the model.
-    keep_head, exclude, allocate, example_input, verbose and report work as in wsnetify (allocate='by_params':
+    keep_head, exclude, allocate, example_input, heavy_compactness, verbose and report work as in wsnetify (allocate='by_params':
     `compression` is the whole model's ratio, spent by layer size as for WSNet, so the two compare
     at equal budgets)."""
     if isinstance(compression, bool) or not (isinstance(compression, (int, float)) and compression >= 1):
         raise ValueError(f"compression expects a number >= 1, got {compression!r}")
     _check_allocate(allocate)
     _check_example_input(allocate, example_input)
+    heavy = _heavy_ratio(allocate, heavy_compactness, compression)
     rows, params_before = [], sum(p.numel() for p in model.parameters())
     targets = [(name, layer, reason or _unsupported(layer)) for name, layer, reason in
                _targets(model, types, exclude, keep_head)]
     allocated = None
     if allocate != "uniform":
         def uniform_of(layer):
-            held = math.ceil(layer.weight.numel() / compression)
-            return _allocate.Candidate(held, layer.weight.numel() / held, compression)
+            held = math.ceil(layer.weight.numel() / heavy)
+            return _allocate.Candidate(held, layer.weight.numel() / held, heavy)
         allocated = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compression,
                                _hashed_candidates, allocate, uniform_of, example_input)
     for k, (name, layer, reason) in enumerate(targets):
