@@ -6,6 +6,7 @@ the same sizes, cross-validated on the data set's own folds.
     python benchmarks/bench_audio.py --data ~/data/UrbanSound8K                    # 10 folds
     python benchmarks/bench_audio.py --data ~/my_sounds --layout folders --folds 5 # a folder per class
     python benchmarks/bench_audio.py --synthetic /tmp/synth_audio --quick          # synthetic, minutes
+    python benchmarks/bench_audio.py --merge a.json b.json --tag ab               # runs pooled, one table
 
 The layout is detected from the metadata files unless --layout says. Audio is decoded once (mono,
 resampled to --rate with soxr, centre-cropped or zero-padded to --seconds) and cached under
@@ -44,7 +45,15 @@ def parse(argv):
                    help="WSNet (S, C) policy per layer, or a comma-separated list to compare: spatial, balanced, channel")
     p.add_argument("--allocate", default="uniform",
                    help="comma-separated budget allocations: uniform (every layer at the target), by_params "
-                        "(the target as the whole model's ratio, spent by layer size); default uniform")
+                        "(the target as the whole model's ratio, spent by layer size), by_params_fast (by_params, the "
+                        "layers doing most multiply-adds at least at the target), by_params_fast:H (... at least at "
+                        "H); default uniform")
+    p.add_argument("--variants", default=",".join(experiment.KINDS),
+                   help="comma-separated kinds to train: plain, narrow, ws, hashed (default all; e.g. ws,hashed to "
+                        "add allocations to an earlier run with --merge)")
+    p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                   help="write one table from the rows of earlier runs' JSON files (same data and recipe): "
+                        "accuracies pooled over their folds and seeds, latency measured again")
     p.add_argument("--time-shift", type=float, default=0.0,
                    help="train on clips rolled by a random offset up to this share of their length (e.g. 0.5)")
     p.add_argument("--tune", action="store_true",
@@ -65,6 +74,8 @@ def parse(argv):
     p.add_argument("--tag", default=None)
     p.add_argument("--out", default=RESULTS)
     args = p.parse_args(argv)
+    if args.merge:
+        return args
     if bool(args.data) == bool(args.synthetic):
         p.error("give exactly one of --data DIR and --synthetic DIR")
     if args.quick:
@@ -79,8 +90,11 @@ def parse(argv):
         p.error(f"--compressions expects numbers >= 1, got {args.compressions}")
     from wsnet_ext._allocate import ALLOCATIONS
     args.allocate = args.allocate.split(",")
-    if not args.allocate or any(x not in ALLOCATIONS for x in args.allocate):
-        p.error(f"--allocate expects names of {ALLOCATIONS}, got {args.allocate}")
+    if not args.allocate or any(not allocation_ok(x, ALLOCATIONS) for x in args.allocate):
+        p.error(f"--allocate expects names of {ALLOCATIONS} (by_params_fast:H with a number H >= 1), got {args.allocate}")
+    args.variants = args.variants.split(",")
+    if not args.variants or any(x not in experiment.KINDS for x in args.variants):
+        p.error(f"--variants expects kinds of {experiment.KINDS}, got {args.variants}")
     if not 0 <= args.time_shift <= 1:
         p.error(f"--time-shift expects a share in [0, 1], got {args.time_shift}")
     from wsnet_ext.convert import POLICIES
@@ -90,8 +104,36 @@ def parse(argv):
     return args
 
 
+def allocation_ok(spec: str, names) -> bool:
+    name, colon, heavy = spec.partition(":")
+    if not colon:
+        return name in names
+    try:
+        return name == "by_params_fast" and float(heavy) >= 1
+    except ValueError:
+        return False
+
+
+def write(rows: list[dict], meta: dict, stem: str, title: str) -> None:
+    with open(stem + ".json", "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=1)
+    table = report.markdown(rows, meta)
+    with open(stem + ".md", "w") as f:
+        f.write(table)
+    report.plot(rows, stem + ".png", title)
+    print(table)
+    print(f"wrote {stem}.json, .md, .png")
+
+
 def main(argv=None) -> int:
     args = parse(argv)
+    if args.merge:
+        from benchmarks.audio.merge import merged
+        rows, meta = merged(args.merge)
+        os.makedirs(args.out, exist_ok=True)
+        write(rows, meta, os.path.join(args.out, f"audio_{args.tag or 'merged'}"),
+              f"{meta['layout']}: {meta['clips']} clips, {meta['classes']} classes, {len(meta['sources'])} runs")
+        return 0
     began = time.time()
     progress = not args.no_progress
     if args.synthetic:
@@ -119,26 +161,20 @@ def main(argv=None) -> int:
     recipe = experiment.Recipe(args.epochs, args.lr, args.weight_decay, args.batch_size, seed=args.seed,
                                time_shift=args.time_shift, tune=args.tune, tune_epochs=args.tune_epochs)
     rows = experiment.cross_validate(data, len(audio.classes), audio.folds, test_folds, recipe, args.compressions,
-                                     args.quantized, progress, policies=args.policy, allocations=args.allocate)
+                                     args.quantized, progress, policies=args.policy, allocations=args.allocate,
+                                     kinds=args.variants)
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "data": f"{audio.layout} at {audio.root}",
             "layout": audio.layout, "clips": len(data.y), "classes": len(audio.classes), "class_names": audio.classes,
             "rate": args.rate, "seconds": seconds, "folds": audio.folds, "test_folds": test_folds,
             "epochs": args.epochs, "policies": args.policy, "allocations": args.allocate,
+            "variants": args.variants,
             "time_shift": args.time_shift, "tuned": args.tune, "tune_epochs": args.tune_epochs, "lr": args.lr, "weight_decay": args.weight_decay, "batch_size": args.batch_size,
             "seed": args.seed, "quick": args.quick, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "skipped": data.skipped, "ignored": audio.ignored, "from_cache": data.from_cache,
             "seconds_total": time.time() - began}
     tag = args.tag or ("quick" if args.quick else audio.layout)
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"audio_{tag}")
-    with open(stem + ".json", "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=1)
-    table = report.markdown(rows, meta)
-    with open(stem + ".md", "w") as f:
-        f.write(table)
-    report.plot(rows, stem + ".png", f"{audio.layout}: {len(data.y)} clips, {len(audio.classes)} classes")
-    print(table)
-    print(f"wrote {stem}.json, .md, .png")
+    write(rows, meta, os.path.join(args.out, f"audio_{tag}"), f"{audio.layout}: {len(data.y)} clips, {len(audio.classes)} classes")
     return 0
 
 

@@ -261,3 +261,49 @@ def test_cli_rejects_bad_arguments(tmp_path):
         bench_audio.main(["--data", str(tmp_path), "--compressions", "0.5"])
     with pytest.raises(ValueError, match="layout expects"):
         layouts.load(str(tmp_path), "wav_folders")
+
+
+def test_merge_pools_folds_adds_variants_and_refuses_what_does_not_pool(tree, tmp_path):
+    """Three runs: all variants on fold 1, the same on fold 2, and only WSNet with a new allocation
+    (by_params_fast:3) on fold 1; --merge pools the folds of the shared variants, keeps the new one
+    beside them and times every row again in one process."""
+    out = tmp_path / "out"
+    common = ["--data", tree["esc50"], "--quick", "--seconds", "0.3", "--cache", str(tmp_path / "c"), "--out", str(out),
+              "--no-progress"]
+    assert bench_audio.main(common + ["--test-folds", "1", "--tag", "f1"]) == 0
+    assert bench_audio.main(common + ["--test-folds", "2", "--tag", "f2"]) == 0
+    assert bench_audio.main(common + ["--test-folds", "1", "--variants", "ws", "--allocate", "by_params_fast:3",
+                                      "--tag", "new"]) == 0
+    runs = {t: json.loads((out / f"audio_{t}.json").read_text()) for t in ("f1", "f2", "new")}
+    assert {r["variant"] for r in runs["new"]["rows"]} == {"ws"}          # --variants: only what was asked
+    new_row = runs["new"]["rows"][0]
+    assert new_row["allocation"] == "by_params_fast:3" and 2.7 <= new_row["layer_compression"][0] <= 3.6
+    assert new_row["latency_ms"] > 0 and new_row["latency_vs_plain"] > 0  # plain timed beside it
+    paths = [str(out / f"audio_{t}.json") for t in ("f1", "f2", "new")]
+    assert bench_audio.main(["--merge", *paths, "--out", str(out), "--tag", "m"]) == 0
+    merged = json.loads((out / "audio_m.json").read_text())
+    rows = {(r["variant"], r["allocation"]): r for r in merged["rows"]}
+    assert set(rows) == {("plain", None), ("narrow", None), ("ws", "uniform"), ("hashed", "uniform"),
+                         ("ws", "by_params_fast:3")}
+    for key, row in rows.items():
+        sources = [r for run in ("f1", "f2") for r in runs[run]["rows"] if (r["variant"], r["allocation"]) == key]
+        if key[1] == "by_params_fast:3":
+            sources = [new_row]
+        expected = {f: a for r in sources for f, a in r["fold_accuracy"].items()}
+        assert row["fold_accuracy"] == expected
+        assert row["accuracy_mean"] == pytest.approx(sum(expected.values()) / len(expected))
+        assert row["latency_ms"] > 0
+    assert sorted(rows[("ws", "uniform")]["fold_accuracy"]) == ["1", "2"]
+    assert rows[("plain", None)]["latency_vs_plain"] == 1.0 and merged["meta"]["test_folds"] == [1, 2]
+    assert "Merged from" in (out / "audio_m.md").read_text()
+    with pytest.raises(SystemExit, match="fold 1 .*appears twice"):
+        bench_audio.main(["--merge", paths[0], paths[0], "--out", str(out)])
+    other = json.loads((out / "audio_f2.json").read_text())
+    other["meta"]["epochs"] = 7
+    (out / "other.json").write_text(json.dumps(other))
+    with pytest.raises(SystemExit, match="epochs=7 .* only runs trained the same way merge"):
+        bench_audio.main(["--merge", paths[0], str(out / "other.json"), "--out", str(out)])
+    with pytest.raises(SystemExit):
+        bench_audio.main(["--data", tree["esc50"], "--allocate", "by_params_fast:0.5"])
+    with pytest.raises(SystemExit):
+        bench_audio.main(["--data", tree["esc50"], "--variants", "ws,wide"])

@@ -23,6 +23,9 @@ from benchmarks.timing import one_thread_latency_ms
 from .decode import Decoded
 
 
+KINDS = ("plain", "narrow", "ws", "hashed")  # the trained variants (ws8: a trained ws model, 8-bit)
+
+
 @dataclass
 class Recipe:
     epochs: int = 30
@@ -66,33 +69,43 @@ def compressed_ratio(model) -> float:
     return sum(r.plain_params for r in rows) / sum(r.params for r in rows)
 
 
-def variants(num_classes: int, compressions, policies=("spatial",), allocations=("uniform",)):
+def allocation_kwargs(allocation: str) -> dict:
+    """wsnetify / hashify keywords of an allocation name; 'by_params_fast:H' floors the heavy layers
+    at H (heavy_compactness=H)."""
+    name, _, heavy = allocation.partition(":")
+    return {"allocate": name, **({"heavy_compactness": float(heavy)} if heavy else {})}
+
+
+def variants(num_classes: int, compressions, policies=("spatial",), allocations=("uniform",),
+             kinds=KINDS):
     """(name, target compression, WSNet sampling policy, allocation, builder) of every trained
     variant: WSNet once per policy (wsnet_ext.convert.choose_sampling) and allocation. 'uniform':
     every compressed layer at the target; HashNet is built at the ratio the first policy's WSNet
     model reached on the same layers, so both hold the same number of parameters (the paper's
     'equal size'). 'by_params': the target is the whole model's ratio, spent by layer size
     (wsnetify / hashify allocate='by_params'), for WSNet and HashNet alike. 'narrow': the plain
-    network with fewer channels, as many parameters as the first WSNet model at that target."""
+    network with fewer channels, as many parameters as the first WSNet model at that target.
+    `kinds`: which of plain, narrow, ws and hashed to run (e.g. only the new ones, to be merged
+    with an earlier run's rows by --merge)."""
     soundnet = wsnet_ext.models.soundnet
     runs = [("plain", None, None, None, lambda: soundnet(num_classes))]
     for k in compressions:
         # the plain network narrowed to the first WSNet model's parameters (every layer's channels
         # scaled by one width factor)
-        budget = params(soundnet(num_classes, "ws", k, policy=policies[0], allocate=allocations[0]))
+        budget = params(soundnet(num_classes, "ws", k, policy=policies[0], **allocation_kwargs(allocations[0])))
         _, width = narrowed(lambda w: soundnet(num_classes, width=w), budget, 1.0, 0.02)
         runs.append(("narrow", k, None, None, lambda width=width: soundnet(num_classes, width=width)))
         for allocation in allocations:
+            how = allocation_kwargs(allocation)
             for policy in policies:
-                runs.append(("ws", k, policy, allocation, lambda k=k, policy=policy, allocation=allocation:
-                             soundnet(num_classes, "ws", k, policy=policy, allocate=allocation)))
+                runs.append(("ws", k, policy, allocation, lambda k=k, policy=policy, how=how:
+                             soundnet(num_classes, "ws", k, policy=policy, **how)))
             if allocation == "uniform":
                 ratio = compressed_ratio(soundnet(num_classes, "ws", k, policy=policies[0]))
                 runs.append(("hashed", k, None, allocation, lambda ratio=ratio: soundnet(num_classes, "hashed", ratio)))
             else:
-                runs.append(("hashed", k, None, allocation, lambda k=k, allocation=allocation:
-                             soundnet(num_classes, "hashed", k, allocate=allocation)))
-    return runs
+                runs.append(("hashed", k, None, allocation, lambda k=k, how=how: soundnet(num_classes, "hashed", k, **how)))
+    return [run for run in runs if run[0] in kinds]
 
 
 def sampling(model) -> list | None:
@@ -144,12 +157,12 @@ def choose_settings(data: Decoded, folds: list[int], fold: int, runs, recipe: Re
 
 def cross_validate(data: Decoded, num_classes: int, folds: list[int], test_folds: list[int], recipe: Recipe,
                    compressions, quantized: bool, progress: bool = True, log=print,
-                   policies=("spatial",), allocations=("uniform",)) -> list[dict]:
+                   policies=("spatial",), allocations=("uniform",), kinds=KINDS) -> list[dict]:
     """One row per variant: accuracy per test fold, sizes, the median training step time and the
     batch-1 inference latency on one thread (inference_latency); with `quantized`, each trained WSNet model is also tested with 8-bit condensed filters. With
     recipe.tune, each variant's lr and weight decay come from choose_settings on the first test
     fold; else every variant trains with recipe.lr and recipe.weight_decay."""
-    runs = variants(num_classes, compressions, policies, allocations)
+    runs = variants(num_classes, compressions, policies, allocations, kinds)
     results: dict[tuple, dict] = {}
     settings = choose_settings(data, folds, test_folds[0], runs, recipe, progress, log) if recipe.tune else {}
     augment = time_shift(recipe.time_shift) if recipe.time_shift else None
@@ -187,21 +200,37 @@ def cross_validate(data: Decoded, num_classes: int, folds: list[int], test_folds
                 record(fold, "ws8", k, policy, allocation, model, accuracy, None, result.best_epoch, setting)
                 log(f"  {'ws8':<6} {k:>4}x {policy:<8} accuracy {accuracy:6.2f}%  "
                     f"bytes {results[('ws8', k, policy, allocation)]['bytes']}")
-    latency = inference_latency(runs, data.x.shape[-1], quantized)
-    plain_latency = next((v for key, v in latency.items() if key[0] == "plain"), None)
-    for key, row in results.items():
-        row["latency_ms"] = latency[key]
-        row["latency_vs_plain"] = plain_latency / latency[key] if plain_latency else None
-    plain_row = next(row for key, row in results.items() if key[0] == "plain")
-    for key, row in results.items():
-        if key[0] == "narrow":  # sizes against the full plain network, not its own
-            row["plain_params"], row["plain_float32_bytes"] = plain_row["plain_params"], plain_row["plain_float32_bytes"]
-            row["model_ratio"] = plain_row["plain_params"] / row["params"]
     rows = list(results.values())
+    add_latency(rows, runs, num_classes, data.x.shape[-1], quantized)
+    summarize(rows, params(wsnet_ext.models.soundnet(num_classes)))
+    return rows
+
+
+def add_latency(rows: list[dict], runs, num_classes: int, clip_length: int, quantized: bool) -> None:
+    """Each row's batch-1 latency (inference_latency, in one process, the plain network timed
+    beside them even when it is not among `runs`) and its speed-up over plain."""
+    if not any(run[0] == "plain" for run in runs):
+        runs = [("plain", None, None, None, lambda: wsnet_ext.models.soundnet(num_classes))] + list(runs)
+    latency = inference_latency(runs, clip_length, quantized)
+    plain_latency = next(v for key, v in latency.items() if key[0] == "plain")
     for row in rows:
+        row["latency_ms"] = latency[row_key(row)]
+        row["latency_vs_plain"] = plain_latency / row["latency_ms"]
+
+
+def row_key(row: dict) -> tuple:
+    return (row["variant"], row["compression"], row["policy"], row["allocation"])
+
+
+def summarize(rows: list[dict], plain_params: int) -> None:
+    """Accuracy mean and std over the folds, median step and bytes ratio of each row, in place; the
+    narrowed network's ratios count against the full plain network's `plain_params`."""
+    for row in rows:
+        if row["variant"] == "narrow":
+            row["plain_params"], row["plain_float32_bytes"] = plain_params, 4 * plain_params
+            row["model_ratio"] = plain_params / row["params"]
         accuracies = list(row["fold_accuracy"].values())
         row["accuracy_mean"] = statistics.mean(accuracies)
         row["accuracy_std"] = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
         row["step_ms_median"] = statistics.median(row["step_ms"]) if row["step_ms"] else None
         row["bytes_ratio"] = row["plain_float32_bytes"] / row["bytes"]
-    return rows

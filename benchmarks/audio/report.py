@@ -10,7 +10,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
     lines = [f"# Audio classification: SoundNet-style network, plain vs WSNet vs HashNet ({meta['when']})", "",
              f"Data: {meta['data']}. {meta['clips']} clips of {meta['seconds']} s at {meta['rate']} Hz, "
              f"{meta['classes']} classes; test folds {meta['test_folds']} of {meta['folds']} (the next fold "
-             f"validates). {meta['epochs']} epochs, Adam lr {meta['lr']}, weight decay {meta['weight_decay']}, "
+             f"validates){seeds_text(meta)}. {meta['epochs']} epochs, Adam lr {meta['lr']}, weight decay {meta['weight_decay']}, "
              f"batch {meta['batch_size']}; torch {meta['torch']}, {meta['threads']} CPU threads, "
              f"{meta['seconds_total']:.0f} s in all.", "",
              "Accuracy: mean +- std over the test folds. 'target': the compression asked of each compressed "
@@ -23,7 +23,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
                 f"({meta.get('tune_epochs') or meta['epochs']} epochs per search run; 'lr, wd' column)."
                 if meta.get("tuned") else "one lr and weight decay for every variant."), "",
              "Allocation 'uniform': every compressed layer at the target; 'by_params': the target is the whole "
-             "model's ratio, spent by layer size (small layers plain).", "",
+             "model's ratio, spent by layer size (small layers plain); 'by_params_fast': by_params with the layers "
+             "doing 3/4 of the multiply-adds (conv1-conv2) kept at least at the target, 'by_params_fast:H' at least "
+             "at H (wsnetify's heavy_compactness).", "",
              "| variant | allocation | target | accuracy % | lr, wd | params | model ratio | bytes | bytes ratio | "
              "step ms | latency ms (batch 1, 1 thread) | x faster | per-layer compression |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -31,16 +33,26 @@ def markdown(rows: list[dict], meta: dict) -> str:
     for r in rows:
         step = f"{r['step_ms_median']:.1f}" if r["step_ms_median"] is not None else "(as WSNet)"
         name = NAMES[r["variant"]] + (f" ({r['policy']})" if several and r.get("policy") else "")
-        setting = f"{r['lr']:g}, {r['weight_decay']:g}" if "lr" in r else "-"
+        setting = " / ".join(f"{lr:g}, {wd:g}" for lr, wd in r.get("settings") or [(r["lr"], r["weight_decay"])])
         latency = f"{r['latency_ms']:.2f} | {r['latency_vs_plain']:.2f}" if r.get("latency_ms") else "- | -"
         lines.append(f"| {name} | {r.get('allocation') or '-'} | {r['compression'] or '-'} | {r['accuracy_mean']:.2f} +- "
                      f"{r['accuracy_std']:.2f} | {setting} | {r['params']:,} | {r['model_ratio']:.1f} | {r['bytes']:,} | "
                      f"{r['bytes_ratio']:.1f} | {step} | {latency} | {', '.join(str(c) for c in r['layer_compression']) or '-'} |")
+    if meta.get("sources"):
+        lines += ["", "Merged from (latency measured again, all rows in one process):"] + [
+            f"- {s['file']}: test folds {s['test_folds']}, seed {s['seed']}, allocations {s['allocations']}"
+            + (f", variants {s['variants']}" if s.get("variants") else "") for s in meta["sources"]]
     if meta.get("skipped"):
         lines += ["", f"Left out as unreadable ({len(meta['skipped'])}):"] + [f"- {s}" for s in meta["skipped"]]
     if meta.get("ignored"):
         lines += ["", f"Non-audio files ignored: {len(meta['ignored'])} (listed in the JSON)."]
     return "\n".join(lines) + "\n"
+
+
+def seeds_text(meta: dict) -> str:
+    """', seeds [0, 1] (folds drawn again per seed)' for a merge of several seeds, else ''."""
+    seeds = meta.get("seeds") or [meta.get("seed", 0)]
+    return f", seeds {seeds} (each seed draws its own folders-layout folds and initialisation)" if len(seeds) > 1 else ""
 
 
 def plot(rows: list[dict], path: str, title: str) -> None:
