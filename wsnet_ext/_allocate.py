@@ -80,9 +80,18 @@ def heavy_layers(multiply_adds: list[int], share: float = HEAVY_SHARE) -> set[in
     return picked
 
 
-def at_least(candidates: list[Candidate], floor: Candidate) -> list[Candidate]:
-    """`floor` and the candidates that compress at least as much."""
-    return [floor] + [c for c in candidates if c.ratio >= floor.ratio and c != floor]
+def at_least(candidates: list[Candidate], floor: Candidate, work=None) -> list[Candidate]:
+    """`floor` and the candidates that compress at least as much (and, given `work`, a function of
+    a candidate, need no more work than the floor)."""
+    return [floor] + [c for c in candidates if c.ratio >= floor.ratio and c != floor
+                      and (work is None or work(c) <= work(floor))]
+
+
+def cheapest_near(candidates: list[Candidate], ratio: float, work, within: float = 1.15) -> Candidate | None:
+    """The candidate needing the least `work` among those within a factor `within` of `ratio`
+    (ties: the closest ratio); None if there is none."""
+    near = [c for c in candidates if c.choice is not None and abs(math.log(c.ratio / ratio)) <= math.log(within)]
+    return min(near, key=lambda c: (work(c), abs(math.log(c.ratio / ratio)))) if near else None
 
 
 def geometric_targets(largest: float, step: float = 1.1) -> list[float]:

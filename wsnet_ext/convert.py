@@ -229,27 +229,42 @@ def multiply_adds(model: nn.Module, layers: list, example_input) -> list[int]:
     return [layer.weight.numel() * counts.get(id(layer), 0) for layer in layers]
 
 
+def ws_conv1d_work(layer: nn.Conv1d, s: int, c: int) -> float:
+    """Relative CPU time of a Conv1d layer as WSConv1d(S=s, C=c), per input row: Lc * Mc
+    multiply-adds (docs/design.md §2 "Cost"), 1/g of them where the polyphase split applies
+    (g = gcd(stride, S, L), dilation 1), times the stride left after it, s/g: measured at batch 1,
+    SoundNet's conv1 at S = 3 (9.4x, no split) took 2.9-5.0 ms and at S = 18 (3.1x, split in 2)
+    2.4-2.6 ms, at S = 17 7.7 ms (docs/audio.md)."""
+    (length,), (stride,), (dilation,) = layer.kernel_size, layer.stride, layer.dilation
+    g = math.gcd(math.gcd(stride, s), length) if dilation == 1 else 1
+    lc = length + (layer.out_channels - 1) * s
+    return lc * (layer.in_channels // c) * stride / (g * g)
+
+
 def _allocated(model: nn.Module, eligible: list, ratio: float, candidates_of, allocate: str,
-               uniform_of, example_input) -> dict:
+               floor_of, example_input, work_of=None) -> dict:
     """{layer name: Candidate} reaching `ratio` = the whole model's parameters before / after
     (allocate='by_params' or 'by_params_fast', wsnet_ext/_allocate.py); eligible: (name, layer)
-    pairs; uniform_of(layer): the Candidate the uniform rule would take (by_params_fast's floor)."""
+    pairs; floor_of(layer, candidates): by_params_fast's floor for a heavy layer; work_of(layer):
+    a candidate's CPU work, or None where it is not modelled (then the heavy layer may take any
+    candidate above the floor; else none that needs more work than the floor)."""
     total = sum(p.numel() for p in model.parameters())
     fixed = total - sum(layer.weight.numel() for _, layer in eligible)
     candidates = [candidates_of(layer) for _, layer in eligible]
     if allocate == "by_params_fast":
         heavy = _allocate.heavy_layers(multiply_adds(model, [layer for _, layer in eligible], example_input))
-        candidates = [_allocate.at_least(c, uniform_of(layer)) if k in heavy else c
+        candidates = [_allocate.at_least(c, floor_of(layer, c), work_of(layer) if work_of else None) if k in heavy else c
                       for k, ((_, layer), c) in enumerate(zip(eligible, candidates))]
     chosen = _allocate.allocate(candidates, fixed, total / ratio)
     return {name: candidate for (name, _), candidate in zip(eligible, chosen)}
 
 
 def _heavy_ratio(allocate: str, heavy_compactness, compactness: float) -> float:
-    """The compression by_params_fast's heavy layers keep at least: `heavy_compactness`, default
-    `compactness`."""
+    """The compression by_params_fast's heavy layers keep at least: `heavy_compactness`, by default
+    sqrt(compactness) (docs/design.md §7: on SoundNet at 10x, conv1-conv2 at 3x lost none of
+    plain's accuracy and little speed; at 10x they lost 7 points)."""
     if heavy_compactness is None:
-        return compactness
+        return math.sqrt(compactness)
     if allocate != "by_params_fast":
         raise ValueError(f"heavy_compactness applies to allocate='by_params_fast', got allocate={allocate!r}")
     if isinstance(heavy_compactness, bool) or not (isinstance(heavy_compactness, (int, float)) and heavy_compactness >= 1):
@@ -286,8 +301,8 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     Each layer's ratio then grows with its size: small layers stay plain, big ones take more
     (wsnet_ext/_allocate.py; `tolerance` is not used). 'by_params_fast' does the same, but the
     layers doing most of the multiply-adds on `example_input` (required then) keep at least the
-    uniform compression, so the model stays fast; `heavy_compactness` (by_params_fast only) sets
-    that floor lower (more accurate, slower) or higher than `compactness`. verbose prints what happened; `report`, if
+    compression the uniform rule gives for `heavy_compactness` (default sqrt(compactness)), so the
+    model stays fast; a higher floor is faster and, on SoundNet, less accurate. verbose prints what happened; `report`, if
     a list, receives one dict per layer (name, type, new_type, compression, sample_stride,
     channel_repeat, seed, params_before, params_after, reason) and a last one for the whole model;
     hashify reports the same way."""
@@ -306,11 +321,18 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
                _targets(model, types, exclude, keep_head)]
     allocated = None
     if allocate != "uniform":
-        def uniform_of(layer):
+        def work_of(layer):  # modelled for Conv1d only (the CPU kernels' polyphase split)
+            return (lambda cand: ws_conv1d_work(layer, *cand.choice)) if isinstance(layer, nn.Conv1d) else None
+
+        def floor_of(layer, candidates):  # the least work near `heavy`, else the uniform rule's choice
+            work = work_of(layer)
+            cheap = _allocate.cheapest_near(candidates, heavy, work) if work else None
+            if cheap is not None:
+                return cheap
             s, c, achieved = choose_sampling(layer, heavy, policy=policy)
             return _allocate.Candidate(round(layer.weight.numel() / achieved), achieved, (s, c))
         allocated = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compactness,
-                               lambda layer: _ws_candidates(layer, policy), allocate, uniform_of, example_input)
+                               lambda layer: _ws_candidates(layer, policy), allocate, floor_of, example_input, work_of)
     for name, layer, reason in targets:
         row = _row(name, layer)
         if allocated is not None and not reason:
@@ -352,11 +374,11 @@ def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d
                _targets(model, types, exclude, keep_head)]
     allocated = None
     if allocate != "uniform":
-        def uniform_of(layer):
+        def floor_of(layer, candidates):
             held = math.ceil(layer.weight.numel() / heavy)
             return _allocate.Candidate(held, layer.weight.numel() / held, heavy)
         allocated = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compression,
-                               _hashed_candidates, allocate, uniform_of, example_input)
+                               _hashed_candidates, allocate, floor_of, example_input)
     for k, (name, layer, reason) in enumerate(targets):
         row = _row(name, layer)
         layer_compression = compression

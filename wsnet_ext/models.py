@@ -19,7 +19,7 @@ def _variant(model: nn.Module, variant: str, compression: float | None, exclude=
     each layer's (S, C) chosen by `policy`, see wsnet_ext.convert.choose_sampling; `allocate`:
     'uniform' per layer, or 'by_params' / 'by_params_fast' for a model-level ratio spent by layer
     size; the latter counts multiply-adds on zeros of `example_shape`, one input, and floors the
-    heaviest layers at `heavy_compactness`, default `compression`)."""
+    heaviest layers at `heavy_compactness`, default sqrt(`compression`))."""
     if variant not in VARIANTS:
         raise ValueError(f"variant expects one of {VARIANTS}, got {variant!r}")
     if variant == "plain":

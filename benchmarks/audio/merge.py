@@ -77,6 +77,11 @@ def merged(paths: list[str], measure_latency: bool = True) -> tuple[list[dict], 
         missing = {key for key in rows if key[0] != "ws8"} - {run[:4] for run in trained}
         if missing:
             raise SystemExit(f"--merge: cannot rebuild {sorted(missing, key=str)} to time them")
+        for run in trained:  # the timed model must be the trained one (an allocation's rule may have changed since)
+            rebuilt = params(run[4]())
+            if rebuilt != rows[run[:4]]["params"]:
+                raise SystemExit(f"--merge: {run[:4]} rebuilt today holds {rebuilt} parameters, the run's model "
+                                 f"{rows[run[:4]]['params']}; its latency cannot be measured again")
         experiment.add_latency(out, trained, meta["classes"], int(round(meta["seconds"] * meta["rate"])), quantized)
     experiment.summarize(out, params(wsnet_ext.models.soundnet(meta["classes"])))
     return out, meta
