@@ -105,13 +105,13 @@ def parse(argv):
 
 
 def allocation_ok(spec: str, names) -> bool:
-    name, colon, heavy = spec.partition(":")
-    if not colon:
-        return name in names
+    """An allocation name, or by_params_fast:H with a number H >= 1 (experiment.allocation_kwargs)."""
     try:
-        return name == "by_params_fast" and float(heavy) >= 1
+        how = experiment.allocation_kwargs(spec)
     except ValueError:
         return False
+    heavy = how.get("heavy_compactness")
+    return how["allocate"] in names and (heavy is None or (how["allocate"] == "by_params_fast" and heavy >= 1))
 
 
 def write(rows: list[dict], meta: dict, stem: str, title: str) -> None:

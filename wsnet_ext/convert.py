@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from . import _allocate
-from ._geometry import channel_compactness, conv1d_compactness
+from ._geometry import channel_compactness, condensed_length, conv1d_compactness
 from .channel_sampled import WSConv2d, WSLinear
 from .conv1d import WSConv1d
 from .hashed import HashedConv1d, HashedConv2d, HashedLinear
@@ -237,8 +237,7 @@ def ws_conv1d_work(layer: nn.Conv1d, s: int, c: int) -> float:
     2.4-2.6 ms, at S = 17 7.7 ms (docs/audio.md)."""
     (length,), (stride,), (dilation,) = layer.kernel_size, layer.stride, layer.dilation
     g = math.gcd(math.gcd(stride, s), length) if dilation == 1 else 1
-    lc = length + (layer.out_channels - 1) * s
-    return lc * (layer.in_channels // c) * stride / (g * g)
+    return condensed_length(length, layer.out_channels, s) * (layer.in_channels // c) * stride / (g * g)
 
 
 def _allocated(model: nn.Module, eligible: list, ratio: float, candidates_of, allocate: str,

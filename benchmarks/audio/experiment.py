@@ -72,8 +72,8 @@ def compressed_ratio(model) -> float:
 def allocation_kwargs(allocation: str) -> dict:
     """wsnetify / hashify keywords of an allocation name; 'by_params_fast:H' floors the heavy layers
     at H (heavy_compactness=H)."""
-    name, _, heavy = allocation.partition(":")
-    return {"allocate": name, **({"heavy_compactness": float(heavy)} if heavy else {})}
+    name, colon, heavy = allocation.partition(":")
+    return {"allocate": name, **({"heavy_compactness": float(heavy)} if colon else {})}
 
 
 def variants(num_classes: int, compressions, policies=("spatial",), allocations=("uniform",),
