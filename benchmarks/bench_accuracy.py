@@ -23,6 +23,7 @@ Writes benchmarks/results/accuracy/accuracy_<tag>.{json,md,png}."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -38,6 +39,8 @@ import wsnet_ext  # noqa: E402
 from benchmarks.accuracy import data as datasets  # noqa: E402
 from benchmarks.accuracy.train import error_rate, train  # noqa: E402
 from benchmarks.accuracy.tuning import Setting, search  # noqa: E402
+from benchmarks.allocations import allocation_kwargs, parse_allocations  # noqa: E402
+from benchmarks.narrowed import narrowed, params  # noqa: E402
 from benchmarks.timing import one_thread_latency_ms  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "accuracy")
@@ -51,44 +54,81 @@ SEED_TABLE1 = {  # test error % of the seed's Table 1 (CIFAR-10 / MNIST), for th
 class Experiment:
     name: str
     load: callable          # seed -> (train, val, test)
-    build: callable         # (variant, compression) -> model
+    build: callable         # (variant, compression, **allocation keywords) -> model
     compressions: tuple
     epochs: int
     lr: float
     batch_size: int
+    narrow: callable        # width -> the plain network with `width` channels (hidden units)
+    width: int              # the plain network's width
     needs: str | None = None  # the --*-dir option it reads its files from
     tune_epochs: int | None = None  # the search's budget when a full run per setting is too long here
 
 
 def experiments(args) -> list[Experiment]:
     m = wsnet_ext.models
+
+    def cnn5(in_channels, image_size):
+        return {"build": lambda v, k, **how: m.cnn5(10, v, k, in_channels=in_channels, width=32,
+                                                     image_size=image_size, **how),
+                "narrow": lambda w: m.cnn5(10, in_channels=in_channels, width=w, image_size=image_size), "width": 32}
+
+    def mlp(in_features):
+        return {"build": lambda v, k, **how: m.mlp(in_features, 10, v, k, **how),
+                "narrow": lambda w: m.mlp(in_features, 10, hidden=w), "width": 1000}
+
     return [
-        Experiment("mnist1d", lambda seed: datasets.mnist1d(seed), lambda v, k: m.cnn1d(10, v, k),
-                   (4, 8, 16), 40, 1e-2, 100),
-        Experiment("digits_mlp", lambda seed: datasets.digits(seed), lambda v, k: m.mlp(64, 10, v, k),
-                   (8, 64), 40, 1e-3, 64),
-        Experiment("digits_cnn", lambda seed: datasets.digits(seed),
-                   lambda v, k: m.cnn5(10, v, k, in_channels=1, width=32, image_size=8), (16, 64), 40, 1e-3, 64),
-        Experiment("mnist", lambda seed: datasets.mnist(args.mnist_dir, seed), lambda v, k: m.mlp(784, 10, v, k),
-                   (8, 64), 20, 1e-3, 128, needs="mnist_dir"),
+        Experiment("mnist1d", lambda seed: datasets.mnist1d(seed), lambda v, k, **how: m.cnn1d(10, v, k, **how),
+                   (4, 8, 16), 40, 1e-2, 100, lambda w: m.cnn1d(10, width=w), 64),
+        Experiment("digits_mlp", lambda seed: datasets.digits(seed), **mlp(64), compressions=(8, 64), epochs=40,
+                   lr=1e-3, batch_size=64),
+        Experiment("digits_cnn", lambda seed: datasets.digits(seed), **cnn5(1, 8), compressions=(16, 64), epochs=40,
+                   lr=1e-3, batch_size=64),
+        Experiment("mnist", lambda seed: datasets.mnist(args.mnist_dir, seed), **mlp(784), compressions=(8, 64),
+                   epochs=20, lr=1e-3, batch_size=128, needs="mnist_dir"),
         # Fashion-MNIST with the seed's two protocols: HashNet's 784-1000-10 net at 8x / 64x and
         # the 5-layer CNN at 16x / 64x (found at Debian's path, or --fashion-mnist-dir)
-        Experiment("fashion_mlp", lambda seed: datasets.fashion_mnist(args.fashion_mnist_dir, seed),
-                   lambda v, k: m.mlp(784, 10, v, k), (8, 64), 20, 1e-3, 128, needs="fashion_mnist_dir",
+        Experiment("fashion_mlp", lambda seed: datasets.fashion_mnist(args.fashion_mnist_dir, seed), **mlp(784),
+                   compressions=(8, 64), epochs=20, lr=1e-3, batch_size=128, needs="fashion_mnist_dir",
                    tune_epochs=10),
-        Experiment("fashion_cnn", lambda seed: datasets.fashion_mnist(args.fashion_mnist_dir, seed),
-                   lambda v, k: m.cnn5(10, v, k, in_channels=1, width=32, image_size=28), (16, 64), 12, 1e-3,
-                   128, needs="fashion_mnist_dir", tune_epochs=3),
-        Experiment("cifar10", lambda seed: datasets.cifar10(args.cifar10_dir, seed), lambda v, k: m.cnn5(10, v, k),
-                   (16, 64), 30, 1e-3, 128, needs="cifar10_dir"),
+        Experiment("fashion_cnn", lambda seed: datasets.fashion_mnist(args.fashion_mnist_dir, seed), **cnn5(1, 28),
+                   compressions=(16, 64), epochs=12, lr=1e-3, batch_size=128, needs="fashion_mnist_dir",
+                   tune_epochs=3),
+        Experiment("cifar10", lambda seed: datasets.cifar10(args.cifar10_dir, seed), **cnn5(3, 32),
+                   compressions=(16, 64), epochs=30, lr=1e-3, batch_size=128, needs="cifar10_dir"),
     ]
 
 
-def model_stats(model) -> dict:
+def builder(exp: Experiment, variant: str, compression, allocation):
+    """A zero-argument builder of a row's model. 'narrow': the plain network with the most channels
+    whose parameters do not exceed those of WSNet at `compression` under `allocation` (its width is
+    searched once, here, so the seed alone decides the weights)."""
+    if variant == "narrow":
+        budget = params(builder(exp, "ws", compression, allocation)())
+        _, width = narrowed(lambda w: exp.narrow(int(w)), budget, exp.width, 1)
+        return functools.partial(exp.narrow, int(width))
+    how = allocation_kwargs(allocation) if allocation else {}
+    return lambda: exp.build(variant, compression, **how)
+
+
+def row_allocation(row: dict):
+    """The row's budget allocation ('uniform' for compressed rows of runs that predate the option)."""
+    if row["variant"] in ("plain", "narrow"):
+        return None
+    return row.get("allocation") or "uniform"
+
+
+def row_key(row: dict) -> tuple:
+    return row["experiment"], row["variant"], row["compression"], row_allocation(row)
+
+
+def model_stats(model, plain_params: int) -> dict:
+    """Sizes of a trained model; its ratios count against the full plain network's `plain_params`
+    (a narrowed network's own layers are all plain)."""
     s = wsnet_ext.summary(model)
     compressed = [r for r in s.layers if r.type.startswith(("WS", "Hashed"))]
-    return {"params": s.total_params, "plain_params": s.total_plain_params, "model_compression": s.compactness,
-            "bytes": wsnet_ext.model_bytes(model), "plain_float32_bytes": 4 * s.total_plain_params,
+    return {"params": s.total_params, "plain_params": plain_params, "model_compression": plain_params / s.total_params,
+            "bytes": wsnet_ext.model_bytes(model), "plain_float32_bytes": 4 * plain_params,
             "layer_compression": [round(r.compactness, 3) for r in compressed],
             "plain_layers": [r.name for r in s.layers if not r.type.startswith(("WS", "Hashed"))]}
 
@@ -105,7 +145,7 @@ class Tuning:
     extend: int = 2  # more lr steps past the grid's edge while the winner sits on it (tuning.search)
 
 
-def final_settings(exp: Experiment, variant, compression, tuning, seed, epochs, data, log):
+def final_settings(exp: Experiment, variant, compression, build, tuning, seed, epochs, data, log):
     """The setting this variant's test seeds use, the validation error of each candidate, and the
     search's trained (model, result) when it can stand for the first seed (same seed and epochs)."""
     if tuning is None:
@@ -114,7 +154,7 @@ def final_settings(exp: Experiment, variant, compression, tuning, seed, epochs, 
 
     def attempt(setting):
         torch.manual_seed(seed)
-        model = exp.build(variant, compression)
+        model = build()
         result = train(model, data, epochs=search_epochs, lr=setting.lr, weight_decay=setting.weight_decay,
                        batch_size=exp.batch_size, seed=seed, progress=False)
         log(f"  search {exp.name} {variant} {compression or '-'}x {setting.key()}: validation error "
@@ -127,13 +167,16 @@ def final_settings(exp: Experiment, variant, compression, tuning, seed, epochs, 
 
 
 def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False, tuning: Tuning | None = None,
-                   variants=None, compressions=None, log=print) -> list[dict]:
+                   variants=None, compressions=None, allocations=("uniform",), log=print) -> list[dict]:
     """Every variant over the seeds, each with its own setting from the same search (`tuning`; None:
-    the experiment's fixed lr, no weight decay). With `quantized`, each trained WSNet model is also
-    tested with its condensed filters in 8 bits (variant 'ws8', no retraining: the paper's sampling +
-    quantization)."""
-    runs = [("plain", None)] + [(v, k) for k in exp.compressions for v in ("hashed", "ws")]
-    runs = [(v, k) for v, k in runs if (variants is None or v in variants)
+    the experiment's fixed lr, no weight decay): plain; per compression the plain network narrowed
+    to the first allocation's WSNet parameters, then HashNet and WSNet under each allocation. With
+    `quantized`, each trained WSNet model is also tested with its condensed filters in 8 bits
+    (variant 'ws8', no retraining: the paper's sampling + quantization)."""
+    runs = [("plain", None, None)] + [run for k in exp.compressions for run in
+                                      [("narrow", k, allocations[0])] +
+                                      [(v, k, a) for a in allocations for v in ("hashed", "ws")]]
+    runs = [(v, k, a) for v, k, a in runs if (variants is None or v in variants)
             and (compressions is None or k is None or k in compressions)]
     epochs = 3 if quick else exp.epochs
     loaded = {}
@@ -145,9 +188,11 @@ def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False,
         return loaded[seed]
 
     rows = []
-    fresh = {}  # (variant, compression) -> an untrained model of it, for the latency
-    for variant, compression in runs:
-        setting, search, searched = final_settings(exp, variant, compression, tuning, seeds[0], epochs,
+    full_plain = params(exp.build("plain", None))  # what every row's ratio counts against
+    fresh = {}  # row_key -> an untrained model of the row, for the latency
+    for variant, compression, allocation in runs:
+        build = builder(exp, variant, compression, allocation)
+        setting, search, searched = final_settings(exp, variant, compression, build, tuning, seeds[0], epochs,
                                                    data(seeds[0]), log)
         results = {variant: []} if not (quantized and variant == "ws") else {"ws": [], "ws8": []}
         stats, first_last, epoch_seconds = {}, None, []
@@ -156,28 +201,29 @@ def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False,
                 model, result = searched  # the search already trained this seed with this setting
             else:
                 torch.manual_seed(seed)
-                model = exp.build(variant, compression)
+                model = build()
                 result = train(model, data(seed), epochs=epochs, lr=setting.lr, weight_decay=setting.weight_decay,
                                batch_size=exp.batch_size, seed=seed,
-                               desc=f"{exp.name} {variant} {compression or ''} seed {seed}")
-            stats[variant] = model_stats(model)
+                               desc=f"{exp.name} {variant} {compression or ''} {allocation or ''} seed {seed}")
+            stats[variant] = model_stats(model, full_plain)
             results[variant].append(result.test_error)
             first_last = (result.losses[0], result.losses[-1])
             epoch_seconds += result.epoch_seconds
             if "ws8" in results:
                 wsnet_ext.quantize_condensed(model, bits=8)
                 results["ws8"].append(error_rate(model, *data(seed)[2]))
-                stats["ws8"] = model_stats(model)
-        for name in results:
-            fresh[(name, compression)] = fresh_model(exp, name, compression)
+                stats["ws8"] = model_stats(model, full_plain)
         for name, errors in results.items():
             rows.append({"experiment": exp.name, "variant": name, "compression": compression,
+                         "allocation": allocation if variant != "plain" else None,
                          "test_error_mean": statistics.mean(errors),
                          "test_error_std": statistics.stdev(errors) if len(errors) > 1 else 0.0,
                          "test_errors": errors, "seeds": list(seeds), "first_last_loss": first_last,
                          "lr": setting.lr, "weight_decay": setting.weight_decay, "search": search,
-                         "epochs": epochs, "epoch_seconds_median": statistics.median(epoch_seconds), **stats[name]})
-            log(f"{exp.name:<11} {name:<6} {str(compression or '-'):>4}x  test error "
+                         "epochs": epochs, "epoch_seconds_median": statistics.median(epoch_seconds), **stats[name],
+                         **({"width": build.args[0]} if variant == "narrow" else {})})
+            fresh[row_key(rows[-1])] = fresh_model(build, name)
+            log(f"{exp.name:<11} {name:<6} {str(compression or '-'):>4}x {allocation or '':<14} test error "
                 f"{rows[-1]['test_error_mean']:.2f} +- {rows[-1]['test_error_std']:.2f}%  {setting.key()}  "
                 f"params {stats[name]['params']}  bytes {stats[name]['bytes']}  model compression "
                 f"{stats[name]['model_compression']:.2f}  epoch {rows[-1]['epoch_seconds_median']:.2f} s", flush=True)
@@ -185,19 +231,20 @@ def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False,
     return rows
 
 
-def fresh_model(exp: Experiment, name: str, compression):
-    """An untrained model of a row's variant ('ws8': WSNet with 8-bit condensed filters), in eval mode."""
-    model = exp.build("ws" if name == "ws8" else name, compression).eval()
+def fresh_model(build, name: str):
+    """An untrained model of a row (`build`: its variant's builder; 'ws8': WSNet's, with 8-bit
+    condensed filters), in eval mode."""
+    model = build().eval()
     return wsnet_ext.quantize_condensed(model, bits=8) if name == "ws8" else model
 
 
 def attach_latency(rows, models: dict, example, quick: bool = False) -> None:
-    """Each row's batch-1 latency on one thread (models keyed by (variant, compression), all
-    interleaved; the work does not depend on the weights) and plain's over it."""
+    """Each row's batch-1 latency on one thread (models keyed by row_key, all interleaved; the work
+    does not depend on the weights) and plain's over it."""
     latency = one_thread_latency_ms(models, example, rounds=2 if quick else 4, calls=3 if quick else 10)
-    plain = latency.get(("plain", None))
+    plain = next((t for key, t in latency.items() if key[1] == "plain"), None)
     for row in rows:
-        row["latency_ms"] = latency[(row["variant"], row["compression"])]
+        row["latency_ms"] = latency[row_key(row)]
         row["latency_vs_plain"] = plain / row["latency_ms"] if plain else None
 
 
@@ -208,7 +255,9 @@ def add_latency(rows, args) -> None:
     for name in dict.fromkeys(r["experiment"] for r in rows):
         group = [r for r in rows if r["experiment"] == name]
         exp = known[name]
-        models = {(r["variant"], r["compression"]): fresh_model(exp, r["variant"], r["compression"]) for r in group}
+        models = {row_key(r): fresh_model(builder(exp, "ws" if r["variant"] == "ws8" else r["variant"],
+                                                  r["compression"], r.get("allocation") or row_allocation(r)),
+                                          r["variant"]) for r in group}
         attach_latency(group, models, exp.load(group[0]["seeds"][0])[2][0][:1])
 
 
@@ -252,26 +301,38 @@ def markdown(rows, meta) -> str:
     lines += [f"- rows from `{m['file']}` ({m['when']}, seeds {m['seeds']}, "
               f"{'searched' if m.get('tuning') else 'fixed recipe'}, {m['seconds']:.0f} s)" for m in sources]
     lines += [""] * bool(sources) + [
-             "| experiment | variant | compression | test error % | lr, weight decay | params | model compression | "
-             "bytes | bytes ratio vs plain float32 | epoch s | latency ms (batch 1, 1 thread) | x faster | "
-             "compressed layers |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| experiment | variant | compression | allocation | test error % | lr, weight decay | params | "
+             "model compression | bytes | bytes ratio vs plain float32 | epoch s | latency ms (batch 1, 1 thread) | "
+             "x faster | compressed layers |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    by_key = {row_key(r): r for r in rows}
     for r in rows:
         epoch = r.get("epoch_seconds_median")
-        lines.append(f"| {r['experiment']} | {r['variant']} | {r['compression'] or '-'} | "
+        lines.append(f"| {r['experiment']} | {r['variant']} | {r['compression'] or '-'} | {allocation_text(r, by_key)} | "
                      f"{r['test_error_mean']:.2f} +- {r['test_error_std']:.2f} | {setting_text(r)} | {r['params']} | "
                      f"{r['model_compression']:.2f} | {r['bytes']} | {r['plain_float32_bytes'] / r['bytes']:.1f} | "
                      f"{'-' if epoch is None else f'{epoch:.2f}'} | {latency_text(r)} | "
                      f"{', '.join(f'{c:.1f}' for c in r['layer_compression']) or '-'} |")
-    lines += ["", "WSNet < HashNet at equal compression:"]
-    by_key = {(r["experiment"], r["variant"], r["compression"]): r for r in rows}
-    for exp, variant, k in sorted((e, v, k) for e, v, k in by_key if v == "ws"):
-        ha, ws = by_key.get((exp, "hashed", k)), by_key[(exp, variant, k)]
-        if ha is None:
-            continue
-        verdict = "holds" if ws["test_error_mean"] < ha["test_error_mean"] else "does NOT hold"
-        lines.append(f"- {exp} {k}x: WSNet {ws['test_error_mean']:.2f}% vs HashNet {ha['test_error_mean']:.2f}%: {verdict}")
+    lines += ["", "WSNet against HashNet (same allocation) and the narrowed plain network at the same target:"]
+    for exp, _, k, allocation in sorted((key for key in by_key if key[1] == "ws"), key=str):
+        ws = by_key[(exp, "ws", k, allocation)]
+        for label, other in (("HashNet", by_key.get((exp, "hashed", k, allocation))),
+                             ("narrowed plain", by_key.get((exp, "narrow", k, None)))):
+            if other is None:
+                continue
+            verdict = "WSNet lower" if ws["test_error_mean"] < other["test_error_mean"] else "WSNet NOT lower"
+            lines.append(f"- {exp} {k}x {allocation}: WSNet {ws['test_error_mean']:.2f}% vs {label} "
+                         f"{other['test_error_mean']:.2f}%: {verdict}")
     return "\n".join(lines) + "\n"
+
+
+def allocation_text(r, by_key: dict) -> str:
+    """The row's allocation; a narrowed row's width and the WSNet model whose size it matches."""
+    if r["variant"] == "narrow":
+        ws = by_key.get((r["experiment"], "ws", r["compression"], r["allocation"]))
+        above = ws is not None and r["params"] > ws["params"]  # even width 1 holds more
+        return f"width {r['width']} (WSNet {r['allocation']}'s size{'; the narrowest is larger' if above else ''})"
+    return row_allocation(r) or "-"
 
 
 def plot(rows, path):
@@ -292,12 +353,14 @@ def plot(rows, path):
                     ax.axhline(plain["test_error_mean"], color="grey", linestyle="--", label="plain")
                 else:
                     ax.plot([plain[key]], [plain["test_error_mean"]], "k*", markersize=9, label="plain")
-            for variant, marker in (("hashed", "s"), ("ws", "o"), ("ws8", "^")):
-                pts = sorted((r[key], r["test_error_mean"], r["test_error_std"]) for r in mine if r["variant"] == variant)
-                if not pts:
-                    continue
-                ax.errorbar([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts], marker=marker,
-                            capsize=3, label={"hashed": "HashNet", "ws": "WSNet", "ws8": "WSNet, 8-bit"}[variant])
+            lines = sorted({(r["variant"], row_allocation(r)) for r in mine if r["variant"] != "plain"}, key=str)
+            for variant, allocation in lines:
+                pts = sorted((r[key], r["test_error_mean"], r["test_error_std"]) for r in mine
+                             if (r["variant"], row_allocation(r)) == (variant, allocation))
+                name = {"hashed": "HashNet", "ws": "WSNet", "ws8": "WSNet, 8-bit", "narrow": "narrowed plain"}[variant]
+                ax.errorbar([p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts],
+                            marker={"hashed": "s", "ws": "o", "ws8": "^", "narrow": "x"}[variant], capsize=3,
+                            label=name + (f" ({allocation})" if allocation and len(lines) > 3 else ""))
             ax.set_xscale("log", base=base)
             ax.set_xlabel(xlabel)
             ax.set_ylabel("test error (%)")
@@ -325,7 +388,14 @@ def main(argv=None) -> int:
                         f"(default {','.join(f'{x:.3g}' for x in Tuning.lr_scales)}; --quick: 1,3)")
     parser.add_argument("--weight-decays", default=None,
                         help=f"search grid: weight decays (default {','.join(map(str, Tuning.weight_decays))}; --quick: 1e-4)")
-    parser.add_argument("--variants", default=None, help="comma-separated subset of plain,hashed,ws (default all)")
+    parser.add_argument("--variants", default=None,
+                        help="comma-separated subset of plain,narrow,hashed,ws (default all; narrow: the plain network "
+                             "with fewer channels, as many parameters as WSNet under the first --allocate)")
+    parser.add_argument("--allocate", default="uniform",
+                        help="comma-separated budget allocations for WSNet and HashNet: uniform (every compressed layer "
+                             "at the target), by_params (the target as the whole model's ratio, spent by layer size), "
+                             "by_params_fast (by_params, the layers doing most multiply-adds at least at sqrt of the "
+                             "target), by_params_fast:H (... at least at H); default uniform")
     parser.add_argument("--compressions", default=None, help="comma-separated subset of each experiment's ratios")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                         help="no training: join the rows of earlier runs' JSON files into one table and plot")
@@ -351,7 +421,11 @@ def main(argv=None) -> int:
         missing = set(args.only.split(",")) - {e.name for e in chosen}
         if missing:
             raise SystemExit(f"unknown experiment or data directory not given: {sorted(missing)}")
-    variants = parse_list(args.variants, str, "--variants", allowed={"plain", "hashed", "ws"})
+    variants = parse_list(args.variants, str, "--variants", allowed={"plain", "narrow", "hashed", "ws"})
+    try:
+        allocations = parse_allocations(args.allocate)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     compressions = parse_list(args.compressions, int, "--compressions")
     tuning = None if args.no_tune else Tuning(
         parse_list(args.lr_scales, float, "--lr-scales") or ((1.0, 3.0) if args.quick else Tuning.lr_scales),
@@ -361,9 +435,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(torch.get_num_threads())
     began = time.time()
     rows = [row for exp in chosen
-            for row in run_experiment(exp, seeds, args.quick, args.quantized, tuning, variants, compressions)]
+            for row in run_experiment(exp, seeds, args.quick, args.quantized, tuning, variants, compressions,
+                                      allocations)]
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__, "seeds": seeds,
-            "quick": args.quick, "seconds": round(time.time() - began, 1),
+            "quick": args.quick, "allocations": allocations, "seconds": round(time.time() - began, 1),
             "tuning": None if tuning is None else {"lr_scales": [round(x, 4) for x in tuning.lr_scales],
                                                    "weight_decays": list(tuning.weight_decays),
                                                    "extend": tuning.extend}}

@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.allocations import parse_allocations  # noqa: E402
 from benchmarks.audio import decode, experiment, layouts, report, synthetic  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "audio")
@@ -88,10 +89,10 @@ def parse(argv):
         p.error(f"--compressions expects comma-separated numbers, got {args.compressions!r}")
     if any(c < 1 for c in args.compressions):
         p.error(f"--compressions expects numbers >= 1, got {args.compressions}")
-    from wsnet_ext._allocate import ALLOCATIONS
-    args.allocate = args.allocate.split(",")
-    if not args.allocate or any(not allocation_ok(x, ALLOCATIONS) for x in args.allocate):
-        p.error(f"--allocate expects names of {ALLOCATIONS} (by_params_fast:H with a number H >= 1), got {args.allocate}")
+    try:
+        args.allocate = parse_allocations(args.allocate)
+    except ValueError as e:
+        p.error(str(e))
     args.variants = args.variants.split(",")
     if not args.variants or any(x not in experiment.KINDS for x in args.variants):
         p.error(f"--variants expects kinds of {experiment.KINDS}, got {args.variants}")
@@ -102,16 +103,6 @@ def parse(argv):
     if not args.policy or any(x not in POLICIES for x in args.policy):
         p.error(f"--policy expects names of {POLICIES}, got {args.policy}")
     return args
-
-
-def allocation_ok(spec: str, names) -> bool:
-    """An allocation name, or by_params_fast:H with a number H >= 1 (experiment.allocation_kwargs)."""
-    try:
-        how = experiment.allocation_kwargs(spec)
-    except ValueError:
-        return False
-    heavy = how.get("heavy_compactness")
-    return how["allocate"] in names and (heavy is None or (how["allocate"] == "by_params_fast" and heavy >= 1))
 
 
 def write(rows: list[dict], meta: dict, stem: str, title: str) -> None:

@@ -51,12 +51,56 @@ def test_quick_run_trains_and_reaches_claimed_compression(tmp_path):
         assert r["search"]["val_error"][chosen] == min(r["search"]["val_error"].values()), r
         if r["variant"] == "plain":
             assert r["model_compression"] == pytest.approx(1.0) and not r["layer_compression"]
+        elif r["variant"] == "narrow":  # all layers plain, fewer channels: the widest within WSNet's params
+            assert_narrowed_to_wsnet(r, rows)
         else:
             assert r["layer_compression"], r
             exact = r["variant"] == "hashed"  # hashing hits any ratio; sampling the S/C grid
             for achieved in r["layer_compression"]:
                 assert abs(achieved / r["compression"] - 1) <= (0.01 if exact else 0.5), r
             assert r["plain_params"] / r["params"] == pytest.approx(r["model_compression"])
+
+
+def assert_narrowed_to_wsnet(r, rows):
+    ws = next(w for w in rows if (w["experiment"], w["variant"], w["compression"], w.get("allocation")) ==
+              (r["experiment"], "ws", r["compression"], r["allocation"]))
+    exp = {e.name: e for e in bench_accuracy.experiments(bench_accuracy.argparse.Namespace(
+        mnist_dir=None, cifar10_dir=None, fashion_mnist_dir=None))}[r["experiment"]]
+    wider = sum(p.numel() for p in exp.narrow(r["width"] + 1).parameters())
+    # the widest within WSNet's size; width 1 may be above it (digits_cnn's fixed 256-unit head at 64x)
+    assert not r["layer_compression"] and ws["params"] < wider, (r, ws, wider)
+    assert r["params"] <= ws["params"] or r["width"] == 1, (r, ws)
+    assert r["model_compression"] == pytest.approx(r["plain_params"] / r["params"]) and r["model_compression"] > 1
+    assert r["plain_params"] == next(p["plain_params"] for p in rows if p["experiment"] == r["experiment"]
+                                     and p["variant"] == "plain")
+
+
+def test_allocations_reach_the_model_ratio_and_narrow_matches_the_first(tmp_path):
+    """--allocate trains WSNet and HashNet once per allocation; by_params_fast reaches the target as the
+    whole model's ratio (uniform leaves the plain first conv out of it); the narrowed network matches
+    the first allocation's WSNet size."""
+    argv = ["--quick", "--no-tune", "--only", "mnist1d", "--compressions", "8", "--variants", "plain,narrow,ws,hashed",
+            "--out", str(tmp_path), "--tag", "alloc"]
+    assert bench_accuracy.main(argv + ["--allocate", "by_params_fast,uniform"]) == 0
+    result = json.loads((tmp_path / "accuracy_alloc.json").read_text())
+    rows = result["rows"]
+    assert result["meta"]["allocations"] == ["by_params_fast", "uniform"]
+    assert [(r["variant"], r["allocation"]) for r in rows] == [
+        ("plain", None), ("narrow", "by_params_fast"), ("hashed", "by_params_fast"), ("ws", "by_params_fast"),
+        ("hashed", "uniform"), ("ws", "uniform")]
+    by = {(r["variant"], r["allocation"]): r for r in rows}
+    plain = by[("plain", None)]
+    for variant in ("ws", "hashed"):
+        fast, uniform = by[(variant, "by_params_fast")], by[(variant, "uniform")]
+        assert fast["model_compression"] == pytest.approx(8, rel=0.1), fast
+        assert uniform["model_compression"] < 7.5 and min(uniform["layer_compression"]) >= 7.9, uniform
+        assert plain["params"] / fast["params"] == pytest.approx(fast["model_compression"])
+    assert_narrowed_to_wsnet(by[("narrow", "by_params_fast")], rows)
+    table = (tmp_path / "accuracy_alloc.md").read_text()
+    assert "| mnist1d | ws | 8 | by_params_fast |" in table and "mnist1d 8x uniform: WSNet" in table
+    assert "vs narrowed plain" in table
+    with pytest.raises(SystemExit, match="--allocate expects names of"):
+        bench_accuracy.main(argv + ["--allocate", "by_flops"])
 
 
 def test_search_picks_the_lowest_validation_error_and_the_first_on_ties():
@@ -104,7 +148,7 @@ def test_filtered_runs_merge_into_one_table(tmp_path):
     assert merged["rows"] == rows_a + rows_b and [m["file"] for m in merged["meta"]["sources"]] == \
         ["accuracy_a.json", "accuracy_b.json"]
     table = (tmp_path / "accuracy_ab.md").read_text()
-    assert "digits_mlp 8x: WSNet" in table and "(fixed)" in table and "searched" in table
+    assert "digits_mlp 8x uniform: WSNet" in table and "(fixed)" in table and "searched" in table
     with pytest.raises(SystemExit, match="--variants: expected values from"):
         bench_accuracy.main(a + ["--variants", "plain,hashnet"])
     # --add-latency: rows of a run without latency get it again from fresh models; accuracy kept

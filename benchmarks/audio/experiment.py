@@ -17,6 +17,7 @@ import torch
 import wsnet_ext
 from benchmarks.accuracy.train import error_rate, train
 from benchmarks.accuracy.tuning import Setting, search
+from benchmarks.allocations import allocation_kwargs
 from benchmarks.narrowed import narrowed, params
 from benchmarks.timing import one_thread_latency_ms
 
@@ -67,13 +68,6 @@ def compressed_ratio(model) -> float:
     """Plain / held parameters over the compressed layers only (what HashNet must match)."""
     rows = [r for r in wsnet_ext.summary(model).layers if r.type.startswith(("WS", "Hashed"))]
     return sum(r.plain_params for r in rows) / sum(r.params for r in rows)
-
-
-def allocation_kwargs(allocation: str) -> dict:
-    """wsnetify / hashify keywords of an allocation name; 'by_params_fast:H' floors the heavy layers
-    at H (heavy_compactness=H)."""
-    name, colon, heavy = allocation.partition(":")
-    return {"allocate": name, **({"heavy_compactness": float(heavy)} if colon else {})}
 
 
 def variants(num_classes: int, compressions, policies=("spatial",), allocations=("uniform",),
