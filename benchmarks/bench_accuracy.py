@@ -173,11 +173,10 @@ def run_experiment(exp: Experiment, seeds, quick: bool, quantized: bool = False,
     to the first allocation's WSNet parameters, then HashNet and WSNet under each allocation. With
     `quantized`, each trained WSNet model is also tested with its condensed filters in 8 bits
     (variant 'ws8', no retraining: the paper's sampling + quantization)."""
-    runs = [("plain", None, None)] + [run for k in exp.compressions for run in
+    runs = [("plain", None, None)] + [run for k in (compressions or exp.compressions) for run in
                                       [("narrow", k, allocations[0])] +
                                       [(v, k, a) for a in allocations for v in ("hashed", "ws")]]
-    runs = [(v, k, a) for v, k, a in runs if (variants is None or v in variants)
-            and (compressions is None or k is None or k in compressions)]
+    runs = [(v, k, a) for v, k, a in runs if variants is None or v in variants]
     epochs = 3 if quick else exp.epochs
     loaded = {}
 
@@ -336,12 +335,14 @@ def allocation_text(r, by_key: dict) -> str:
 
 
 def plot(rows, path):
-    """Per experiment: test error against compression, and (where measured) against batch-1 latency."""
+    """Per experiment: test error against the whole-model ratio each row reached (an allocation's
+    target and what it reaches differ: uniform leaves plain layers out of it), and (where measured)
+    against batch-1 latency."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names = sorted({r["experiment"] for r in rows})
-    x_axes = [("compression", "compression (x)", 2)]
+    x_axes = [("model_compression", "whole-model compression achieved (x)", 2)]
     if all(r.get("latency_ms") for r in rows):
         x_axes.append(("latency_ms", "latency, batch 1, 1 CPU thread (ms)", 10))
     fig, axes = plt.subplots(len(x_axes), len(names), figsize=(4.5 * len(names), 3.6 * len(x_axes)), squeeze=False)
@@ -349,7 +350,7 @@ def plot(rows, path):
         for ax, name in zip(row_axes, names):
             mine = [r for r in rows if r["experiment"] == name]
             for plain in (r for r in mine if r["variant"] == "plain"):
-                if key == "compression":
+                if key == "model_compression":
                     ax.axhline(plain["test_error_mean"], color="grey", linestyle="--", label="plain")
                 else:
                     ax.plot([plain[key]], [plain["test_error_mean"]], "k*", markersize=9, label="plain")
@@ -396,7 +397,8 @@ def main(argv=None) -> int:
                              "at the target), by_params (the target as the whole model's ratio, spent by layer size), "
                              "by_params_fast (by_params, the layers doing most multiply-adds at least at sqrt of the "
                              "target), by_params_fast:H (... at least at H); default uniform")
-    parser.add_argument("--compressions", default=None, help="comma-separated subset of each experiment's ratios")
+    parser.add_argument("--compressions", default=None,
+                        help="comma-separated targets to run instead of each experiment's own (numbers >= 1)")
     parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                         help="no training: join the rows of earlier runs' JSON files into one table and plot")
     parser.add_argument("--add-latency", action="store_true",
@@ -426,7 +428,10 @@ def main(argv=None) -> int:
         allocations = parse_allocations(args.allocate)
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    compressions = parse_list(args.compressions, int, "--compressions")
+    compressions = parse_list(args.compressions, float, "--compressions")
+    if compressions and min(compressions) < 1:
+        raise SystemExit(f"--compressions: expected numbers >= 1, got {args.compressions!r}")
+    compressions = compressions and tuple(int(k) if k == int(k) else k for k in compressions)
     tuning = None if args.no_tune else Tuning(
         parse_list(args.lr_scales, float, "--lr-scales") or ((1.0, 3.0) if args.quick else Tuning.lr_scales),
         parse_list(args.weight_decays, float, "--weight-decays") or ((1e-4,) if args.quick else Tuning.weight_decays),

@@ -44,11 +44,11 @@ def parse(argv):
     p.add_argument("--quantized", action="store_true", help="also test each WSNet model with 8-bit condensed filters")
     p.add_argument("--policy", default="spatial",
                    help="WSNet (S, C) policy per layer, or a comma-separated list to compare: spatial, balanced, channel")
-    p.add_argument("--allocate", default="uniform",
+    p.add_argument("--allocate", default="by_params_fast",
                    help="comma-separated budget allocations: uniform (every layer at the target), by_params "
                         "(the target as the whole model's ratio, spent by layer size), by_params_fast (by_params, the "
-                        "layers doing most multiply-adds at least at the target), by_params_fast:H (... at least at "
-                        "H); default uniform")
+                        "layers doing most multiply-adds at least at sqrt of the target; wsnetify's default), "
+                        "by_params_fast:H (... at least at H); default by_params_fast")
     p.add_argument("--variants", default=",".join(experiment.KINDS),
                    help="comma-separated kinds to train: plain, narrow, ws, hashed (default all; e.g. ws,hashed to "
                         "add allocations to an earlier run with --merge)")

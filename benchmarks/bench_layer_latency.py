@@ -52,7 +52,7 @@ def layer_contenders(shape) -> tuple[dict, torch.Tensor]:
 def model_contenders() -> tuple[dict, torch.Tensor]:
     torch.manual_seed(0)
     models = {"SoundNet plain": wsnet_ext.models.soundnet(10, "plain").eval(),
-              "SoundNet WSNet 10x": wsnet_ext.models.soundnet(10, "ws", 10).eval()}
+              "SoundNet WSNet 10x": wsnet_ext.models.soundnet(10, "ws", 10, allocate="uniform").eval()}
     return models, torch.randn(1, 1, 110250)
 
 

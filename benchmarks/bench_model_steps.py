@@ -26,10 +26,13 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "h
 def networks(compression: float):
     """name -> (builder(variant), input shape)"""
     return {
-        "mlp 784-1000-10": (lambda v: wsnet_ext.models.mlp(784, 10, v, None if v == "plain" else compression), (1, 28, 28)),
+        "mlp 784-1000-10": (lambda v: wsnet_ext.models.mlp(784, 10, v, None if v == "plain" else compression,
+                                                                   allocate="uniform"), (1, 28, 28)),
         "cnn5 (28x28, width 32)": (lambda v: wsnet_ext.models.cnn5(10, v, None if v == "plain" else compression,
-                                                                    in_channels=1, width=32, image_size=28), (1, 28, 28)),
-        "cnn1d (MNIST-1D)": (lambda v: wsnet_ext.models.cnn1d(10, v, None if v == "plain" else compression), (1, 40)),
+                                                                    in_channels=1, width=32, image_size=28, allocate="uniform"),
+                                   (1, 28, 28)),
+        "cnn1d (MNIST-1D)": (lambda v: wsnet_ext.models.cnn1d(10, v, None if v == "plain" else compression,
+                                                                      allocate="uniform"), (1, 40)),
     }
 
 

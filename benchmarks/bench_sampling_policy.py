@@ -32,10 +32,11 @@ from wsnet_ext.convert import POLICIES  # noqa: E402
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "accuracy")
 M = wsnet_ext.models
 EXPERIMENTS = {  # name: (loader(seed), builder(variant, k, policy), compressions, epochs, batch)
-    "mnist1d": (datasets.mnist1d, lambda v, k, p: M.cnn1d(10, v, k, policy=p), (8, 16), 40, 100),
-    "fashion_mlp": (lambda seed: datasets.fashion_mnist(None, seed), lambda v, k, p: M.mlp(784, 10, v, k, policy=p),
+    "mnist1d": (datasets.mnist1d, lambda v, k, p: M.cnn1d(10, v, k, policy=p, allocate="uniform"), (8, 16), 40, 100),
+    "fashion_mlp": (lambda seed: datasets.fashion_mnist(None, seed), lambda v, k, p: M.mlp(784, 10, v, k, policy=p, allocate="uniform"),
                     (64,), 10, 128),
-    "digits_cnn": (datasets.digits, lambda v, k, p: M.cnn5(10, v, k, in_channels=1, width=32, image_size=8, policy=p),
+    "digits_cnn": (datasets.digits, lambda v, k, p: M.cnn5(10, v, k, in_channels=1, width=32, image_size=8, policy=p,
+                                                                 allocate="uniform"),
                    (64,), 40, 64),
 }
 

@@ -108,7 +108,8 @@ def run(device: torch.device, batch: int, seconds: float, compression: float, mo
     for mode in modes:
         for name, (variant, switches) in variants(device).items():
             torch.manual_seed(0)
-            model = wsnet_ext.models.soundnet(10, variant, None if variant == "plain" else compression).to(device)
+            model = wsnet_ext.models.soundnet(10, variant, None if variant == "plain" else compression,
+                                              allocate="uniform").to(device)
             key = f"{name} / {mode}"
             try:
                 steps[key] = make_step(model, x, y, mode, switches)

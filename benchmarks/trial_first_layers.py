@@ -33,7 +33,7 @@ FIRST_CONVS = {"conv1": [0], "conv1-2": [0, 4]}  # indices of SoundNet's first c
 
 def hybrid(num_classes: int, compression: float, first: list[int]):
     """by_params, with the modules at `first` taken from the uniform model."""
-    uniform = wsnet_ext.models.soundnet(num_classes, "ws", compression)
+    uniform = wsnet_ext.models.soundnet(num_classes, "ws", compression, allocate="uniform")
     model = wsnet_ext.models.soundnet(num_classes, "ws", compression, allocate="by_params")
     for index in first:
         model[index] = uniform[index]
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         rows.append({"model": f"by_params, {name} as uniform", "accuracy": 100 - result.test_error,
                      "params": s.total_params, "model_ratio": s.compactness})
         print(rows[-1], flush=True)
-    models = {"plain": wsnet_ext.models.soundnet(classes), "uniform": wsnet_ext.models.soundnet(classes, "ws", k),
+    models = {"plain": wsnet_ext.models.soundnet(classes), "uniform": wsnet_ext.models.soundnet(classes, "ws", k, allocate="uniform"),
               "by_params": wsnet_ext.models.soundnet(classes, "ws", k, allocate="by_params"),
               **{f"by_params, {n} as uniform": hybrid(classes, k, f) for n, f in FIRST_CONVS.items()}}
     latency = one_thread_latency_ms({n: m.eval() for n, m in models.items()}, torch.randn(1, 1, data.x.shape[-1]))

@@ -101,6 +101,8 @@ def test_allocations_reach_the_model_ratio_and_narrow_matches_the_first(tmp_path
     assert "vs narrowed plain" in table
     with pytest.raises(SystemExit, match="--allocate expects names of"):
         bench_accuracy.main(argv + ["--allocate", "by_flops"])
+    with pytest.raises(SystemExit, match="--compressions: expected numbers >= 1, got '0.5'"):
+        bench_accuracy.main(argv[:4] + ["--compressions", "0.5"])
 
 
 def test_search_picks_the_lowest_validation_error_and_the_first_on_ties():

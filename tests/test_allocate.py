@@ -84,10 +84,31 @@ def test_wsnet_and_hashed_allocations_keep_the_same_layers_plain():
     assert kept["wsnetify"][:3] == kept["hashify"][:3] == ["0", "4", "8"]
 
 
-def test_uniform_stays_the_default_and_bad_values_are_refused():
-    report = []
-    wsnet_ext.wsnetify(wsnet_ext.models.soundnet(10), 10, init="random", report=report)
-    assert all(row["new_type"] == "WSConv1d" for row in report[:-2])  # every conv compressed
+@pytest.mark.parametrize("tool", ["wsnetify", "hashify"])
+def test_the_default_is_by_params_fast_with_an_example_input_else_uniform(tool):
+    def convert(model, **kwargs):
+        report = []
+        if tool == "wsnetify":
+            wsnet_ext.wsnetify(model, 10, init="random", report=report, **kwargs)
+        else:
+            wsnet_ext.hashify(model, 10, report=report, **kwargs)
+        return [{k: v for k, v in row.items() if k != "seed"} for row in report]
+
+    x = torch.zeros(1, 1, 22050)
+    without = convert(wsnet_ext.models.soundnet(10))
+    assert all(row["new_type"] is not None for row in without[:-2])  # every conv compressed, head kept
+    assert without[-1]["allocate"] == "uniform"
+    assert without == convert(wsnet_ext.models.soundnet(10), allocate="uniform")
+    default = convert(wsnet_ext.models.soundnet(10), example_input=x)
+    assert default[-1]["allocate"] == "by_params_fast" and 10 <= default[-1]["compression"] <= 11.5
+    assert default == convert(wsnet_ext.models.soundnet(10), allocate="by_params_fast", example_input=x)
+    # the model factories pass an example input: their default is by_params_fast too
+    factory = wsnet_ext.models.soundnet(10, "ws" if tool == "wsnetify" else "hashed", 10)
+    explicit = wsnet_ext.models.soundnet(10, "ws" if tool == "wsnetify" else "hashed", 10, allocate="by_params_fast")
+    assert total_params(factory) == total_params(explicit) < total_params(wsnet_ext.models.soundnet(10)) / 10
+
+
+def test_bad_allocations_are_refused():
     with pytest.raises(ValueError, match="allocate expects one of"):
         wsnet_ext.wsnetify(small_model(), 4, init="random", allocate="smart")
     with pytest.raises(ValueError, match="allocate expects one of"):

@@ -220,10 +220,10 @@ def test_summary_counts_by_hand():
 @pytest.mark.parametrize("variant,compression", [("plain", None), ("ws", 8), ("hashed", 8)])
 def test_models_run_and_reach_their_compression(variant, compression):
     torch.manual_seed(0)
-    cases = [(wsnet_ext.models.soundnet(5, variant, compression), torch.randn(2, 1, 4000)),
-             (wsnet_ext.models.mlp(64, 10, variant, compression), torch.randn(3, 64)),
-             (wsnet_ext.models.cnn5(10, variant, compression, width=16), torch.randn(2, 3, 32, 32)),
-             (wsnet_ext.models.cnn1d(10, variant, compression), torch.randn(4, 1, 40))]
+    cases = [(wsnet_ext.models.soundnet(5, variant, compression, allocate="uniform"), torch.randn(2, 1, 4000)),
+             (wsnet_ext.models.mlp(64, 10, variant, compression, allocate="uniform"), torch.randn(3, 64)),
+             (wsnet_ext.models.cnn5(10, variant, compression, width=16, allocate="uniform"), torch.randn(2, 3, 32, 32)),
+             (wsnet_ext.models.cnn1d(10, variant, compression, allocate="uniform"), torch.randn(4, 1, 40))]
     for model, x in cases:
         y = model(x)
         assert y.shape == (x.shape[0], y.shape[1]) and torch.isfinite(y).all()

@@ -94,7 +94,8 @@ def test_several_models_captured_as_graphs_replay_interleaved():
     graphs = {}
     for name, (variant, switches) in variants.items():
         torch.manual_seed(0)
-        model = wsnet_ext.models.soundnet(10, variant, None if variant == "plain" else 10.0).to(device).eval()
+        model = wsnet_ext.models.soundnet(10, variant, None if variant == "plain" else 10.0,
+                                           allocate="uniform").to(device).eval()
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with wsnet_ext.switches.override(**switches), torch.cuda.stream(side):

@@ -194,7 +194,7 @@ def test_whole_soundnet_step_with_the_new_kernels_where_they_fit():
     """prefer_strips / prefer_fused: the new kernels wherever they fit (conv7's backward does not:
     the usual one runs there); a SoundNet training step matches the default kernels' step."""
     torch.manual_seed(0)
-    model = wsnet_ext.models.soundnet(10, "ws", 10).cuda()
+    model = wsnet_ext.models.soundnet(10, "ws", 10, allocate="uniform").cuda()
     x = torch.randn(2, 1, 22050, device="cuda")
     grads = []
     for switches in ({}, {"cuda_forward": "prefer_strips", "cuda_adjoint": "prefer_fused", "cuda_tf32": "0"}):

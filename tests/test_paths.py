@@ -184,7 +184,7 @@ def test_sampled_weight_and_its_adjoint(dtype):
 
 
 def test_explain_reports_every_layer():
-    model = wsnet_ext.models.soundnet(10, "ws", 10.0).eval()
+    model = wsnet_ext.models.soundnet(10, "ws", 10.0, allocate="uniform").eval()
     reports = wsnet_ext.explain(model, torch.randn(2, 1, 4000), device="cuda")
     assert len(reports) == 7 and all(r.call.device_type == "cuda" for r in reports)
     assert all(r.choice == paths.choose(r.call) for r in reports)

@@ -15,7 +15,7 @@ from benchmarks.audio import synthetic  # noqa: E402
 
 
 def test_hybrids_compress_only_the_first_convolutions():
-    uniform = wsnet_ext.models.soundnet(10, "ws", 10)
+    uniform = wsnet_ext.models.soundnet(10, "ws", 10, allocate="uniform")
     by_params = wsnet_ext.models.soundnet(10, "ws", 10, allocate="by_params")
     for name, first in trial.FIRST_CONVS.items():
         model = trial.hybrid(10, 10, first)

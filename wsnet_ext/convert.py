@@ -154,12 +154,13 @@ def _row(name: str, layer: nn.Module) -> dict:
             "params_before": params, "params_after": params, "reason": ""}
 
 
-def _finish(model: nn.Module, rows: list, params_before: int, tool: str, verbose: bool, report) -> None:
+def _finish(model: nn.Module, rows: list, params_before: int, tool: str, allocate: str, verbose: bool,
+            report) -> None:
     params_after = sum(p.numel() for p in model.parameters())
     rows.append({"name": "(whole model)", "type": type(model).__name__, "new_type": None,
                  "compression": params_before / max(params_after, 1), "sample_stride": None,
                  "channel_repeat": None, "seed": None, "params_before": params_before,
-                 "params_after": params_after, "reason": ""})
+                 "params_after": params_after, "reason": "", "allocate": allocate})
     if verbose:
         print(format_report(rows, tool))
     if report is not None:
@@ -172,7 +173,7 @@ def format_report(rows: list, tool: str = "") -> str:
     for row in rows:
         if row["name"] == "(whole model)":
             lines.append(f"{tool}: whole model {row['params_before']:,} -> {row['params_after']:,} "
-                         f"parameters ({row['compression']:.2f}x smaller)")
+                         f"parameters ({row['compression']:.2f}x smaller, allocate={row.get('allocate')!r})")
         elif row["new_type"] is None:
             lines.append(f"{tool}: {row['name']} {row['type']} kept: {row['reason']}")
         else:
@@ -184,9 +185,15 @@ def format_report(rows: list, tool: str = "") -> str:
     return "\n".join(lines)
 
 
-def _check_allocate(allocate: str) -> None:
+def _resolve_allocate(allocate: str | None, example_input) -> str:
+    """The allocation wsnetify / hashify use: `allocate`, or by default 'by_params_fast' when
+    `example_input` is given (it needs one; docs/design.md §7 has the evidence) and 'uniform' when
+    not."""
+    if allocate is None:
+        return "by_params_fast" if example_input is not None else "uniform"
     if allocate not in _allocate.ALLOCATIONS:
-        raise ValueError(f"allocate expects one of {_allocate.ALLOCATIONS}, got {allocate!r}")
+        raise ValueError(f"allocate expects one of {_allocate.ALLOCATIONS} or None, got {allocate!r}")
+    return allocate
 
 
 def _ws_candidates(layer: nn.Module, policy: str) -> list:
@@ -279,7 +286,7 @@ def _check_example_input(allocate: str, example_input) -> None:
 
 def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
              types=(nn.Conv1d, nn.Conv2d, nn.Linear), exclude=(), keep_head: bool = True,
-             tolerance: float = 0.5, policy: str = "spatial", allocate: str = "uniform",
+             tolerance: float = 0.5, policy: str = "spatial", allocate: str | None = None,
              example_input=None, heavy_compactness: float | None = None, verbose: bool = False,
              report: list | None = None) -> nn.Module:
     """Replaces the plain layers of `model` by WSNet layers whose compactness is as close as S and C
@@ -295,13 +302,16 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     `tolerance` (relative) or it has options WSNet layers don't sample (groups, padding modes).
     policy: how each layer's compactness is split between filter overlap (sample_stride) and
     channel repeats ('spatial', 'balanced', 'channel'; see `choose_sampling`).
-    allocate: 'uniform' (default) gives every layer `compactness`. 'by_params' makes `compactness`
-    the whole model's ratio (all its parameters before / after, heads, biases and norms included).
-    Each layer's ratio then grows with its size: small layers stay plain, big ones take more
+    allocate: 'uniform' gives every layer `compactness`. 'by_params' makes `compactness` the whole
+    model's ratio (all its parameters before / after, heads, biases and norms included). Each
+    layer's ratio then grows with its size: small layers stay plain, big ones take more
     (wsnet_ext/_allocate.py; `tolerance` is not used). 'by_params_fast' does the same, but the
     layers doing most of the multiply-adds on `example_input` (required then) keep at least the
     compression the uniform rule gives for `heavy_compactness` (default sqrt(compactness)), so the
-    model stays fast; a higher floor is faster and, on SoundNet, less accurate. verbose prints what happened; `report`, if
+    model stays fast; a higher floor is faster and, on SoundNet, less accurate. The default (None)
+    is 'by_params_fast' when `example_input` is given, else 'uniform': at equal model size it was
+    as accurate or more on every model measured (docs/design.md §7), and it reaches the ratio asked
+    for. verbose prints what happened; `report`, if
     a list, receives one dict per layer (name, type, new_type, compression, sample_stride,
     channel_repeat, seed, params_before, params_after, reason) and a last one for the whole model;
     hashify reports the same way."""
@@ -312,7 +322,7 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
                          f"weights) or 'random' (a fresh model: initialise like the plain layers), got {init!r}")
     if policy not in POLICIES:
         raise ValueError(f"policy expects one of {POLICIES}, got {policy!r}")
-    _check_allocate(allocate)
+    allocate = _resolve_allocate(allocate, example_input)
     _check_example_input(allocate, example_input)
     heavy = _heavy_ratio(allocate, heavy_compactness, compactness)
     rows, params_before = [], sum(p.numel() for p in model.parameters())
@@ -350,12 +360,12 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
         row.update(new_type=type(new).__name__, sample_stride=s, channel_repeat=c, compression=achieved,
                    params_after=sum(p.numel() for p in new.parameters()))
         rows.append(row)
-    _finish(model, rows, params_before, "wsnetify", verbose, report)
+    _finish(model, rows, params_before, "wsnetify", allocate, verbose, report)
     return model
 
 
 def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d, nn.Linear),
-            exclude=(), keep_head: bool = True, seed: int = 0, allocate: str = "uniform",
+            exclude=(), keep_head: bool = True, seed: int = 0, allocate: str | None = None,
             example_input=None, heavy_compactness: float | None = None, verbose: bool = False,
             report: list | None = None) -> nn.Module:
     """Replaces the plain layers of `model` by HashedNets layers of `compression` (freshly
@@ -365,7 +375,7 @@ def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d
     at equal budgets)."""
     if isinstance(compression, bool) or not (isinstance(compression, (int, float)) and compression >= 1):
         raise ValueError(f"compression expects a number >= 1, got {compression!r}")
-    _check_allocate(allocate)
+    allocate = _resolve_allocate(allocate, example_input)
     _check_example_input(allocate, example_input)
     heavy = _heavy_ratio(allocate, heavy_compactness, compression)
     rows, params_before = [], sum(p.numel() for p in model.parameters())
@@ -393,7 +403,7 @@ def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d
         row.update(new_type=type(new).__name__, compression=new.compression, seed=seed + k,
                    params_after=sum(p.numel() for p in new.parameters()))
         rows.append(row)
-    _finish(model, rows, params_before, "hashify", verbose, report)
+    _finish(model, rows, params_before, "hashify", allocate, verbose, report)
     return model
 
 

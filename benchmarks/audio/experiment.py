@@ -95,8 +95,9 @@ def variants(num_classes: int, compressions, policies=("spatial",), allocations=
                 runs.append(("ws", k, policy, allocation, lambda k=k, policy=policy, how=how:
                              soundnet(num_classes, "ws", k, policy=policy, **how)))
             if allocation == "uniform":
-                ratio = compressed_ratio(soundnet(num_classes, "ws", k, policy=policies[0]))
-                runs.append(("hashed", k, None, allocation, lambda ratio=ratio: soundnet(num_classes, "hashed", ratio)))
+                ratio = compressed_ratio(soundnet(num_classes, "ws", k, policy=policies[0], allocate="uniform"))
+                runs.append(("hashed", k, None, allocation, lambda ratio=ratio: soundnet(num_classes, "hashed", ratio,
+                                                                                         allocate="uniform")))
             else:
                 runs.append(("hashed", k, None, allocation, lambda k=k, how=how: soundnet(num_classes, "hashed", k, **how)))
     return [run for run in runs if run[0] in kinds]
