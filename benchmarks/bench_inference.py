@@ -122,7 +122,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--compressions", default="4,10,45")
-    parser.add_argument("--allocate", default="uniform", choices=ALLOCATIONS)
+    parser.add_argument("--allocate", default="by_params_fast", choices=ALLOCATIONS,
+                        help="how WSNet and HashNet spend the budget (wsnetify's allocate; default by_params_fast, "
+                             "the library's default with an example input)")
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tag", default=None)
