@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import wsnet_ext  # noqa: E402
-from wsnet_ext._allocate import ALLOCATIONS  # noqa: E402
+from benchmarks.allocations import allocation_kwargs, parse_allocations  # noqa: E402
 from benchmarks.narrowed import narrowed, params  # noqa: E402
 from benchmarks.outputs import devices_for, results_tag, write_json_and_markdown  # noqa: E402
 from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
@@ -32,12 +32,12 @@ from benchmarks.timing import interleaved_medians, latency_keys, single_call_lat
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "inference")
 models = wsnet_ext.models
-# name: (builder(variant, compression, allocate, size), one input's shape, the builder's size argument
-# for the plain network and its smallest: the narrowed baseline is searched between them)
+# name: (builder(variant, compression, size, **allocation keywords), one input's shape, the builder's
+# size argument for the plain network and its smallest: the narrowed baseline is searched between them)
 MODELS = {
-    "soundnet": (lambda v, k, a, w: models.soundnet(10, v, k, allocate=a, width=w), (1, 110250), (1.0, 0.02)),
-    "cnn5": (lambda v, k, a, w: models.cnn5(10, v, k, width=max(1, round(w)), allocate=a), (3, 32, 32), (64, 1)),
-    "mlp": (lambda v, k, a, w: models.mlp(784, 10, v, k, hidden=max(1, round(w)), allocate=a), (784,), (1000, 1)),
+    "soundnet": (lambda v, k, w, **how: models.soundnet(10, v, k, width=w, **how), (1, 110250), (1.0, 0.02)),
+    "cnn5": (lambda v, k, w, **how: models.cnn5(10, v, k, width=max(1, round(w)), **how), (3, 32, 32), (64, 1)),
+    "mlp": (lambda v, k, w, **how: models.mlp(784, 10, v, k, hidden=max(1, round(w)), **how), (784,), (1000, 1)),
 }
 
 
@@ -47,22 +47,28 @@ def disk_bytes(model) -> int:
     return buffer.tell()
 
 
-def variants(name: str, compressions, allocate: str) -> dict:
-    """label -> model (eval mode), for one of MODELS."""
+def variants(name: str, compressions, allocations) -> dict:
+    """label -> model (eval mode), for one of MODELS: WSNet (float and 8-bit condensed filters) and
+    HashNet under each allocation (labels name it when there are several), and the plain network
+    narrowed to the first allocation's WSNet size."""
     build, _, (widest, narrowest) = MODELS[name]
-    out = {"plain": build("plain", None, "uniform", widest)}
+    out = {"plain": build("plain", None, widest)}
     for k in compressions:
-        ws = build("ws", k, allocate, widest)
-        out[f"WSNet {k}x"] = ws
-        out[f"WSNet {k}x 8-bit"] = wsnet_ext.quantize_condensed(build("ws", k, allocate, widest), bits=8)
-        out[f"HashNet {k}x"] = build("hashed", k, allocate, widest)
-        out[f"narrowed to WSNet {k}x"], _ = narrowed(lambda w: build("plain", None, "uniform", w), params(ws),
-                                                     widest, narrowest)
+        for i, allocation in enumerate(allocations):
+            how = allocation_kwargs(allocation)
+            named = f" ({allocation})" if len(allocations) > 1 else ""
+            ws = build("ws", k, widest, **how)
+            out[f"WSNet {k}x{named}"] = ws
+            out[f"WSNet {k}x 8-bit{named}"] = wsnet_ext.quantize_condensed(build("ws", k, widest, **how), bits=8)
+            out[f"HashNet {k}x{named}"] = build("hashed", k, widest, **how)
+            if i == 0:
+                out[f"narrowed to WSNet {k}x{named}"], _ = narrowed(lambda w: build("plain", None, w), params(ws),
+                                                                    widest, narrowest)
     return {label: model.eval() for label, model in out.items()}
 
 
-def run_model(name: str, compressions, allocate: str, device, quick: bool) -> list[dict]:
-    models_ = {label: m.to(device) for label, m in variants(name, compressions, allocate).items()}
+def run_model(name: str, compressions, allocations, device, quick: bool) -> list[dict]:
+    models_ = {label: m.to(device) for label, m in variants(name, compressions, allocations).items()}
     shape = MODELS[name][1]
     gen = torch.Generator().manual_seed(0)
     x1 = torch.randn(1, *shape, generator=gen).to(device)
@@ -103,7 +109,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
     threads = latency_keys(rows)
     head = " | ".join(f"batch 1, {threads_label(k)}: p50 ms (p99) | vs plain" for k in threads)
     lines = [f"# Inference: plain vs WSNet vs HashNet vs a narrower plain network ({meta['when']})", "",
-             f"{meta['machine']}; torch {meta['torch']}; float32; allocation {meta['allocate']}. Latency: single "
+             f"{meta['machine']}; torch {meta['torch']}; float32; allocation {', '.join(meta['allocate'])}. Latency: single "
              "calls, variants interleaved; throughput: interleaved medians at the batch shown; bytes: what the "
              "model saves (int8 codes count 1 byte); bytes on disk: torch.save of the state_dict; peak: extra "
              "resident memory of one batch-1 call (CPU).", "",
@@ -122,9 +128,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--compressions", default="4,10,45")
-    parser.add_argument("--allocate", default="by_params_fast", choices=ALLOCATIONS,
-                        help="how WSNet and HashNet spend the budget (wsnetify's allocate; default by_params_fast, "
-                             "the library's default with an example input)")
+    parser.add_argument("--allocate", default="by_params_fast",
+                        help="comma-separated: how WSNet and HashNet spend the budget (wsnetify's allocate, or "
+                             "by_params_fast:H; default by_params_fast, the library's default with an example input; "
+                             "several: each timed beside the others, the narrowed network sized by the first)")
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="cpu")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tag", default=None)
@@ -139,14 +146,18 @@ def main(argv=None) -> int:
         raise SystemExit(f"--compressions expects comma-separated numbers, got {args.compressions!r}") from None
     if any(c < 1 for c in compressions):
         raise SystemExit(f"--compressions expects numbers >= 1, got {compressions}")
+    try:
+        allocations = parse_allocations(args.allocate)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     devices = devices_for(args.device)
     tag = results_tag(args.tag, args.quick)
     os.makedirs(args.out, exist_ok=True)
     for device in devices:
         torch.manual_seed(0)
-        rows = [row for name in names for row in run_model(name, compressions, args.allocate, device, args.quick)]
+        rows = [row for name in names for row in run_model(name, compressions, allocations, device, args.quick)]
         meta = {"when": datetime.datetime.now().isoformat(timespec="minutes"), "torch": torch.__version__,
-                "threads": torch.get_num_threads(), "allocate": args.allocate, "quick": args.quick,
+                "threads": torch.get_num_threads(), "allocate": allocations, "quick": args.quick,
                 "machine": torch.cuda.get_device_name(device) if device.type == "cuda"
                 else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"}
         stem = os.path.join(args.out, f"inference_{device.type}_{tag}")
