@@ -109,6 +109,10 @@ def test_the_default_is_by_params_fast_with_an_example_input_else_uniform(tool):
 
 
 def test_bad_allocations_are_refused():
+    # heavy_compactness without example_input: the default resolves to uniform, which has no heavy layers
+    with pytest.raises(ValueError, match=r"heavy_compactness applies to allocate='by_params_fast' \(the default when "
+                                         r"example_input is given\), got allocate='uniform'"):
+        wsnet_ext.wsnetify(small_model(), 4, init="random", heavy_compactness=2)
     with pytest.raises(ValueError, match="allocate expects one of"):
         wsnet_ext.wsnetify(small_model(), 4, init="random", allocate="smart")
     with pytest.raises(ValueError, match="allocate expects one of"):
@@ -277,7 +281,7 @@ def test_heavy_compactness_sets_the_heavy_layers_floor_and_the_model_ratio_holds
 
 def test_heavy_compactness_is_refused_outside_by_params_fast_and_below_one():
     example = torch.zeros(1, 1, 50)
-    with pytest.raises(ValueError, match="heavy_compactness applies to allocate='by_params_fast', got allocate='by_params'"):
+    with pytest.raises(ValueError, match=r"heavy_compactness applies to allocate='by_params_fast' .*, got allocate='by_params'"):
         wsnet_ext.wsnetify(small_model(), 4, init="random", allocate="by_params", heavy_compactness=2)
     for bad in (0.5, "2", True):
         with pytest.raises(ValueError, match=r"heavy_compactness expects a number >= 1, got"):

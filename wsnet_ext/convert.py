@@ -272,7 +272,8 @@ def _heavy_ratio(allocate: str, heavy_compactness, compactness: float) -> float:
     if heavy_compactness is None:
         return math.sqrt(compactness)
     if allocate != "by_params_fast":
-        raise ValueError(f"heavy_compactness applies to allocate='by_params_fast', got allocate={allocate!r}")
+        raise ValueError(f"heavy_compactness applies to allocate='by_params_fast' (the default when example_input "
+                         f"is given), got allocate={allocate!r}")
     if isinstance(heavy_compactness, bool) or not (isinstance(heavy_compactness, (int, float)) and heavy_compactness >= 1):
         raise ValueError(f"heavy_compactness expects a number >= 1, got {heavy_compactness!r}")
     return heavy_compactness
