@@ -48,7 +48,8 @@ def parse(argv):
                    help="comma-separated budget allocations: uniform (every layer at the target), by_params "
                         "(the target as the whole model's ratio, spent by layer size), by_params_fast (by_params, the "
                         "layers doing most multiply-adds at least at sqrt of the target; wsnetify's default), "
-                        "by_params_fast:H (... at least at H); default by_params_fast")
+                        "by_params_fast:H (... at least at H); any of them +sumsK: no WSNet layer keeps fewer "
+                        "than K channel sums (wsnetify's min_channel_sums); default by_params_fast")
     p.add_argument("--variants", default=",".join(experiment.KINDS),
                    help="comma-separated kinds to train: plain, narrow, ws, hashed (default all; e.g. ws,hashed to "
                         "add allocations to an earlier run with --merge)")

@@ -286,3 +286,57 @@ def test_heavy_compactness_is_refused_outside_by_params_fast_and_below_one():
     for bad in (0.5, "2", True):
         with pytest.raises(ValueError, match=r"heavy_compactness expects a number >= 1, got"):
             wsnet_ext.hashify(small_model(), 4, allocate="by_params_fast", example_input=example, heavy_compactness=bad)
+
+
+@pytest.mark.parametrize("target", [3.0, 12.0])
+def test_by_params_with_min_channel_sums_is_pareto_optimal_among_the_allowed_repeats(target):
+    """Every WSNet layer keeps at least min(4, M) channel sums, and no combination of allowed
+    candidates is at least as small and strictly better."""
+    model = small_model()
+    before = total_params(model)
+    layers = [m for m in model if isinstance(m, nn.Conv1d)]
+    fixed = before - sum(layer.weight.numel() for layer in layers)
+    allowed = [[c for c in convert._ws_candidates(layer, "spatial")
+                if c.choice is None or layer.in_channels // c.choice[1] >= min(4, layer.in_channels)]
+               for layer in layers]
+    report = []
+    wsnet_ext.wsnetify(model, target, init="random", keep_head=False, allocate="by_params", report=report,
+                       min_channel_sums=4)
+    rows = report[:-1]
+    for layer, row in zip(layers, rows):
+        if row["new_type"]:
+            assert layer.in_channels // row["channel_repeat"] >= min(4, layer.in_channels), row
+    ours_params = total_params(model) - fixed
+    ours_cost = sum(math.log(row["compression"]) for row in rows)
+    for combo in itertools.product(*allowed):
+        assert not (sum(c.params for c in combo) <= ours_params
+                    and sum(math.log(c.ratio) for c in combo) < ours_cost - 1e-9), combo
+    assert before / total_params(model) >= target
+
+
+def test_min_channel_sums_on_soundnet_at_45x_moves_the_budget_off_conv7_and_the_ratio_holds():
+    """At 45x by_params_fast gives conv7 (512 inputs) C = 64: 8 channel sums. With a floor of 16 it
+    takes C = 32, and the smaller layers give up what it keeps; HashNet ignores the option."""
+    example = torch.zeros(1, 1, 22050)
+    rows = {}
+    for sums in (1, 16):
+        model = wsnet_ext.models.soundnet(10)
+        before = total_params(model)
+        report = []
+        wsnet_ext.wsnetify(model, 45, init="random", allocate="by_params_fast", example_input=example,
+                           min_channel_sums=sums, report=report)
+        assert 45 <= before / total_params(model) <= 45 * 1.15
+        rows[sums] = {row["name"]: row for row in report[:-1] if row["new_type"]}
+        for row in rows[sums].values():
+            layer_in = dict(wsnet_ext.models.soundnet(10).named_modules())[row["name"]].in_channels
+            assert layer_in // row["channel_repeat"] >= min(sums, layer_in), row
+    assert rows[1]["21"]["channel_repeat"] == 64 and rows[16]["21"]["channel_repeat"] == 32
+    assert rows[16]["21"]["params_after"] > rows[1]["21"]["params_after"]
+    hashed = [wsnet_ext.models.soundnet(10, "hashed", 45, min_channel_sums=k) for k in (1, 16)]
+    assert total_params(hashed[0]) == total_params(hashed[1])
+
+
+def test_bad_min_channel_sums_are_refused():
+    for bad in (0, 2.0, True, "8"):
+        with pytest.raises(ValueError, match=r"min_channel_sums expects an int >= 1, got"):
+            wsnet_ext.wsnetify(small_model(), 4, init="random", min_channel_sums=bad)

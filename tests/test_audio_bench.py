@@ -168,6 +168,19 @@ def test_allocation_tuning_and_time_shift_reach_the_rows(tree, tmp_path):
     assert "by_params" in (out / "audio_a.md").read_text()
 
 
+def test_a_channel_sums_floor_in_an_allocation_name_reaches_the_wsnet_model():
+    from benchmarks.allocations import allocation_kwargs, parse_allocations
+    from benchmarks.audio import experiment
+    assert allocation_kwargs("by_params_fast:6.7+sums16") == {"allocate": "by_params_fast", "heavy_compactness": 6.7,
+                                                              "min_channel_sums": 16}
+    assert parse_allocations("by_params_fast+sums16, uniform") == ["by_params_fast+sums16", "uniform"]
+    runs = {(name, allocation): build for name, _, _, allocation, build in
+            experiment.variants(10, [45], allocations=["by_params_fast+sums16", "by_params_fast"])}
+    repeats = {allocation: [m.channel_repeat for m in runs[("ws", allocation)]().modules() if hasattr(m, "channel_repeat")]
+               for allocation in ("by_params_fast+sums16", "by_params_fast")}
+    assert repeats["by_params_fast"][-1] == 64 and repeats["by_params_fast+sums16"][-1] == 32  # conv7: 512 inputs
+
+
 def test_time_shift_rolls_each_clip_by_its_own_offset():
     from benchmarks.audio.experiment import time_shift
     x = torch.arange(3 * 50, dtype=torch.float32).reshape(3, 1, 50)
@@ -304,7 +317,8 @@ def test_merge_pools_folds_adds_variants_and_refuses_what_does_not_pool(tree, tm
     (out / "other.json").write_text(json.dumps(other))
     with pytest.raises(SystemExit, match="epochs=7 .* only runs trained the same way merge"):
         bench_audio.main(["--merge", paths[0], str(out / "other.json"), "--out", str(out)])
-    with pytest.raises(SystemExit):
-        bench_audio.main(["--data", tree["esc50"], "--allocate", "by_params_fast:0.5"])
+    for bad in ("by_params_fast:0.5", "by_params_fast+sums0", "by_params_fast+sumsx", "+sums16"):
+        with pytest.raises(SystemExit):
+            bench_audio.main(["--data", tree["esc50"], "--allocate", bad])
     with pytest.raises(SystemExit):
         bench_audio.main(["--data", tree["esc50"], "--variants", "ws,wide"])

@@ -17,9 +17,10 @@ def plain_model():
                          nn.AdaptiveAvgPool1d(4), nn.Flatten(), nn.Linear(128, 10))
 
 
-def brute_force_sampling(layer, target, close=0.1):
-    """choose_sampling's rule, written out independently: every (S, C) the layer allows, the
-    compactness computed from the parameter counts of the layers themselves."""
+def brute_force_sampling(layer, target, close=0.1, min_channel_sums=1):
+    """choose_sampling's rule, written out independently: every (S, C) the layer allows (C leaving
+    at least min(min_channel_sums, M) channel sums), the compactness computed from the parameter
+    counts of the layers themselves."""
     if isinstance(layer, nn.Linear):
         m, n = layer.in_features, layer.out_features
         make = lambda s, c: wsnet_ext.WSLinear(m, n, sample_stride=s, channel_repeat=c)  # noqa: E731
@@ -30,7 +31,7 @@ def brute_force_sampling(layer, target, close=0.1):
         strides = range(1, k + 1)
     plain = layer.weight.numel()
     options = []
-    for c in (c for c in range(1, m + 1) if m % c == 0):
+    for c in (c for c in range(1, m + 1) if m % c == 0 and m // c >= min(min_channel_sums, m)):
         for s in strides:
             if isinstance(layer, nn.Linear) and s > max(m // c, n):
                 continue
@@ -69,6 +70,20 @@ def test_wsnetify_picks_what_a_brute_force_search_picks(target):
     assert whole["name"] == "(whole model)"
     assert whole["params_after"] == sum(p.numel() for p in model.parameters())
     assert whole["compression"] == pytest.approx(whole["params_before"] / whole["params_after"])
+
+
+@pytest.mark.parametrize("sums", [2, 8, 64])
+@pytest.mark.parametrize("target", [4, 16, 60])
+def test_min_channel_sums_limits_the_channel_repeats_as_a_brute_force_search_does(target, sums):
+    layers = [nn.Conv1d(16, 32, 32), nn.Conv1d(32, 48, 5), nn.Linear(128, 10), nn.Conv1d(1, 8, 9)]
+    for layer in layers:
+        m = layer.in_features if isinstance(layer, nn.Linear) else layer.in_channels
+        s, c, achieved = choose_sampling(layer, target, min_channel_sums=sums)
+        assert m // c >= min(sums, m), (layer, c)
+        assert (s, c) == brute_force_sampling(layer, target, min_channel_sums=sums)[:2], layer
+        assert achieved == pytest.approx(brute_force_sampling(layer, target, min_channel_sums=sums)[2])
+    # the floor binds: without it, 60x on the 32-input layer takes C = 16 (2 sums)
+    assert choose_sampling(layers[1], 60)[1] > 32 // 8 >= choose_sampling(layers[1], 60, min_channel_sums=8)[1]
 
 
 def test_wsnetify_keeps_the_head_and_what_is_excluded():

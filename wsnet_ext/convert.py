@@ -26,8 +26,17 @@ def _divisors(n: int) -> list[int]:
 POLICIES = ("spatial", "balanced", "channel")
 
 
+def channel_repeats(in_channels: int, min_channel_sums: int = 1) -> list[int]:
+    """The channel repeats C a layer with `in_channels` inputs may take: the divisors of M that
+    leave it at least min(min_channel_sums, M) channel sums. A WSNet layer with repeat C sees only
+    M / C sums of its input channels (docs/design.md §2 step 1, the fold), so C caps what it can
+    tell its inputs apart by."""
+    floor = min(min_channel_sums, in_channels)
+    return [c for c in _divisors(in_channels) if in_channels // c >= floor]
+
+
 def choose_sampling(layer: nn.Module, target: float, close: float = 0.1,
-                    policy: str = "spatial") -> tuple[int, int, float] | None:
+                    policy: str = "spatial", min_channel_sums: int = 1) -> tuple[int, int, float] | None:
     """(sample_stride, channel_repeat, compactness) for a plain Conv1d / Conv2d / Linear.
 
     Compactness is the product of a spatial factor (how much neighbouring filters overlap in the
@@ -38,18 +47,19 @@ def choose_sampling(layer: nn.Module, target: float, close: float = 0.1,
       'balanced' spatial factor and C closest to equal (in log scale), then the smaller C.
     C = M gives every input channel the same weight (the layer only sees their sum), so every
     policy takes C < M where it can. If no (S, C) gets within `close`, the one closest to the
-    target in log scale, ties to the smaller C, then S."""
+    target in log scale, ties to the smaller C, then S.
+    min_channel_sums: only C with M / C >= min(min_channel_sums, M) (see `channel_repeats`)."""
     if policy not in POLICIES:
         raise ValueError(f"policy expects one of {POLICIES}, got {policy!r}")
     if isinstance(layer, nn.Conv1d):
         m, n, length = layer.in_channels, layer.out_channels, layer.kernel_size[0]
         options = {c: [(s, c, conv1d_compactness(m, n, length, s, c)) for s in range(1, length + 1)]
-                   for c in _divisors(m)}
+                   for c in channel_repeats(m, min_channel_sums)}
     else:
         m = layer.in_channels if isinstance(layer, nn.Conv2d) else layer.in_features
         n = layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features
         options = {c: [(s, c, channel_compactness(m, n, s, c)) for s in range(1, max(m // c, n) + 1)]
-                   for c in _divisors(m)}
+                   for c in channel_repeats(m, min_channel_sums)}
     distance = lambda sck: abs(math.log(sck[2] / target))  # noqa: E731
     if policy == "spatial":
         for c in sorted(options):
@@ -196,15 +206,15 @@ def _resolve_allocate(allocate: str | None, example_input) -> str:
     return allocate
 
 
-def _ws_candidates(layer: nn.Module, policy: str) -> list:
+def _ws_candidates(layer: nn.Module, policy: str, min_channel_sums: int = 1) -> list:
     """The layer kept plain, and each (S, C) that choose_sampling picks for ratios 1.1, 1.21, ...
     up to the layer's largest (so the policy's preferences hold: spatial sampling before channel
     repeats under 'spatial')."""
     weight = layer.weight.numel()
-    largest = choose_sampling(layer, 1e12, policy=policy)[2]
+    largest = choose_sampling(layer, 1e12, policy=policy, min_channel_sums=min_channel_sums)[2]
     found = {}
     for target in _allocate.geometric_targets(largest):
-        s, c, achieved = choose_sampling(layer, target, policy=policy)
+        s, c, achieved = choose_sampling(layer, target, policy=policy, min_channel_sums=min_channel_sums)
         found.setdefault((s, c), _allocate.Candidate(round(weight / achieved), achieved, (s, c)))
     return [_allocate.plain(weight)] + list(found.values())
 
@@ -288,8 +298,8 @@ def _check_example_input(allocate: str, example_input) -> None:
 def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
              types=(nn.Conv1d, nn.Conv2d, nn.Linear), exclude=(), keep_head: bool = True,
              tolerance: float = 0.5, policy: str = "spatial", allocate: str | None = None,
-             example_input=None, heavy_compactness: float | None = None, verbose: bool = False,
-             report: list | None = None) -> nn.Module:
+             example_input=None, heavy_compactness: float | None = None, min_channel_sums: int = 1,
+             verbose: bool = False, report: list | None = None) -> nn.Module:
     """Replaces the plain layers of `model` by WSNet layers whose compactness is as close as S and C
     allow to `compactness`, in place, and returns the model (the same object; a model that is
     itself one plain layer comes back as its replacement).
@@ -309,7 +319,11 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     (wsnet_ext/_allocate.py; `tolerance` is not used). 'by_params_fast' does the same, but the
     layers doing most of the multiply-adds on `example_input` (required then) keep at least the
     compression the uniform rule gives for `heavy_compactness` (default sqrt(compactness)), so the
-    model stays fast; a higher floor is faster and, on SoundNet, less accurate. The default (None)
+    model stays fast; a higher floor is faster and, on SoundNet, less accurate. min_channel_sums:
+    no layer takes a channel repeat C that leaves it fewer than min(min_channel_sums, M) sums of its
+    M input channels (default 1: any C < M where the layer allows it); under an allocation the
+    budget then goes to the other layers. On SoundNet at 45x, 16 sums instead of 8 in conv7 was
+    more accurate (docs/design.md §7). The default (None)
     is 'by_params_fast' when `example_input` is given, else 'uniform': at equal model size it was
     as accurate or more on every model measured (docs/design.md §7), and it reaches the ratio asked
     for. verbose prints what happened; `report`, if
@@ -323,6 +337,8 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
                          f"weights) or 'random' (a fresh model: initialise like the plain layers), got {init!r}")
     if policy not in POLICIES:
         raise ValueError(f"policy expects one of {POLICIES}, got {policy!r}")
+    if isinstance(min_channel_sums, bool) or not isinstance(min_channel_sums, int) or min_channel_sums < 1:
+        raise ValueError(f"min_channel_sums expects an int >= 1, got {min_channel_sums!r}")
     allocate = _resolve_allocate(allocate, example_input)
     _check_example_input(allocate, example_input)
     heavy = _heavy_ratio(allocate, heavy_compactness, compactness)
@@ -339,10 +355,11 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
             cheap = _allocate.cheapest_near(candidates, heavy, work) if work else None
             if cheap is not None:
                 return cheap
-            s, c, achieved = choose_sampling(layer, heavy, policy=policy)
+            s, c, achieved = choose_sampling(layer, heavy, policy=policy, min_channel_sums=min_channel_sums)
             return _allocate.Candidate(round(layer.weight.numel() / achieved), achieved, (s, c))
         allocated = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compactness,
-                               lambda layer: _ws_candidates(layer, policy), allocate, floor_of, example_input, work_of)
+                               lambda layer: _ws_candidates(layer, policy, min_channel_sums), allocate, floor_of,
+                               example_input, work_of)
     for name, layer, reason in targets:
         row = _row(name, layer)
         if allocated is not None and not reason:
@@ -350,7 +367,8 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
             choice = (*picked.choice, picked.ratio) if picked.choice is not None else None
             reason = "" if choice else "kept plain by the allocation (the budget is spent on larger layers)"
         else:
-            choice = None if reason else choose_sampling(layer, compactness, policy=policy)
+            choice = None if reason else choose_sampling(layer, compactness, policy=policy,
+                                                         min_channel_sums=min_channel_sums)
         if choice is None or (allocated is None and abs(choice[2] / compactness - 1) > tolerance):
             row["reason"] = reason or (f"closest compactness {choice[2]:.2f} is off target" if choice else "no choice")
             rows.append(row)

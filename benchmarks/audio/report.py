@@ -24,8 +24,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
                 if meta.get("tuned") else "one lr and weight decay for every variant."), "",
              "Allocation 'uniform': every compressed layer at the target; 'by_params': the target is the whole "
              "model's ratio, spent by layer size (small layers plain); 'by_params_fast': by_params with the layers "
-             "doing 3/4 of the multiply-adds (conv1-conv2) kept at least at the target, 'by_params_fast:H' at least "
-             "at H (wsnetify's heavy_compactness).", "",
+             "doing 3/4 of the multiply-adds (conv1-conv2) kept at least at sqrt of the target, 'by_params_fast:H' "
+             "at least at H (wsnetify's heavy_compactness); '+sumsK': no WSNet layer keeps fewer than K sums of its "
+             "input channels (wsnetify's min_channel_sums).", "",
              "| variant | allocation | target | accuracy % | lr, wd | params | model ratio | bytes | bytes ratio | "
              "step ms | latency ms (batch 1, 1 thread) | x faster | per-layer compression |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
