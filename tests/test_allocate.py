@@ -31,7 +31,9 @@ def test_by_params_is_pareto_optimal_against_brute_force(target):
     candidates = [convert._ws_candidates(layer, "spatial") for layer in layers]
     fixed = before - sum(layer.weight.numel() for layer in layers)
     report = []
-    wsnet_ext.wsnetify(model, target, init="random", keep_head=False, allocate="by_params", report=report)
+    # min_channel_sums=1: every candidate allowed (the default floor is tested below)
+    wsnet_ext.wsnetify(model, target, init="random", keep_head=False, allocate="by_params", report=report,
+                       min_channel_sums=1)
     after = total_params(model)
     ours_params = after - fixed
     ours_cost = sum(math.log(row["compression"]) for row in report[:-1])
@@ -213,7 +215,7 @@ def test_by_params_fast_floors_the_heavy_layers_and_is_pareto_optimal_among_such
     combos, heavy, floors = floored_combinations(strided_model(), heavy_compactness or math.sqrt(target), example)
     report = []
     wsnet_ext.wsnetify(model, target, init="random", keep_head=False, allocate="by_params_fast",
-                       example_input=example, report=report, heavy_compactness=heavy_compactness)
+                       example_input=example, report=report, heavy_compactness=heavy_compactness, min_channel_sums=1)
     rows = report[:-1]
     assert heavy and before / total_params(model) >= target  # the promised model-level ratio
     layers = [m for m in strided_model() if isinstance(m, nn.Conv1d)]
@@ -338,5 +340,39 @@ def test_min_channel_sums_on_soundnet_at_45x_moves_the_budget_off_conv7_and_the_
 
 def test_bad_min_channel_sums_are_refused():
     for bad in (0, 2.0, True, "8"):
-        with pytest.raises(ValueError, match=r"min_channel_sums expects an int >= 1, got"):
+        with pytest.raises(ValueError, match=r"min_channel_sums expects an int >= 1 or None, got"):
             wsnet_ext.wsnetify(small_model(), 4, init="random", min_channel_sums=bad)
+
+
+def _whole_row(build):
+    report = []
+    build(report)
+    return report[-1], report[:-1]
+
+
+def test_the_default_channel_sums_floor_is_the_largest_that_reaches_the_ratio():
+    """min_channel_sums=None under an allocation: 16 where the ratio is still reached with it
+    (SoundNet at 45x: conv7 at C = 32), else the next of 8, 4, 2, 1 (MNIST-1D's 1D CNN at 16x: its
+    64-channel convolutions cannot reach it with 16 sums, so 8); 1 under 'uniform'."""
+    example = torch.zeros(1, 1, 22050)
+    whole, rows = _whole_row(lambda r: wsnet_ext.wsnetify(wsnet_ext.models.soundnet(10), 45, init="random",
+                                                            example_input=example, report=r))
+    assert whole["min_channel_sums"] == 16 and whole["compression"] >= 45
+    assert {row["name"]: row["channel_repeat"] for row in rows}["21"] == 32
+    # 10x: every layer keeps >= 16 sums anyway, so the default changes nothing there
+    at_10 = [_whole_row(lambda r, k=k: wsnet_ext.wsnetify(wsnet_ext.models.soundnet(10), 10, init="random",
+                                                          example_input=example, min_channel_sums=k, report=r))[1]
+             for k in (None, 1)]
+    assert [(r["sample_stride"], r["channel_repeat"]) for r in at_10[0]] == \
+        [(r["sample_stride"], r["channel_repeat"]) for r in at_10[1]]
+    mnist = wsnet_ext.models.cnn1d(10)
+    before = total_params(mnist)
+    whole, rows = _whole_row(lambda r: wsnet_ext.wsnetify(mnist, 16, init="random", exclude=("0",), keep_head=False,
+                                                          example_input=torch.zeros(1, 1, 40), report=r))
+    assert whole["min_channel_sums"] == 8 and before / total_params(mnist) >= 16
+    inputs = {"2": 64, "4": 64, "7": 64 * 5}  # the convolutions' channels, the classifier's features
+    assert all(inputs[row["name"]] // row["channel_repeat"] >= 8 for row in rows if row["new_type"]), rows
+    assert min(inputs[row["name"]] // row["channel_repeat"] for row in rows if row["new_type"]) < 16
+    whole, _ = _whole_row(lambda r: wsnet_ext.wsnetify(wsnet_ext.models.soundnet(10), 45, init="random",
+                                                        allocate="uniform", report=r))
+    assert whole["min_channel_sums"] == 1

@@ -175,10 +175,10 @@ def test_a_channel_sums_floor_in_an_allocation_name_reaches_the_wsnet_model():
                                                               "min_channel_sums": 16}
     assert parse_allocations("by_params_fast+sums16, uniform") == ["by_params_fast+sums16", "uniform"]
     runs = {(name, allocation): build for name, _, _, allocation, build in
-            experiment.variants(10, [45], allocations=["by_params_fast+sums16", "by_params_fast"])}
+            experiment.variants(10, [45], allocations=["by_params_fast+sums16", "by_params_fast+sums1"])}
     repeats = {allocation: [m.channel_repeat for m in runs[("ws", allocation)]().modules() if hasattr(m, "channel_repeat")]
-               for allocation in ("by_params_fast+sums16", "by_params_fast")}
-    assert repeats["by_params_fast"][-1] == 64 and repeats["by_params_fast+sums16"][-1] == 32  # conv7: 512 inputs
+               for allocation in ("by_params_fast+sums16", "by_params_fast+sums1")}
+    assert repeats["by_params_fast+sums1"][-1] == 64 and repeats["by_params_fast+sums16"][-1] == 32  # conv7: 512 inputs
 
 
 def test_time_shift_rolls_each_clip_by_its_own_offset():

@@ -24,6 +24,9 @@ def _divisors(n: int) -> list[int]:
 
 
 POLICIES = ("spatial", "balanced", "channel")
+# wsnetify's min_channel_sums=None under an allocation: the first of these floors whose allocation
+# reaches the model ratio (docs/design.md §7, "Channel sums")
+CHANNEL_SUMS_FLOORS = (16, 8, 4, 2, 1)
 
 
 def channel_repeats(in_channels: int, min_channel_sums: int = 1) -> list[int]:
@@ -165,12 +168,12 @@ def _row(name: str, layer: nn.Module) -> dict:
 
 
 def _finish(model: nn.Module, rows: list, params_before: int, tool: str, allocate: str, verbose: bool,
-            report) -> None:
+            report, **whole) -> None:
     params_after = sum(p.numel() for p in model.parameters())
     rows.append({"name": "(whole model)", "type": type(model).__name__, "new_type": None,
                  "compression": params_before / max(params_after, 1), "sample_stride": None,
                  "channel_repeat": None, "seed": None, "params_before": params_before,
-                 "params_after": params_after, "reason": "", "allocate": allocate})
+                 "params_after": params_after, "reason": "", "allocate": allocate, **whole})
     if verbose:
         print(format_report(rows, tool))
     if report is not None:
@@ -183,7 +186,8 @@ def format_report(rows: list, tool: str = "") -> str:
     for row in rows:
         if row["name"] == "(whole model)":
             lines.append(f"{tool}: whole model {row['params_before']:,} -> {row['params_after']:,} "
-                         f"parameters ({row['compression']:.2f}x smaller, allocate={row.get('allocate')!r})")
+                         f"parameters ({row['compression']:.2f}x smaller, allocate={row.get('allocate')!r}"
+                         + (f", min_channel_sums={row['min_channel_sums']}" if row.get("min_channel_sums") else "") + ")")
         elif row["new_type"] is None:
             lines.append(f"{tool}: {row['name']} {row['type']} kept: {row['reason']}")
         else:
@@ -272,7 +276,8 @@ def _allocated(model: nn.Module, eligible: list, ratio: float, candidates_of, al
         candidates = [_allocate.at_least(c, floor_of(layer, c), work_of(layer) if work_of else None) if k in heavy else c
                       for k, ((_, layer), c) in enumerate(zip(eligible, candidates))]
     chosen = _allocate.allocate(candidates, fixed, total / ratio)
-    return {name: candidate for (name, _), candidate in zip(eligible, chosen)}
+    reached = fixed + sum(c.params for c in chosen) <= total / ratio
+    return {name: candidate for (name, _), candidate in zip(eligible, chosen)}, reached
 
 
 def _heavy_ratio(allocate: str, heavy_compactness, compactness: float) -> float:
@@ -298,7 +303,7 @@ def _check_example_input(allocate: str, example_input) -> None:
 def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
              types=(nn.Conv1d, nn.Conv2d, nn.Linear), exclude=(), keep_head: bool = True,
              tolerance: float = 0.5, policy: str = "spatial", allocate: str | None = None,
-             example_input=None, heavy_compactness: float | None = None, min_channel_sums: int = 1,
+             example_input=None, heavy_compactness: float | None = None, min_channel_sums: int | None = None,
              verbose: bool = False, report: list | None = None) -> nn.Module:
     """Replaces the plain layers of `model` by WSNet layers whose compactness is as close as S and C
     allow to `compactness`, in place, and returns the model (the same object; a model that is
@@ -319,14 +324,15 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     (wsnet_ext/_allocate.py; `tolerance` is not used). 'by_params_fast' does the same, but the
     layers doing most of the multiply-adds on `example_input` (required then) keep at least the
     compression the uniform rule gives for `heavy_compactness` (default sqrt(compactness)), so the
-    model stays fast; a higher floor is faster and, on SoundNet, less accurate. min_channel_sums:
-    no layer takes a channel repeat C that leaves it fewer than min(min_channel_sums, M) sums of its
-    M input channels (default 1: any C < M where the layer allows it); under an allocation the
-    budget then goes to the other layers. On SoundNet at 45x, 16 sums instead of 8 in conv7 was
-    more accurate (docs/design.md §7). The default (None)
+    model stays fast; a higher floor is faster and, on SoundNet, less accurate. The default (None)
     is 'by_params_fast' when `example_input` is given, else 'uniform': at equal model size it was
     as accurate or more on every model measured (docs/design.md §7), and it reaches the ratio asked
-    for. verbose prints what happened; `report`, if
+    for. min_channel_sums: no layer takes a channel repeat C that leaves it fewer than
+    min(min_channel_sums, M) sums of its M input channels (with repeat C a layer sees only M / C
+    sums of its inputs); under an allocation the budget then goes to the other layers. By default
+    (None) 1 under 'uniform', and under an allocation the largest of 16, 8, 4, 2, 1 with which the
+    model ratio is still reached: at equal size as accurate or more on SoundNet and MNIST-1D
+    (docs/design.md §7). verbose prints what happened; `report`, if
     a list, receives one dict per layer (name, type, new_type, compression, sample_stride,
     channel_repeat, seed, params_before, params_after, reason) and a last one for the whole model;
     hashify reports the same way."""
@@ -337,8 +343,9 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
                          f"weights) or 'random' (a fresh model: initialise like the plain layers), got {init!r}")
     if policy not in POLICIES:
         raise ValueError(f"policy expects one of {POLICIES}, got {policy!r}")
-    if isinstance(min_channel_sums, bool) or not isinstance(min_channel_sums, int) or min_channel_sums < 1:
-        raise ValueError(f"min_channel_sums expects an int >= 1, got {min_channel_sums!r}")
+    if min_channel_sums is not None and (isinstance(min_channel_sums, bool) or not isinstance(min_channel_sums, int)
+                                         or min_channel_sums < 1):
+        raise ValueError(f"min_channel_sums expects an int >= 1 or None, got {min_channel_sums!r}")
     allocate = _resolve_allocate(allocate, example_input)
     _check_example_input(allocate, example_input)
     heavy = _heavy_ratio(allocate, heavy_compactness, compactness)
@@ -346,20 +353,29 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     targets = [(name, layer, reason or _unsupported(layer)) for name, layer, reason in
                _targets(model, types, exclude, keep_head)]
     allocated = None
+    floors = [min_channel_sums] if min_channel_sums is not None else [1]
     if allocate != "uniform":
+        floors = [min_channel_sums] if min_channel_sums is not None else list(CHANNEL_SUMS_FLOORS)
+
         def work_of(layer):  # modelled for Conv1d only (the CPU kernels' polyphase split)
             return (lambda cand: ws_conv1d_work(layer, *cand.choice)) if isinstance(layer, nn.Conv1d) else None
 
-        def floor_of(layer, candidates):  # the least work near `heavy`, else the uniform rule's choice
-            work = work_of(layer)
-            cheap = _allocate.cheapest_near(candidates, heavy, work) if work else None
-            if cheap is not None:
-                return cheap
-            s, c, achieved = choose_sampling(layer, heavy, policy=policy, min_channel_sums=min_channel_sums)
-            return _allocate.Candidate(round(layer.weight.numel() / achieved), achieved, (s, c))
-        allocated = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compactness,
-                               lambda layer: _ws_candidates(layer, policy, min_channel_sums), allocate, floor_of,
-                               example_input, work_of)
+        def floor_of(sums):
+            def floor(layer, candidates):  # the least work near `heavy`, else the uniform rule's choice
+                work = work_of(layer)
+                cheap = _allocate.cheapest_near(candidates, heavy, work) if work else None
+                if cheap is not None:
+                    return cheap
+                s, c, achieved = choose_sampling(layer, heavy, policy=policy, min_channel_sums=sums)
+                return _allocate.Candidate(round(layer.weight.numel() / achieved), achieved, (s, c))
+            return floor
+        for sums in floors:  # the largest floor on the channel sums that still reaches the ratio
+            allocated, reached = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason],
+                                            compactness, lambda layer: _ws_candidates(layer, policy, sums), allocate,
+                                            floor_of(sums), example_input, work_of)
+            if reached:
+                break
+        floors = [sums]
     for name, layer, reason in targets:
         row = _row(name, layer)
         if allocated is not None and not reason:
@@ -368,7 +384,7 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
             reason = "" if choice else "kept plain by the allocation (the budget is spent on larger layers)"
         else:
             choice = None if reason else choose_sampling(layer, compactness, policy=policy,
-                                                         min_channel_sums=min_channel_sums)
+                                                         min_channel_sums=floors[0])
         if choice is None or (allocated is None and abs(choice[2] / compactness - 1) > tolerance):
             row["reason"] = reason or (f"closest compactness {choice[2]:.2f} is off target" if choice else "no choice")
             rows.append(row)
@@ -379,7 +395,7 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
         row.update(new_type=type(new).__name__, sample_stride=s, channel_repeat=c, compression=achieved,
                    params_after=sum(p.numel() for p in new.parameters()))
         rows.append(row)
-    _finish(model, rows, params_before, "wsnetify", allocate, verbose, report)
+    _finish(model, rows, params_before, "wsnetify", allocate, verbose, report, min_channel_sums=floors[0])
     return model
 
 
@@ -405,8 +421,8 @@ def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d
         def floor_of(layer, candidates):
             held = math.ceil(layer.weight.numel() / heavy)
             return _allocate.Candidate(held, layer.weight.numel() / held, heavy)
-        allocated = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compression,
-                               _hashed_candidates, allocate, floor_of, example_input)
+        allocated, _ = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compression,
+                                  _hashed_candidates, allocate, floor_of, example_input)
     for k, (name, layer, reason) in enumerate(targets):
         row = _row(name, layer)
         layer_compression = compression
@@ -422,7 +438,7 @@ def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d
         row.update(new_type=type(new).__name__, compression=new.compression, seed=seed + k,
                    params_after=sum(p.numel() for p in new.parameters()))
         rows.append(row)
-    _finish(model, rows, params_before, "hashify", allocate, verbose, report)
+    _finish(model, rows, params_before, "hashify", allocate, verbose, report, min_channel_sums=None)
     return model
 
 

@@ -15,13 +15,14 @@ VARIANTS = ("plain", "ws", "hashed")
 def _variant(model: nn.Module, variant: str, compression: float | None, exclude=(), keep_head: bool = True,
              seed: int = 0, policy: str = "spatial", allocate: str | None = None,
              example_shape: tuple = (), heavy_compactness: float | None = None,
-             min_channel_sums: int = 1) -> nn.Module:
+             min_channel_sums: int | None = None) -> nn.Module:
     """Turn a plain (fresh) model into its WSNet or HashedNets variant at `compression` (WSNet:
     each layer's (S, C) chosen by `policy`, see wsnet_ext.convert.choose_sampling; `allocate`:
     'uniform' per layer, or 'by_params' / 'by_params_fast' (the default, None) for a model-level
     ratio spent by layer size; the latter counts multiply-adds on zeros of `example_shape`, one
     input, and floors the heaviest layers at `heavy_compactness`, default sqrt(`compression`));
-    `min_channel_sums` (WSNet only): wsnetify's floor on the channel sums each layer keeps)."""
+    `min_channel_sums` (WSNet only): wsnetify's floor on the channel sums each layer keeps, by
+    default the largest of 16, 8, 4, 2, 1 that reaches the ratio)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant expects one of {VARIANTS}, got {variant!r}")
     if variant == "plain":
@@ -39,7 +40,7 @@ def _variant(model: nn.Module, variant: str, compression: float | None, exclude=
 
 def soundnet(num_classes: int, variant: str = "plain", compression: float | None = None, *,
              policy: str = "spatial", allocate: str | None = None, width: float = 1.0,
-             heavy_compactness: float | None = None, min_channel_sums: int = 1) -> nn.Sequential:
+             heavy_compactness: float | None = None, min_channel_sums: int | None = None) -> nn.Sequential:
     """SoundNet's 8 layers on raw audio (B, 1, T): conv 1->16 k64 s2, 16->32 k32 s2, 32->64 k16
     s2, 64->128 k8 s2, 128->256 k4 s2, 256->512 k4 s2, 512->1024 k4 s2, each with batch norm and
     ReLU, max-pools of 8 after conv1-2 and of 4 after conv5, then global average pooling and a
@@ -64,7 +65,7 @@ def soundnet(num_classes: int, variant: str = "plain", compression: float | None
 
 def mlp(in_features: int, num_classes: int, variant: str = "plain", compression: float | None = None,
         hidden: int = 1000, *, policy: str = "spatial",
-             allocate: str | None = None, heavy_compactness: float | None = None, min_channel_sums: int = 1) -> nn.Sequential:
+             allocate: str | None = None, heavy_compactness: float | None = None, min_channel_sums: int | None = None) -> nn.Sequential:
     """HashNet's MNIST net: in -> 1000 (ReLU) -> classes; both layers compressed."""
     model = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
     return _variant(model, variant, compression, keep_head=False, policy=policy, allocate=allocate,
@@ -73,7 +74,7 @@ def mlp(in_features: int, num_classes: int, variant: str = "plain", compression:
 
 def cnn5(num_classes: int = 10, variant: str = "plain", compression: float | None = None,
          in_channels: int = 3, width: int = 64, image_size: int = 32, *, policy: str = "spatial",
-             allocate: str | None = None, heavy_compactness: float | None = None, min_channel_sums: int = 1) -> nn.Sequential:
+             allocate: str | None = None, heavy_compactness: float | None = None, min_channel_sums: int | None = None) -> nn.Sequential:
     """A 5-layer CNN for square images (32x32 colour by default): three 3x3 conv layers (width,
     2*width, 4*width) with batch norm, ReLU and 2x2 max-pools, then two fully connected layers;
     the first conv (few input channels leave nothing to share) stays plain."""
@@ -89,7 +90,7 @@ def cnn5(num_classes: int = 10, variant: str = "plain", compression: float | Non
 
 def cnn1d(num_classes: int = 10, variant: str = "plain", compression: float | None = None,
           in_channels: int = 1, width: int = 64, length: int = 40, *, policy: str = "spatial",
-             allocate: str | None = None, heavy_compactness: float | None = None, min_channel_sums: int = 1) -> nn.Sequential:
+             allocate: str | None = None, heavy_compactness: float | None = None, min_channel_sums: int | None = None) -> nn.Sequential:
     """The MNIST-1D authors' small CNN (Greydanus 2020) for short signals: conv k5 s2 p1, then
     two conv k3 s2 p1 of `width` channels, ReLU, and a linear classifier; the first conv (one
     input channel, little to share) stays plain."""
