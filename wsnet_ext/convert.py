@@ -261,20 +261,27 @@ def ws_conv1d_work(layer: nn.Conv1d, s: int, c: int) -> float:
     return condensed_length(length, layer.out_channels, s) * (layer.in_channels // c) * stride / (g * g)
 
 
-def _allocated(model: nn.Module, eligible: list, ratio: float, candidates_of, allocate: str,
-               floor_of, example_input, work_of=None) -> dict:
+def _heavy(model: nn.Module, eligible: list, allocate: str, example_input) -> set:
+    """by_params_fast's heavy layers (indices into `eligible`) on one forward of `example_input`;
+    none for the other allocations."""
+    if allocate != "by_params_fast":
+        return set()
+    return _allocate.heavy_layers(multiply_adds(model, [layer for _, layer in eligible], example_input))
+
+
+def _allocated(model: nn.Module, eligible: list, ratio: float, candidates_of, heavy: set,
+               floor_of, work_of=None) -> tuple[dict, bool]:
     """{layer name: Candidate} reaching `ratio` = the whole model's parameters before / after
     (allocate='by_params' or 'by_params_fast', wsnet_ext/_allocate.py); eligible: (name, layer)
-    pairs; floor_of(layer, candidates): by_params_fast's floor for a heavy layer; work_of(layer):
+    pairs; heavy: indices of the layers floored by floor_of(layer, candidates) (`_heavy`); work_of(layer):
     a candidate's CPU work, or None where it is not modelled (then the heavy layer may take any
-    candidate above the floor; else none that needs more work than the floor)."""
+    candidate above the floor; else none that needs more work than the floor). Also returns whether
+    the choice fits the budget (else every layer took its smallest candidate)."""
     total = sum(p.numel() for p in model.parameters())
     fixed = total - sum(layer.weight.numel() for _, layer in eligible)
     candidates = [candidates_of(layer) for _, layer in eligible]
-    if allocate == "by_params_fast":
-        heavy = _allocate.heavy_layers(multiply_adds(model, [layer for _, layer in eligible], example_input))
-        candidates = [_allocate.at_least(c, floor_of(layer, c), work_of(layer) if work_of else None) if k in heavy else c
-                      for k, ((_, layer), c) in enumerate(zip(eligible, candidates))]
+    candidates = [_allocate.at_least(c, floor_of(layer, c), work_of(layer) if work_of else None) if k in heavy else c
+                  for k, ((_, layer), c) in enumerate(zip(eligible, candidates))]
     chosen = _allocate.allocate(candidates, fixed, total / ratio)
     reached = fixed + sum(c.params for c in chosen) <= total / ratio
     return {name: candidate for (name, _), candidate in zip(eligible, chosen)}, reached
@@ -353,10 +360,8 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     targets = [(name, layer, reason or _unsupported(layer)) for name, layer, reason in
                _targets(model, types, exclude, keep_head)]
     allocated = None
-    floors = [min_channel_sums] if min_channel_sums is not None else [1]
+    sums = min_channel_sums if min_channel_sums is not None else 1  # the floor used ('uniform': as given)
     if allocate != "uniform":
-        floors = [min_channel_sums] if min_channel_sums is not None else list(CHANNEL_SUMS_FLOORS)
-
         def work_of(layer):  # modelled for Conv1d only (the CPU kernels' polyphase split)
             return (lambda cand: ws_conv1d_work(layer, *cand.choice)) if isinstance(layer, nn.Conv1d) else None
 
@@ -369,13 +374,15 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
                 s, c, achieved = choose_sampling(layer, heavy, policy=policy, min_channel_sums=sums)
                 return _allocate.Candidate(round(layer.weight.numel() / achieved), achieved, (s, c))
             return floor
+        eligible = [(n, layer) for n, layer, reason in targets if not reason]
+        heavy_layers = _heavy(model, eligible, allocate, example_input)  # one forward, whatever the floor
+        floors = [min_channel_sums] if min_channel_sums is not None else CHANNEL_SUMS_FLOORS
         for sums in floors:  # the largest floor on the channel sums that still reaches the ratio
-            allocated, reached = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason],
-                                            compactness, lambda layer: _ws_candidates(layer, policy, sums), allocate,
-                                            floor_of(sums), example_input, work_of)
+            allocated, reached = _allocated(model, eligible, compactness,
+                                            lambda layer: _ws_candidates(layer, policy, sums), heavy_layers,
+                                            floor_of(sums), work_of)
             if reached:
                 break
-        floors = [sums]
     for name, layer, reason in targets:
         row = _row(name, layer)
         if allocated is not None and not reason:
@@ -383,8 +390,7 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
             choice = (*picked.choice, picked.ratio) if picked.choice is not None else None
             reason = "" if choice else "kept plain by the allocation (the budget is spent on larger layers)"
         else:
-            choice = None if reason else choose_sampling(layer, compactness, policy=policy,
-                                                         min_channel_sums=floors[0])
+            choice = None if reason else choose_sampling(layer, compactness, policy=policy, min_channel_sums=sums)
         if choice is None or (allocated is None and abs(choice[2] / compactness - 1) > tolerance):
             row["reason"] = reason or (f"closest compactness {choice[2]:.2f} is off target" if choice else "no choice")
             rows.append(row)
@@ -395,7 +401,7 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
         row.update(new_type=type(new).__name__, sample_stride=s, channel_repeat=c, compression=achieved,
                    params_after=sum(p.numel() for p in new.parameters()))
         rows.append(row)
-    _finish(model, rows, params_before, "wsnetify", allocate, verbose, report, min_channel_sums=floors[0])
+    _finish(model, rows, params_before, "wsnetify", allocate, verbose, report, min_channel_sums=sums)
     return model
 
 
@@ -421,8 +427,9 @@ def hashify(model: nn.Module, compression: float, *, types=(nn.Conv1d, nn.Conv2d
         def floor_of(layer, candidates):
             held = math.ceil(layer.weight.numel() / heavy)
             return _allocate.Candidate(held, layer.weight.numel() / held, heavy)
-        allocated, _ = _allocated(model, [(n, layer) for n, layer, reason in targets if not reason], compression,
-                                  _hashed_candidates, allocate, floor_of, example_input)
+        eligible = [(n, layer) for n, layer, reason in targets if not reason]
+        allocated, _ = _allocated(model, eligible, compression, _hashed_candidates,
+                                  _heavy(model, eligible, allocate, example_input), floor_of)
     for k, (name, layer, reason) in enumerate(targets):
         row = _row(name, layer)
         layer_compression = compression
