@@ -10,6 +10,8 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 def single_int(name: str, value, minimum: int = 1) -> int:
     """An int >= minimum; a one-element tuple is taken as nn.Conv1d takes it."""
+    if type(value) is int and value >= minimum:  # the common case, first: every call of every layer
+        return value
     if isinstance(value, (tuple, list)) and len(value) == 1:
         value = value[0]
     if isinstance(value, bool) or not isinstance(value, int):

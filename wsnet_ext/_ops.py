@@ -15,6 +15,19 @@ _backward = torch.ops.wsnet_ext.ws_conv1d_backward.default
 _sample_channels = torch.ops.wsnet_ext.ws_sample_channels.default
 _sample_channels_backward = torch.ops.wsnet_ext.ws_sample_channels_backward.default
 
+# Calls made inside it skip the Autograd dispatch keys, as torch.library's own autograd wrapper does.
+_below_autograd = torch._C._AutoDispatchBelowAutograd
+
+
+def call_op(op, grad_wanted: bool, *args):
+    """op(*args). Where no gradient is wanted in eager mode (inference, frozen tensors), below the
+    Autograd keys: torch.library's Python autograd wrapper costs ~10 us a call and only redispatches
+    then. Traced graphs and gradients take the registered path."""
+    if grad_wanted or torch.compiler.is_compiling():
+        return op(*args)
+    with _below_autograd():
+        return op(*args)
+
 
 def _check_conv1d_fake(input, condensed, kernel_size, sample_stride, channel_repeat, stride, padding,
                        dilation):
@@ -78,7 +91,8 @@ def _forward_backward_rule(ctx, grad_output):
     needs = ctx.needs_input_grad
     mask = [needs[0], needs[1], ctx.has_bias and needs[2]]
     input, condensed = ctx.saved_tensors
-    grads = _backward(grad_output, input, condensed, *ctx.options, mask)
+    # grad mode is on in a backward only under create_graph=True: then the backward op's autograd records it
+    grads = call_op(_backward, torch.is_grad_enabled(), grad_output, input, condensed, *ctx.options, mask)
     return (grads[0] if mask[0] else None, grads[1] if mask[1] else None,
             grads[2] if mask[2] else None, None, None, None, None, None, None)
 
@@ -102,9 +116,6 @@ class WSConv1dFunction(torch.autograd.Function):
         return output
 
     backward = staticmethod(_forward_backward_rule)
-
-
-_below_autograd = torch._C._AutoDispatchBelowAutograd
 
 
 def _backward_setup_context(ctx, inputs, output):
@@ -173,7 +184,7 @@ def _sample_setup_context(ctx, inputs, output):
 
 
 def _sample_backward_rule(ctx, grad_weight):
-    return _sample_channels_backward(grad_weight, *ctx.sampling), None, None, None
+    return call_op(_sample_channels_backward, torch.is_grad_enabled(), grad_weight, *ctx.sampling), None, None, None
 
 
 torch.library.register_autograd("wsnet_ext::ws_sample_channels", _sample_backward_rule,
@@ -221,7 +232,7 @@ def _hashed_weight_setup_context(ctx, inputs, output):
 def _hashed_weight_backward_rule(ctx, grad_virtual):
     """V = P w with P the signed one-hot rows of the hash: grad_w = P^T grad_V."""
     (index,) = ctx.saved_tensors
-    return _hashed_weight_backward(grad_virtual, index, ctx.buckets), None
+    return call_op(_hashed_weight_backward, torch.is_grad_enabled(), grad_virtual, index, ctx.buckets), None
 
 
 def _hashed_weight_backward_setup_context(ctx, inputs, output):

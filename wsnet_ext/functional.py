@@ -7,7 +7,7 @@ import torch
 from . import _checks, _materialized, _switches, paths
 from ._build import build_info
 from ._geometry import condensed_length, conv_out_length, out_channels_of, resolve_padding
-from ._ops import WSConv1dFunction, _forward, _sample_channels
+from ._ops import WSConv1dFunction, _forward, _sample_channels, call_op
 
 # Read once at import: a plain constant to torch.compile.
 _CUDA_KERNELS = build_info()["cuda_loaded"]
@@ -16,17 +16,9 @@ _NO_CUDA_KERNELS = ("this wsnet_ext has no CUDA kernels loaded: "
 
 
 def _autocast_dtype(device_type: str):
-    """The autocast dtype for `device_type`, or None when autocast is off (torch >= 2.4 API,
-    with the older per-device functions as a fallback)."""
-    try:
-        enabled = torch.is_autocast_enabled(device_type)
-    except TypeError:
-        enabled = torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
-    if not enabled:
-        return None
-    if hasattr(torch, "get_autocast_dtype"):
-        return torch.get_autocast_dtype(device_type)
-    return torch.get_autocast_cpu_dtype() if device_type == "cpu" else torch.get_autocast_gpu_dtype()
+    """The autocast dtype for `device_type`, or None when autocast is off (torch >= 2.4 API; the
+    package needs torch >= 2.10)."""
+    return torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else None
 
 
 def sample_conv1d_weight(condensed: torch.Tensor, out_channels: int, kernel_size: int,
@@ -58,7 +50,8 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
     'same' or 'valid'."""
     _checks.tensor_arg("input", input, (2, 3), "(B, M, T) or (M, T)")
     _checks.tensor_arg("condensed", condensed, (2,), "(Mc, Lc)")
-    dtype = _autocast_dtype(input.device.type)
+    device_type = input.device.type
+    dtype = _autocast_dtype(device_type)
     if dtype is not None:
         # as conv1d under autocast: compute in the autocast dtype (accumulating in float32)
         input, condensed = input.to(dtype), condensed.to(dtype)
@@ -94,13 +87,13 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
         raise ValueError(
             f"input expects length >= {dilation * (length - 1) + 1 - pads[0] - pads[1]} for kernel_size="
             f"{length}, dilation={dilation}, padding={padding}, got length {x.shape[2]}")
-    if x.device.type == "cuda":
+    if device_type == "cuda":
         if not _CUDA_KERNELS:
             raise RuntimeError(f"input is on CUDA but {_NO_CUDA_KERNELS}")
         if not torch.compiler.is_compiling():
             _switches.follow_torch_tf32()  # conv1d's TF32 intent: the strip kernel's precision and the path choice
     args = (x, condensed, bias, length, step, repeat, stride, list(pads), dilation)
-    if x.device.type == "cuda":  # our kernels or cuDNN on the materialized filter, per direction
+    if device_type == "cuda":  # our kernels or cuDNN on the materialized filter, per direction
         options = args[3:]
         call = paths.call_of(x, condensed, options)
         choice = paths.choose(call)
@@ -109,11 +102,12 @@ def ws_conv1d(input: torch.Tensor, condensed: torch.Tensor, bias: torch.Tensor |
         if choice.forward != paths.KERNELS or choice.backward != paths.KERNELS:
             y = _materialized.run(x, condensed, bias, options, choice.forward, choice.backward)
             return y.squeeze(0) if unbatched else y
-    if torch.is_grad_enabled() and not torch.compiler.is_compiling() and (
-            x.requires_grad or condensed.requires_grad or (bias is not None and bias.requires_grad)):
+    grad_wanted = torch.is_grad_enabled() and (
+        x.requires_grad or condensed.requires_grad or (bias is not None and bias.requires_grad))
+    if grad_wanted and not torch.compiler.is_compiling():
         y = WSConv1dFunction.apply(*args)  # eager training: the short way to the same autograd
     else:
-        y = _forward(*args)
+        y = call_op(_forward, grad_wanted, *args)
     return y.squeeze(0) if unbatched else y
 
 
@@ -133,4 +127,4 @@ def sample_channels(condensed: torch.Tensor, out_channels: int, sample_stride: i
             f"rows, got shape {tuple(condensed.shape)}")
     if condensed.device.type == "cuda" and not _CUDA_KERNELS:
         raise RuntimeError(f"condensed is on CUDA but {_NO_CUDA_KERNELS}")
-    return _sample_channels(condensed, n, step, repeat)
+    return call_op(_sample_channels, torch.is_grad_enabled() and condensed.requires_grad, condensed, n, step, repeat)

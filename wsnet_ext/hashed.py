@@ -93,7 +93,8 @@ class _Hashed(nn.Module):
         [w; -w], a deterministic scatter-add backward; benchmarks/results/hashed/hashed_weight_*),
         elsewhere by index_select on [w; -w] (its backward is index_add, with atomics on CUDA)."""
         if self.hash_index.device.type == "cpu":
-            return _ops._hashed_weight(self.real_weight, self.hash_index)
+            wanted = torch.is_grad_enabled() and self.real_weight.requires_grad
+            return _ops.call_op(_ops._hashed_weight, wanted, self.real_weight, self.hash_index)
         return signed_gather(self.real_weight, self.hash_index)
 
     @property
