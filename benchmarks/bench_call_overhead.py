@@ -66,18 +66,21 @@ def contenders(shape: Shape) -> dict:
             "conv1d (materialized weight)": conv1d}
 
 
-def main() -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per layer")
     parser.add_argument("--tag", default=datetime.date.today().isoformat())
-    args = parser.parse_args()
+    parser.add_argument("--out", default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads expects an int >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     shapes = [TINY] + [dataclasses.replace(s, batch=b) for b in (1, 8) for s in SHAPES
                        if s.name in ("conv3", "conv4", "conv5")]
     rows = []
     for shape in shapes:
-        times = interleaved_medians(contenders(shape), torch.device("cpu"), min_rounds=15,
+        times = interleaved_medians(contenders(shape), torch.device("cpu"), min_rounds=min(15, 3 + int(args.budget * 10)),
                                     max_rounds=400, budget_s=args.budget)
         rows.append({"shape": shape.name, "batch": shape.batch,
                      "us": {name: 1e6 * t["median_s"] for name, t in times.items()}})
@@ -88,9 +91,10 @@ def main() -> None:
              "| layer | batch | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     lines += [f"| {r['shape']} | {r['batch']} | " + " | ".join(f"{r['us'][n]:.1f}" for n in names) + " |"
               for r in rows]
-    write_timing_results(RESULTS, f"call_overhead_{args.tag}", rows, "Per-call cost of ws_conv1d", lines)
+    write_timing_results(args.out, f"call_overhead_{args.tag}", rows, "Per-call cost of ws_conv1d", lines)
     print("\n".join(lines))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
