@@ -131,6 +131,14 @@ WS_INLINE void gather_column(acc_t* y, const acc_t* q, int64_t offset, int64_t s
   }
 }
 
+// Asks for the cache lines of y[0, count) ahead of their first write (prefetchw where the CPU has
+// it): the forward's first write into a fresh output line otherwise waits on its read-for-ownership.
+template <typename acc_t>
+WS_INLINE void prefetch_for_write(const acc_t* y, int64_t count) {
+  constexpr int64_t kLine = 64 / sizeof(acc_t);
+  for (int64_t i = 0; i < count; i += kLine) __builtin_prefetch(y + i, 1, 3);
+}
+
 // P[r0 + r, v0 + k] for kVecs vectors of rows and the kColumnBlock columns from v0 (§2 step 2):
 // the register block both forward sweeps compute, acc[k][i] = sum_j fold[j][r0 + i*lanes ..] * c[k][j].
 template <typename acc_t, int kBytes, int64_t kVecs>
@@ -299,6 +307,9 @@ WS_INLINE void forward_tile_by_rows(const Workspace<acc_t>& w, const Conv1dGeome
         const acc_t* column = q[k + 1] + kLane;  // Q_v's rows of the block
         if (v == v_open && n_open < n1) {  // filter n_open's first column is v + 1
           gather_column<0>(y_tile + n_open * ld_y + open_lo, column, open_offset, s, open_hi - open_lo, acc_t(0));
+          // the outputs this filter opens in the next row block, a whole sweep from now
+          const int64_t next_hi = open_hi + kRows / s + 1 < count ? open_hi + kRows / s + 1 : count;
+          prefetch_for_write(y_tile + n_open * ld_y + open_hi, next_hi - open_hi);
           ++n_open;
           v_open += S;
         }
