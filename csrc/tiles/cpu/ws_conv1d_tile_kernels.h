@@ -291,13 +291,19 @@ WS_INLINE void forward_tile_by_rows(const Workspace<acc_t>& w, const Conv1dGeome
       acc_t* carry_v0 = carry + (v0 - v_begin) * kLane;
       V prev[kVecs + 1];  // Q_{v-1}: its vector above the block, then the block's rows
       for (int64_t i = 0; i <= kVecs; ++i) prev[i] = load<kBytes>(q[0] + i * kLane);
+      // the columns a gather reads (the last one is also the next block's Q_{v0-1})
+      // (v_open, v_close >= v0 here: every earlier column's gathers are done)
+      unsigned gathered = 1u << (kColumnBlock - 1);
+      for (int64_t v = v_open, n = n_open; v < v0 + kColumnBlock && n < n1; v += S, ++n) gathered |= 1u << (v - v0);
+      for (int64_t v = v_close, n = n_close; v < v0 + kColumnBlock && n < n1; v += S, ++n) gathered |= 1u << (v - v0);
       for (int64_t k = 0; k < kColumnBlock; ++k) {  // Q_v[r] = P[r, v] + Q_{v-1}[r - d]
         acc_t* cur = q[k + 1];
         V next[kVecs + 1];
         next[0] = load<kBytes>(carry_v0 + k * kLane);  // Q_v above the block
         for (int64_t i = 0; i < kVecs; ++i) next[i + 1] = acc[k][i] + shift_pair(prev[i], prev[i + 1], index);
+        const bool keep = (gathered >> k) & 1u;
         for (int64_t i = 0; i <= kVecs; ++i) {
-          store<kBytes>(cur + i * kLane, next[i]);
+          if (keep) store<kBytes>(cur + i * kLane, next[i]);
           prev[i] = next[i];
         }
         store<kBytes>(carry_v0 + k * kLane, next[kVecs]);  // for the next row block
