@@ -131,8 +131,10 @@ WS_INLINE void gather_column(acc_t* y, const acc_t* q, int64_t offset, int64_t s
   }
 }
 
-// Asks for the cache lines of y[0, count) ahead of their first write (prefetchw where the CPU has
-// it): the forward's first write into a fresh output line otherwise waits on its read-for-ownership.
+// Asks for the cache lines of y[0, count) ahead of their first write: the forward's first write into
+// a fresh output line otherwise waits on its read-for-ownership. (A read prefetch, prefetcht0, in
+// these builds, which do not assume PREFETCHW; a line no other core holds arrives exclusive, which
+// is all the write needs.)
 template <typename acc_t>
 WS_INLINE void prefetch_for_write(const acc_t* y, int64_t count) {
   constexpr int64_t kLine = 64 / sizeof(acc_t);
