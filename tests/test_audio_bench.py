@@ -312,6 +312,20 @@ def test_merge_pools_folds_adds_variants_and_refuses_what_does_not_pool(tree, tm
     assert "Merged from" in (out / "audio_m.md").read_text()
     with pytest.raises(SystemExit, match="fold 1 .*appears twice"):
         bench_audio.main(["--merge", paths[0], paths[0], "--out", str(out)])
+    # a variant may have its own lr (merged beside the others), but not two across its runs
+    own = json.loads((out / "audio_new.json").read_text())
+    own["meta"]["lr"] = own["rows"][0]["lr"] = 3e-3
+    (out / "own_lr.json").write_text(json.dumps(own))
+    assert bench_audio.main(["--merge", paths[0], paths[1], str(out / "own_lr.json"), "--out", str(out), "--tag", "own"]) == 0
+    own_rows = {(r["variant"], r["allocation"]): r for r in json.loads((out / "audio_own.json").read_text())["rows"]}
+    assert own_rows[("ws", "by_params_fast:3")]["settings"] == [[3e-3, own["rows"][0]["weight_decay"]]]
+    assert own_rows[("plain", None)]["settings"] == [[runs["f1"]["meta"]["lr"], runs["f1"]["meta"]["weight_decay"]]]
+    assert "each variant its own lr and weight decay" in (out / "audio_own.md").read_text()
+    relearned = json.loads((out / "audio_f2.json").read_text())
+    relearned["meta"]["lr"] = relearned["rows"][0]["lr"] = 3e-3
+    (out / "relearned.json").write_text(json.dumps(relearned))
+    with pytest.raises(SystemExit, match="trained with lr 0.003.* a variant's runs must share its recipe"):
+        bench_audio.main(["--merge", paths[0], str(out / "relearned.json"), "--out", str(out)])
     other = json.loads((out / "audio_f2.json").read_text())
     other["meta"]["epochs"] = 7
     (out / "other.json").write_text(json.dumps(other))

@@ -2,7 +2,9 @@
 trained on more test folds or seeds pooled into one accuracy per variant, and variants added by a
 later run (--variants ws,hashed) put beside the earlier ones. Runs merge only when they trained
 the same way on the same data; a variant must hold the same parameters in every run, and no
-(fold, seed) may be counted twice. Latency is measured again, all rows in one process
+(fold, seed) may be counted twice. Variants may differ in lr and weight decay (each its own
+recipe, e.g. the narrowed network at the lr its search chose), but without --tune a variant's runs
+must share one. Latency is measured again, all rows in one process
 (experiment.add_latency), since the runs' own timings come from different machine states."""
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from benchmarks.narrowed import params
 from . import experiment
 
 # what must be equal for accuracies of two runs to be pooled
+# (lr and weight decay are checked per variant, in merged)
 SAME = ("data", "layout", "clips", "classes", "rate", "seconds", "folds", "epochs", "time_shift", "tuned",
-        "tune_epochs", "lr", "weight_decay", "batch_size", "torch")
+        "tune_epochs", "batch_size", "torch")
 
 
 def load(paths: list[str]) -> list[tuple[str, dict]]:
@@ -59,6 +62,10 @@ def merged(paths: list[str], measure_latency: bool = True) -> tuple[list[dict], 
             row["step_ms"] += source["step_ms"]
             setting = [source["lr"], source["weight_decay"]]
             if setting not in row["settings"]:
+                if row["settings"] and not run["meta"].get("tuned"):
+                    raise SystemExit(f"--merge: {key} trained with lr {setting[0]:g}, weight decay {setting[1]:g} in "
+                                     f"{path} but {row['settings'][0][0]:g}, {row['settings'][0][1]:g} in an earlier "
+                                     "file; a variant's runs must share its recipe")
                 row["settings"].append(setting)
     metas = [run["meta"] for _, run in runs]
     meta = dict(metas[0], when=time.strftime("%Y-%m-%d %H:%M"), seeds=seeds,
@@ -69,6 +76,8 @@ def merged(paths: list[str], measure_latency: bool = True) -> tuple[list[dict], 
                 sources=[{"file": os.path.basename(p), "test_folds": m["test_folds"], "seed": m["seed"],
                           "allocations": m["allocations"], "variants": m.get("variants")} for (p, _), m in zip(runs, metas)])
     out = list(rows.values())
+    if len({tuple(setting) for row in out for setting in row["settings"]}) > 1 and not meta.get("tuned"):
+        meta["recipe_per_variant"] = True
     if measure_latency:
         compressions = sorted({r["compression"] for r in out if r["compression"] is not None})
         trained = [run for run in experiment.variants(meta["classes"], compressions, meta["policies"], meta["allocations"])

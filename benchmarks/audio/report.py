@@ -10,7 +10,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
     lines = [f"# Audio classification: SoundNet-style network, plain vs WSNet vs HashNet ({meta['when']})", "",
              f"Data: {meta['data']}. {meta['clips']} clips of {meta['seconds']} s at {meta['rate']} Hz, "
              f"{meta['classes']} classes; test folds {meta['test_folds']} of {meta['folds']} (the next fold "
-             f"validates){seeds_text(meta)}. {meta['epochs']} epochs, Adam lr {meta['lr']}, weight decay {meta['weight_decay']}, "
+             f"validates){seeds_text(meta)}. {meta['epochs']} epochs, Adam "
+             + ("with each variant's lr and weight decay, " if meta.get("recipe_per_variant")
+                else f"lr {meta['lr']}, weight decay {meta['weight_decay']}, ") +
              f"batch {meta['batch_size']}; torch {meta['torch']}, {meta['threads']} CPU threads, "
              f"{meta['seconds_total']:.0f} s in all.", "",
              "Accuracy: mean +- std over the test folds. 'target': the compression asked of each compressed "
@@ -21,7 +23,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
              f"Recipe: time shift up to {meta.get('time_shift', 0):.0%} of a clip; "
              + ("lr and weight decay searched per variant on the first test fold's validation fold "
                 f"({meta.get('tune_epochs') or meta['epochs']} epochs per search run; 'lr, wd' column)."
-                if meta.get("tuned") else "one lr and weight decay for every variant."), "",
+                if meta.get("tuned") else "each variant its own lr and weight decay, the same in all its runs "
+                "('lr, wd' column)." if meta.get("recipe_per_variant") else "one lr and weight decay for every variant."), "",
              "Allocation 'uniform': every compressed layer at the target; 'by_params': the target is the whole "
              "model's ratio, spent by layer size (small layers plain); 'by_params_fast': by_params with the layers "
              "doing 3/4 of the multiply-adds (conv1-conv2) kept at least at sqrt of the target, 'by_params_fast:H' "
