@@ -49,10 +49,9 @@ OURS, CONV, _ = list(CONTENDERS)
 GEMM_N = 2048  # the BLAS rate's matrix product: (2048 x 2048) @ (2048 x 2048)
 
 
-def blas_macs_per_s(device) -> float:
+def blas_macs_per_s(device, rounds: dict) -> float:
     a, b = torch.randn(GEMM_N, GEMM_N), torch.randn(GEMM_N, GEMM_N)
-    t = interleaved_medians({"mm": lambda: torch.mm(a, b)}, device, min_rounds=7, budget_s=2.0)["mm"]["median_s"]
-    return GEMM_N ** 3 / t
+    return GEMM_N ** 3 / interleaved_medians({"mm": lambda: torch.mm(a, b)}, device, **rounds)["mm"]["median_s"]
 
 
 def page_faults() -> int:
@@ -81,7 +80,7 @@ def fresh_fill(nbytes: int):
     return run
 
 
-def bench_shape(shape, device, macs_per_s) -> dict:
+def bench_shape(shape, device, macs_per_s, rounds: dict) -> dict:
     x, cond, bias, gy = make_inputs(shape, device)
     leaves = [t.clone().requires_grad_() for t in (x, cond, bias)]
     out_bytes = 4 * shape.batch * shape.out_channels * shape.out_len
@@ -112,7 +111,7 @@ def bench_shape(shape, device, macs_per_s) -> dict:
                "conv1d": counting(wrap(CONTENDERS[CONV]), tallies["conv1d"]),
                "fresh fill": lambda: [fresh_fill(n)() for n in sizes],
                "resident fill": lambda: [r.fill_(1.0) for r in resident]}
-        timed = interleaved_medians(fns, device, min_rounds=7 if name == "forward" else 5, budget_s=4.0)
+        timed = interleaved_medians(fns, device, **rounds)
         pages = sum(sizes) // 4096
         per_fault = max(0.0, timed["fresh fill"]["median_s"] - timed["resident fill"]["median_s"]) / pages
         # per call: the median (the times are medians; calls are often all or nothing) and the mean
@@ -164,6 +163,7 @@ def main(argv=None) -> int:
     parser.add_argument("--shapes", default=",".join(LARGE), help=f"comma-separated (default {','.join(LARGE)})")
     parser.add_argument("--keep-freed-memory", action="store_true",
                         help="call wsnet_ext.keep_freed_cpu_memory() first (no page faults on fresh outputs)")
+    parser.add_argument("--quick", action="store_true", help="fewer runs, for a smoke test")
     parser.add_argument("--tag", default=None)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -174,9 +174,10 @@ def main(argv=None) -> int:
     if args.keep_freed_memory and not wsnet_ext.keep_freed_cpu_memory():
         raise SystemExit("--keep-freed-memory: glibc's mallopt is not available here")
     device = torch.device("cpu")
-    macs_per_s = blas_macs_per_s(device)
-    rows = [bench_shape(by_name[n], device, macs_per_s) for n in names]
-    tag = results_tag(args.tag, False)
+    rounds = dict(min_rounds=3, max_rounds=3, budget_s=0.1) if args.quick else dict(min_rounds=7, budget_s=4.0)
+    macs_per_s = blas_macs_per_s(device, rounds)
+    rows = [bench_shape(by_name[n], device, macs_per_s, rounds) for n in names]
+    tag = results_tag(args.tag, args.quick)
     meta = {"when": time.strftime("%Y-%m-%d %H:%M"), "machine": platform.machine(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "blas_gmacs": macs_per_s / 1e9,
             "allocator": "freed memory kept in the heap (keep_freed_cpu_memory)" if args.keep_freed_memory
