@@ -40,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import wsnet_ext  # noqa: E402
 from benchmarks.bench_ws_conv1d import results_dir, targets  # noqa: E402
-from benchmarks.contenders import CONTENDERS  # noqa: E402
+from benchmarks.contenders import CONTENDERS, forward_call, train_call  # noqa: E402
 from benchmarks.outputs import results_tag, write_json_and_markdown  # noqa: E402
 from benchmarks.shapes import LARGE, SHAPES, make_inputs  # noqa: E402
 from benchmarks.timing import interleaved_medians  # noqa: E402
@@ -88,17 +88,10 @@ def bench_shape(shape, device, macs_per_s, rounds: dict) -> dict:
     resident_y, resident_x = torch.empty(out_bytes // 4), torch.empty(in_bytes // 4)
 
     def forward(fn):
-        def run():
-            with torch.no_grad():
-                return fn(x, cond, bias, shape)
-        return run
+        return forward_call(fn, x, cond, bias, shape)
 
     def train_step(fn):
-        def run():
-            for leaf in leaves:
-                leaf.grad = None
-            fn(*leaves, shape).backward(gy)
-        return run
+        return train_call(fn, leaves, gy, shape)
 
     row = {"shape": shape.name, "flop_ratio": shape.flop_ratio(), "ws_macs": shape.ws_macs(), "output_bytes": out_bytes}
     t = targets(shape)

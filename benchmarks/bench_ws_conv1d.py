@@ -21,7 +21,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import wsnet_ext  # noqa: E402
-from benchmarks.contenders import CONTENDERS  # noqa: E402
+from benchmarks.contenders import CONTENDERS, forward_call, train_call  # noqa: E402
 from benchmarks.peak_memory import peak_extra_bytes  # noqa: E402
 from benchmarks.shapes import LARGE, SHAPES, make_inputs  # noqa: E402
 from benchmarks.outputs import devices_for, results_tag, write_json_and_markdown  # noqa: E402
@@ -63,17 +63,10 @@ def bench_shape(shape, device, quick):
                          reference.abs().max()).item() for name, fn in CONTENDERS.items()}
 
     def forward(fn):
-        def run():
-            with torch.no_grad():
-                return fn(x, cond, bias, shape)
-        return run
+        return forward_call(fn, x, cond, bias, shape)
 
     def train_step(fn):
-        def run():
-            for leaf in leaves:
-                leaf.grad = None
-            fn(*leaves, shape).backward(gy)
-        return run
+        return train_call(fn, leaves, gy, shape)
 
     fwd = interleaved_medians({n: forward(f) for n, f in CONTENDERS.items()}, device, **rounds)
     train = interleaved_medians({n: train_step(f) for n, f in CONTENDERS.items()}, device, **rounds)

@@ -37,3 +37,21 @@ def ws_conv1d(x, condensed, bias, shape):
 
 CONTENDERS = {"wsnet_ext": ws_conv1d, "conv1d (materialized)": materialized_conv1d,
               "inner-product (PyTorch)": inner_product_torch}
+
+
+def forward_call(fn, x, condensed, bias, shape):
+    """A no-argument forward of contender `fn` on these inputs, under no_grad (what the suites time)."""
+    def run():
+        with torch.no_grad():
+            return fn(x, condensed, bias, shape)
+    return run
+
+
+def train_call(fn, leaves, grad_output, shape):
+    """A no-argument forward + backward of contender `fn` from the leaf tensors (x, condensed, bias),
+    their gradients cleared first."""
+    def run():
+        for leaf in leaves:
+            leaf.grad = None
+        fn(*leaves, shape).backward(grad_output)
+    return run
