@@ -1,6 +1,6 @@
 """How close the CPU suite's FLOP-ratio targets can come on this machine: a lower bound on the
-WSConv1d forward (and forward+backward) time from two costs no kernel of ours can avoid, measured
-in the same process as the suite's contenders.
+WSConv1d forward (and forward+backward) time from costs no kernel of ours can avoid, measured in
+the same process as the suite's contenders.
 
 - Page faults. A fresh output of a large layer (`long`: 32.8 MB) may be new pages, each 4 KB page
   faulting on its first write (kernel time, not hidden behind arithmetic): whether it is depends on
@@ -20,6 +20,7 @@ A floor above the target means no kernel with those faults reaches it on this ma
 
     python benchmarks/bench_forward_floor.py                      # long, conv1, conv2
     python benchmarks/bench_forward_floor.py --keep-freed-memory  # freed blocks stay in the heap
+    python benchmarks/bench_forward_floor.py --quick --shapes conv5  # a smoke run
 
 Writes benchmarks/results/cpu_kernels/forward_floor_<tag>.{json,md}."""
 
