@@ -173,8 +173,8 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
     const int64_t lc_padded = ceil_div(lc, tile::kColumnBlock) * tile::kColumnBlock;
     // every element of these is written before it is read: no zero-filling
     const int64_t fold_ld = tile::fold_stride(ld);
-    std::unique_ptr<acc_t[]> fold(new acc_t[mc * fold_ld]), dp_tile(new acc_t[lc_padded * ld_grid]),
-        grad_fold(new acc_t[grad_input ? mc * fold_ld : 1]);
+    std::unique_ptr<acc_t[]> fold(new acc_t[mc * fold_ld]), grad_fold(new acc_t[grad_input ? mc * fold_ld : 1]);
+    const LineAlignedBuffer<acc_t> dp_tile(lc_padded * ld_grid);  // whole vectors never straddle lines
     std::vector<acc_t> lanes(grad_condensed ? mc * lc * slots : 0);
     tile::Workspace<acc_t> w{fold.get(), cond_t.data(), dp_tile.get(), nullptr, ld, ld_grid, pad, fold_ld, nullptr};
     for (int64_t group = begin; group < end; ++group) {

@@ -400,13 +400,22 @@ inline bool all_finite(const acc_t* p, int64_t n) {
 // DRAM); they are asked for kGyAhead filters (kGyAhead*S columns of copying) before their turn
 // (`long`'s backward ~5% faster; cpu_kernels/HISTORY.md).
 constexpr int64_t kGyAhead = 4;
-template <typename acc_t>
+template <typename acc_t, int kBytes>
 WS_INLINE bool adjoint_columns(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
                                int64_t u0, int64_t rows) {
+  using V = typename Vector<acc_t, kBytes>::type;
+  constexpr int64_t kLane = kLanes<acc_t, kBytes>;
   const int64_t lc = g.condensed_len, halo = g.halo_rows();
   const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
   const int64_t grid_rows = halo + rows, grid_row0 = u0 - halo;
   const int64_t read_rows = halo + w.ld;  // >= grid_rows; <= ld_grid - pad
+  // rows [0, written) of every column hold values: whole vectors (padded_rows keeps it <= ld_grid - pad)
+  const int64_t written = (read_rows + kLane - 1) / kLane * kLane;
+  // the shift by d in registers (d < lanes): each vector of a column from two whole vectors of the
+  // previous one, loads that match the stores that wrote them. An unaligned load across two stores
+  // still in the store buffer cannot be forwarded and waits for them (`long`'s backward ~8% faster).
+  const bool in_registers = kRuntimeShuffle && d < kLane;
+  const auto index = shift_index<acc_t, kBytes>(in_registers ? d : 0);
   const int64_t first = grid_row0 > 0 ? grid_row0 : 0;
   const int64_t t_begin = (first + s - 1) / s;
   int64_t t_end = (u0 + rows + s - 1) / s;
@@ -419,34 +428,50 @@ WS_INLINE bool adjoint_columns(const Workspace<acc_t>& w, const Conv1dGeometry& 
   const int64_t lc_padded = (lc + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
   FiniteKey<acc_t> smallest = finite_key(acc_t(0));
   for (int64_t v = 0; v < lc_padded; ++v) {
-    // Written: the d zeros in front (the next column's copy reads them) and rows [0, read_rows),
-    // the rows the products read (halo + ld: zeros past this tile's rows). Nothing else is read.
-    acc_t* col = w.block + v * w.ld_grid + w.pad;
-    for (int64_t r = -d; r < 0; ++r) col[r] = 0;
-    if (v == 0 || v >= lc) {
-      for (int64_t r = 0; r < read_rows; ++r) col[r] = 0;
-      if (v >= lc) continue;
-    } else {
-      const acc_t* prev = col - w.ld_grid;
-      for (int64_t r = 0; r < grid_rows; ++r) col[r] = prev[r - d];
-      for (int64_t r = grid_rows; r < read_rows; ++r) col[r] = 0;
-    }
-    if (v % S == 0 && v / S < g.out_channels) {  // segment starts of filter v / S
-      const acc_t* gy_n = gy + (v / S) * g.out_len + t_begin;
+    // segment starts (+gy) of filter v / S and ends (-gy) of filter (v - L) / S at this column
+    const bool starts = v % S == 0 && v / S < g.out_channels;
+    const bool ends = v >= L && (v - L) % S == 0 && (v - L) / S < g.out_channels;
+    const acc_t* gy_start = starts ? gy + (v / S) * g.out_len + t_begin : nullptr;
+    const acc_t* gy_end = ends ? gy + ((v - L) / S) * g.out_len + t_begin : nullptr;
+    if (starts) {
       if (v / S + kGyAhead < g.out_channels) {  // filter kGyAhead ahead's grad_output, into L1
         for (int64_t t = 0; t < count; t += 64 / int64_t(sizeof(acc_t))) {
-          __builtin_prefetch(gy_n + kGyAhead * g.out_len + t, 0, 3);
+          __builtin_prefetch(gy_start + kGyAhead * g.out_len + t, 0, 3);
         }
       }
       for (int64_t t = 0; t < count; ++t) {
-        const FiniteKey<acc_t> key = finite_key(gy_n[t]);
+        const FiniteKey<acc_t> key = finite_key(gy_start[t]);
         smallest = key < smallest ? key : smallest;
-        col[start_row + t * s] += gy_n[t];
       }
     }
-    if (v >= L && (v - L) % S == 0 && (v - L) / S < g.out_channels) {  // ... and their ends
-      const acc_t* gy_n = gy + ((v - L) / S) * g.out_len + t_begin;
-      for (int64_t t = 0; t < end_count; ++t) col[end_row + t * s] -= gy_n[t];
+    // Written: zeros in front (the next column's copy reads d of them) and rows [0, written), which
+    // hold the rows the products read (halo + ld: zeros past this tile's rows). Nothing else is read.
+    acc_t* col = w.block + v * w.ld_grid + w.pad;
+    if (in_registers) store<kBytes>(col - kLane, V{});
+    else for (int64_t r = -d; r < 0; ++r) col[r] = 0;
+    if (v == 0 || v >= lc) {
+      for (int64_t r = 0; r < written; ++r) col[r] = 0;
+      if (v >= lc) continue;
+    } else {
+      const acc_t* prev = col - w.ld_grid;
+      int64_t r = 0;
+      if (in_registers) {
+        V earlier = load<kBytes>(prev - kLane);
+        for (; r < grid_rows; r += kLane) {
+          const V later = load<kBytes>(prev + r);
+          store<kBytes>(col + r, shift_pair(earlier, later, index));
+          earlier = later;
+        }
+      } else {
+        for (; r < grid_rows; ++r) col[r] = prev[r - d];
+      }
+      for (r = grid_rows; r < written; ++r) col[r] = 0;
+    }
+    if (starts) {
+      for (int64_t t = 0; t < count; ++t) col[start_row + t * s] += gy_start[t];
+    }
+    if (ends) {
+      for (int64_t t = 0; t < end_count; ++t) col[end_row + t * s] -= gy_end[t];
     }
   }
   return smallest != 0;
@@ -549,7 +574,7 @@ template <typename acc_t, int kBytes, int64_t kVecs>
 WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
                              int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond) {
   const int64_t mc = g.condensed_channels;
-  if (!adjoint_columns(w, g, gy, u0, rows)) adjoint_columns_direct(w, g, gy, u0, rows);
+  if (!adjoint_columns<acc_t, kBytes>(w, g, gy, u0, rows)) adjoint_columns_direct(w, g, gy, u0, rows);
   const acc_t* dp0 = w.block + w.pad + g.halo_rows();  // row 0 of the tile in column 0
   if (grad_fold) {
     int64_t j0 = 0;
