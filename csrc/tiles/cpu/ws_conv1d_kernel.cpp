@@ -150,6 +150,8 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
 // g: the geometry the tiles run on (the split one under a polyphase split, whose rows have no
 // padding); `in`: where its rows are in x and grad_input. condensed and grad_condensed have the
 // caller's layout.
+static_assert(kDpChunkColumns == tile::kDpChunk + 1, "backward_tiles sizes tiles by the dP chunk");
+
 template <typename scalar_t>
 void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* condensed,
                      scalar_t* grad_input, scalar_t* grad_condensed, const Conv1dGeometry& g,
@@ -170,11 +172,11 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
     const int64_t ld = tile::padded_rows(split.tile);
     const int64_t pad = tile::padded_rows(g.dilation);
     const int64_t ld_grid = pad + tile::padded_rows(g.halo_rows() + ld);
-    const int64_t lc_padded = ceil_div(lc, tile::kColumnBlock) * tile::kColumnBlock;
     // every element of these is written before it is read: no zero-filling
     const int64_t fold_ld = tile::fold_stride(ld);
     std::unique_ptr<acc_t[]> fold(new acc_t[mc * fold_ld]), grad_fold(new acc_t[grad_input ? mc * fold_ld : 1]);
-    const LineAlignedBuffer<acc_t> dp_tile(lc_padded * ld_grid);  // whole vectors never straddle lines
+    // dP, a chunk of columns at a time (and the previous chunk's last); whole vectors never straddle lines
+    const LineAlignedBuffer<acc_t> dp_tile((tile::kDpChunk + 1) * ld_grid);
     std::vector<acc_t> lanes(grad_condensed ? mc * lc * slots : 0);
     tile::Workspace<acc_t> w{fold.get(), cond_t.data(), dp_tile.get(), nullptr, ld, ld_grid, pad, fold_ld, nullptr};
     for (int64_t group = begin; group < end; ++group) {

@@ -390,137 +390,158 @@ inline bool all_finite(const acc_t* p, int64_t n) {
   return smallest != 0;
 }
 
-// dP of the backward (§2) for input rows [u0, u0 + rows), one column per condensed column v:
-// dp_t[v * ld_dp + pad + g] for grid rows g in [0, halo + rows) that start `halo` rows above u0
-// (the first segment reaching u0 starts there). Each column is the previous one shifted by d
-// plus the segment markers at v: +gy at a segment's first point, -gy just past its last.
-// Returns whether every grad_output value it placed is finite (else the caller redoes the tile
-// pointwise: the running sums would carry NaN / Inf along whole lines).
-// The adjoint reads each filter's grad_output rows once per tile (`long`: 128 runs of 192 floats, from
-// DRAM); they are asked for kGyAhead filters (kGyAhead*S columns of copying) before their turn
-// (`long`'s backward ~5% faster; cpu_kernels/HISTORY.md).
-constexpr int64_t kGyAhead = 4;
+// The backward of a tile of input rows [u0, u0 + rows) (§2): dP, one column per condensed column
+// v over grid rows [0, halo + rows) that start `halo` rows above u0 (the first segment reaching u0
+// starts there); each column is the previous one shifted by d plus the segment markers at v: +gy
+// at a segment's first point, -gy just past its last. Then grad_fold = dP condensed and
+// grad_cond += fold dP^T. dP is built and used kDpChunk columns at a time, in a buffer that stays
+// in L1 (`long`: 16 columns of 320 rows, 20 KB), where the whole tile's dP (690 KB) lived in L2
+// and was written once and read five times from there.
+constexpr int64_t kDpChunk = 16;  // a multiple of kColumnBlock
+
+// Where a tile's markers lie in its grid.
+struct AdjointRows {
+  int64_t grid_rows;  // halo + rows
+  int64_t written;    // rows [0, written) of each column hold values (whole vectors)
+  int64_t t_begin;    // the first output whose segment starts in the grid
+  int64_t count;      // outputs placed from t_begin
+  int64_t start_row;  // grid row of t_begin's segment start
+  int64_t end_row;    // ... and of its end marker
+  int64_t end_count;  // end markers inside the grid
+};
+
 template <typename acc_t, int kBytes>
-WS_INLINE bool adjoint_columns(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
-                               int64_t u0, int64_t rows) {
-  using V = typename Vector<acc_t, kBytes>::type;
+WS_INLINE AdjointRows adjoint_rows(const Workspace<acc_t>& w, const Conv1dGeometry& g, int64_t u0, int64_t rows) {
   constexpr int64_t kLane = kLanes<acc_t, kBytes>;
-  const int64_t lc = g.condensed_len, halo = g.halo_rows();
-  const int64_t s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
-  const int64_t grid_rows = halo + rows, grid_row0 = u0 - halo;
-  const int64_t read_rows = halo + w.ld;  // >= grid_rows; <= ld_grid - pad
-  // rows [0, written) of every column hold values: whole vectors (padded_rows keeps it <= ld_grid - pad)
-  const int64_t written = (read_rows + kLane - 1) / kLane * kLane;
-  // the shift by d in registers (d < lanes): each vector of a column from two whole vectors of the
-  // previous one, loads that match the stores that wrote them. An unaligned load across two stores
-  // still in the store buffer cannot be forwarded and waits for them (`long`'s backward ~8% faster).
-  const bool in_registers = kRuntimeShuffle && d < kLane;
-  const auto index = shift_index<acc_t, kBytes>(in_registers ? d : 0);
-  const int64_t first = grid_row0 > 0 ? grid_row0 : 0;
-  const int64_t t_begin = (first + s - 1) / s;
+  const int64_t halo = g.halo_rows(), s = g.stride;
+  AdjointRows a;
+  a.grid_rows = halo + rows;
+  // the rows the products read: halo + ld (zeros past this tile's rows), in whole vectors
+  // (padded_rows keeps it <= ld_grid - pad)
+  a.written = (halo + w.ld + kLane - 1) / kLane * kLane;
+  const int64_t grid_row0 = u0 - halo, first = grid_row0 > 0 ? grid_row0 : 0;
+  a.t_begin = (first + s - 1) / s;
   int64_t t_end = (u0 + rows + s - 1) / s;
   if (t_end > g.out_len) t_end = g.out_len;
-  const int64_t count = t_end > t_begin ? t_end - t_begin : 0;
-  const int64_t start_row = t_begin * s - grid_row0;  // grid row of the first placed start
-  const int64_t end_row = start_row + L * d;          // ... and of its end marker
-  int64_t end_count = end_row < grid_rows ? (grid_rows - end_row + s - 1) / s : 0;  // in the grid
-  if (end_count > count) end_count = count;
-  const int64_t lc_padded = (lc + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
+  a.count = t_end > a.t_begin ? t_end - a.t_begin : 0;
+  a.start_row = a.t_begin * s - grid_row0;
+  a.end_row = a.start_row + g.kernel_size * g.dilation;
+  a.end_count = a.end_row < a.grid_rows ? (a.grid_rows - a.end_row + s - 1) / s : 0;
+  if (a.end_count > a.count) a.end_count = a.count;
+  return a;
+}
+
+// Whether every grad_output value the tile places is finite (else its dP is summed pointwise,
+// adjoint_column_direct: the running sums would carry NaN / Inf along whole lines).
+template <typename acc_t>
+WS_INLINE bool markers_finite(const Conv1dGeometry& g, const acc_t* gy, const AdjointRows& a) {
   FiniteKey<acc_t> smallest = finite_key(acc_t(0));
-  for (int64_t v = 0; v < lc_padded; ++v) {
-    // segment starts (+gy) of filter v / S and ends (-gy) of filter (v - L) / S at this column
-    const bool starts = v % S == 0 && v / S < g.out_channels;
-    const bool ends = v >= L && (v - L) % S == 0 && (v - L) / S < g.out_channels;
-    const acc_t* gy_start = starts ? gy + (v / S) * g.out_len + t_begin : nullptr;
-    const acc_t* gy_end = ends ? gy + ((v - L) / S) * g.out_len + t_begin : nullptr;
-    if (starts) {
-      if (v / S + kGyAhead < g.out_channels) {  // filter kGyAhead ahead's grad_output, into L1
-        for (int64_t t = 0; t < count; t += 64 / int64_t(sizeof(acc_t))) {
-          __builtin_prefetch(gy_start + kGyAhead * g.out_len + t, 0, 3);
-        }
-      }
-      for (int64_t t = 0; t < count; ++t) {
-        const FiniteKey<acc_t> key = finite_key(gy_start[t]);
-        smallest = key < smallest ? key : smallest;
-      }
-    }
-    // Written: zeros in front (the next column's copy reads d of them) and rows [0, written), which
-    // hold the rows the products read (halo + ld: zeros past this tile's rows). Nothing else is read.
-    acc_t* col = w.block + v * w.ld_grid + w.pad;
-    if (in_registers) store<kBytes>(col - kLane, V{});
-    else for (int64_t r = -d; r < 0; ++r) col[r] = 0;
-    if (v == 0 || v >= lc) {
-      for (int64_t r = 0; r < written; ++r) col[r] = 0;
-      if (v >= lc) continue;
-    } else {
-      const acc_t* prev = col - w.ld_grid;
-      int64_t r = 0;
-      if (in_registers) {
-        V earlier = load<kBytes>(prev - kLane);
-        for (; r < grid_rows; r += kLane) {
-          const V later = load<kBytes>(prev + r);
-          store<kBytes>(col + r, shift_pair(earlier, later, index));
-          earlier = later;
-        }
-      } else {
-        for (; r < grid_rows; ++r) col[r] = prev[r - d];
-      }
-      for (r = grid_rows; r < written; ++r) col[r] = 0;
-    }
-    if (starts) {
-      for (int64_t t = 0; t < count; ++t) col[start_row + t * s] += gy_start[t];
-    }
-    if (ends) {
-      for (int64_t t = 0; t < end_count; ++t) col[end_row + t * s] -= gy_end[t];
+  for (int64_t n = 0; n < g.out_channels; ++n) {
+    const acc_t* gy_n = gy + n * g.out_len + a.t_begin;
+    for (int64_t t = 0; t < a.count; ++t) {
+      const FiniteKey<acc_t> key = finite_key(gy_n[t]);
+      smallest = key < smallest ? key : smallest;
     }
   }
   return smallest != 0;
 }
 
-// dP of the same tile summed point by point, each point over the (at most L) segments through it:
-// dp[v, r] = sum of gy[n, t] with v = n*S + l, u0 + r = t*s + l*d. O(L) per point instead of
-// O(1), used when grad_output holds NaN or Inf: the prefix sums would carry them along whole
-// lines, to points no segment through them reaches (conv1d's gradient does not).
-template <typename acc_t>
-WS_INLINE void adjoint_columns_direct(const Workspace<acc_t>& w, const Conv1dGeometry& g,
-                                      const acc_t* gy, int64_t u0, int64_t rows) {
-  const int64_t lc = g.condensed_len, halo = g.halo_rows();
-  const int64_t lc_padded = (lc + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
-  for (int64_t v = 0; v < lc_padded; ++v) {
-    acc_t* col = w.block + v * w.ld_grid + w.pad + halo;
-    for (int64_t r = 0; r < w.ld; ++r) {
-      acc_t sum = 0;
-      for (int64_t l = 0; r < rows && v < lc && l < g.kernel_size; ++l) {
-        const int64_t first_col = v - l, first_row = u0 + r - l * g.dilation;
-        if (first_col < 0 || first_row < 0) break;
-        if (first_col % g.sample_stride != 0 || first_row % g.stride != 0) continue;
-        const int64_t n = first_col / g.sample_stride, t = first_row / g.stride;
-        if (n < g.out_channels && t < g.out_len) sum += gy[n * g.out_len + t];
+// The adjoint reads each filter's grad_output rows once per tile (`long`: 128 runs of 192 floats, from
+// DRAM); they are asked for kGyAhead filters (kGyAhead*S columns of copying) before their turn
+// (`long`'s backward ~5% faster; cpu_kernels/HISTORY.md).
+constexpr int64_t kGyAhead = 4;
+
+// Column v of dP into col (rows [0, written) and zeros in front), from the previous column `prev`
+// (unused at v == 0). Past Lc (the padding to whole column blocks) a column is zero.
+template <typename acc_t, int kBytes>
+WS_INLINE void adjoint_column(const Conv1dGeometry& g, const acc_t* gy, const AdjointRows& a, int64_t v,
+                              acc_t* col, const acc_t* prev) {
+  using V = typename Vector<acc_t, kBytes>::type;
+  constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+  const int64_t lc = g.condensed_len, s = g.stride, d = g.dilation, S = g.sample_stride, L = g.kernel_size;
+  // the shift by d in registers (d < lanes): each vector of a column from two whole vectors of the
+  // previous one, loads that match the stores that wrote them. An unaligned load across two stores
+  // still in the store buffer cannot be forwarded and waits for them (`long`'s backward ~8% faster).
+  const bool in_registers = kRuntimeShuffle && d < kLane;
+  if (in_registers) store<kBytes>(col - kLane, V{});  // zeros in front: the next column reads d of them
+  else for (int64_t r = -d; r < 0; ++r) col[r] = 0;
+  if (v == 0 || v >= lc) {
+    for (int64_t r = 0; r < a.written; ++r) col[r] = 0;
+    if (v >= lc) return;
+  } else {
+    int64_t r = 0;
+    if (in_registers) {
+      const auto index = shift_index<acc_t, kBytes>(d);
+      V earlier = load<kBytes>(prev - kLane);
+      for (; r < a.grid_rows; r += kLane) {
+        const V later = load<kBytes>(prev + r);
+        store<kBytes>(col + r, shift_pair(earlier, later, index));
+        earlier = later;
       }
-      col[r] = sum;
+    } else {
+      for (; r < a.grid_rows; ++r) col[r] = prev[r - d];
     }
+    for (r = a.grid_rows; r < a.written; ++r) col[r] = 0;
+  }
+  if (v % S == 0 && v / S < g.out_channels) {  // segment starts of filter v / S
+    const acc_t* gy_n = gy + (v / S) * g.out_len + a.t_begin;
+    if (v / S + kGyAhead < g.out_channels) {  // filter kGyAhead ahead's grad_output, into L1
+      for (int64_t t = 0; t < a.count; t += 64 / int64_t(sizeof(acc_t))) {
+        __builtin_prefetch(gy_n + kGyAhead * g.out_len + t, 0, 3);
+      }
+    }
+    for (int64_t t = 0; t < a.count; ++t) col[a.start_row + t * s] += gy_n[t];
+  }
+  if (v >= L && (v - L) % S == 0 && (v - L) / S < g.out_channels) {  // ... and their ends
+    const acc_t* gy_n = gy + ((v - L) / S) * g.out_len + a.t_begin;
+    for (int64_t t = 0; t < a.end_count; ++t) col[a.end_row + t * s] -= gy_n[t];
   }
 }
 
-// grad_fold[j][r] = sum_v dP[v][r] * cond_t[v][j]  (df of §2): kJ channels x kVecs vectors of
-// rows in registers, the reduction over v innermost.
+// Column v of dP summed point by point, each point over the (at most L) segments through it:
+// dp[v, r] = sum of gy[n, t] with v = n*S + l, u0 + r = t*s + l*d, for the tile's rows r in
+// [0, ld) (col points at row 0 of the tile). O(L) per point instead of O(1), used when
+// grad_output holds NaN or Inf: the prefix sums would carry them along whole lines, to points no
+// segment through them reaches (conv1d's gradient does not).
+template <typename acc_t>
+WS_INLINE void adjoint_column_direct(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
+                                     int64_t u0, int64_t rows, int64_t v, acc_t* col) {
+  for (int64_t r = 0; r < w.ld; ++r) {
+    acc_t sum = 0;
+    for (int64_t l = 0; r < rows && v < g.condensed_len && l < g.kernel_size; ++l) {
+      const int64_t first_col = v - l, first_row = u0 + r - l * g.dilation;
+      if (first_col < 0 || first_row < 0) break;
+      if (first_col % g.sample_stride != 0 || first_row % g.stride != 0) continue;
+      const int64_t n = first_col / g.sample_stride, t = first_row / g.stride;
+      if (n < g.out_channels && t < g.out_len) sum += gy[n * g.out_len + t];
+    }
+    col[r] = sum;
+  }
+}
+
+// grad_fold[j][r] (+)= sum_{v in [v0, v1)} dP[v][r] * cond_t[v][j]  (df of §2), dp pointing at row 0
+// of column v0 (columns ld_grid apart): kJ channels x kVecs vectors of rows in registers, the
+// reduction over v innermost; `first` chunk: = instead of +=. Chunk by chunk in order, the sums
+// are those of one pass over all columns.
 template <typename acc_t, int kBytes, int64_t kVecs, int64_t kJ>
 WS_INLINE void grad_fold_block(const Workspace<acc_t>& w, const Conv1dGeometry& g, int64_t j0,
-                               const acc_t* dp0, acc_t* grad_fold) {
+                               const acc_t* dp, int64_t v0, int64_t v1, bool first, acc_t* grad_fold) {
   using V = typename Vector<acc_t, kBytes>::type;
   constexpr int64_t kLane = kLanes<acc_t, kBytes>;
-  const int64_t lc = g.condensed_len, mc = g.condensed_channels;
+  const int64_t mc = g.condensed_channels;
   for (int64_t r0 = 0; r0 < w.ld; r0 += kVecs * kLane) {
     V acc[kJ][kVecs];
     for (int64_t jj = 0; jj < kJ; ++jj) {
-      for (int64_t i = 0; i < kVecs; ++i) acc[jj][i] = V{};
+      for (int64_t i = 0; i < kVecs; ++i) {
+        acc[jj][i] = first ? V{} : load<kBytes>(grad_fold + (j0 + jj) * w.fold_ld + r0 + i * kLane);
+      }
     }
-    for (int64_t v = 0; v < lc; ++v) {
-      V dp[kVecs];
-      for (int64_t i = 0; i < kVecs; ++i) dp[i] = load<kBytes>(dp0 + v * w.ld_grid + r0 + i * kLane);
+    for (int64_t v = v0; v < v1; ++v) {
+      V dpv[kVecs];
+      for (int64_t i = 0; i < kVecs; ++i) dpv[i] = load<kBytes>(dp + (v - v0) * w.ld_grid + r0 + i * kLane);
       const acc_t* c = w.cond_t + v * mc + j0;
       for (int64_t jj = 0; jj < kJ; ++jj) {
-        for (int64_t i = 0; i < kVecs; ++i) acc[jj][i] += dp[i] * c[jj];
+        for (int64_t i = 0; i < kVecs; ++i) acc[jj][i] += dpv[i] * c[jj];
       }
     }
     for (int64_t jj = 0; jj < kJ; ++jj) {
@@ -536,17 +557,18 @@ WS_INLINE void grad_fold_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
 template <typename T>
 constexpr int64_t kSlots = 64 / sizeof(T);
 
-// lanes[j][v][:] += sum_r fold[j][r] * dP[v][r], lane-wise: kJ channels x kCols columns of
-// vector accumulators over the rows (kCols divides kColumnBlock: dP's columns are padded to it).
+// lanes[j][v][:] += sum_r fold[j][r] * dP[v][r] for v in [v0, v1) (v1 - v0 a multiple of
+// kColumnBlock; columns past Lc are zero and not stored), lane-wise, dp pointing at row 0 of column
+// v0: kJ channels x kCols columns of vector accumulators over the rows (kCols divides kColumnBlock).
 template <typename acc_t, int kBytes, int64_t kJ, int64_t kCols = kColumnBlock>
 WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& g, int64_t j0,
-                               const acc_t* dp0, acc_t* lanes) {
+                               const acc_t* dp, int64_t v0, int64_t v1, acc_t* lanes) {
   using V = typename Vector<acc_t, kBytes>::type;
   constexpr int64_t kLane = kLanes<acc_t, kBytes>;
   static_assert(kLane <= kSlots<acc_t>, "a vector must fit the lane slots");
   static_assert(kColumnBlock % kCols == 0, "column blocks must tile the padded columns");
   const int64_t lc = g.condensed_len;
-  for (int64_t v0 = 0; v0 < lc; v0 += kCols) {
+  for (int64_t vb = v0; vb < v1 && vb < lc; vb += kCols) {
     V acc[kJ][kCols];
     for (int64_t jj = 0; jj < kJ; ++jj) {
       for (int64_t k = 0; k < kCols; ++k) acc[jj][k] = V{};
@@ -555,52 +577,69 @@ WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
       V f[kJ];
       for (int64_t jj = 0; jj < kJ; ++jj) f[jj] = load<kBytes>(w.fold + (j0 + jj) * w.fold_ld + r);
       for (int64_t k = 0; k < kCols; ++k) {
-        const V dp = load<kBytes>(dp0 + (v0 + k) * w.ld_grid + r);
-        for (int64_t jj = 0; jj < kJ; ++jj) acc[jj][k] += f[jj] * dp;
+        const V dpv = load<kBytes>(dp + (vb - v0 + k) * w.ld_grid + r);
+        for (int64_t jj = 0; jj < kJ; ++jj) acc[jj][k] += f[jj] * dpv;
       }
     }
     for (int64_t jj = 0; jj < kJ; ++jj) {
-      for (int64_t k = 0; k < kCols && v0 + k < lc; ++k) {
-        acc_t* slot = lanes + ((j0 + jj) * lc + v0 + k) * kSlots<acc_t>;
+      for (int64_t k = 0; k < kCols && vb + k < lc; ++k) {
+        acc_t* slot = lanes + ((j0 + jj) * lc + vb + k) * kSlots<acc_t>;
         store<kBytes>(slot, load<kBytes>(slot) + acc[jj][k]);
       }
     }
   }
 }
 
-// Backward of input rows [u0, u0 + rows): the dP tile (adjoint_columns, or pointwise), then
-// grad_fold (Mc, fold_ld) = dP condensed and grad_cond (Mc, Lc, kSlots lanes) += fold dP^T.
+// Backward of input rows [u0, u0 + rows): per chunk of kDpChunk columns, dP (adjoint_column, or
+// pointwise), then its share of grad_fold (Mc, fold_ld) = dP condensed and of grad_cond (Mc, Lc,
+// kSlots lanes) += fold dP^T. w.block holds kDpChunk + 1 columns: the previous chunk's last, then
+// this chunk's.
 template <typename acc_t, int kBytes, int64_t kVecs>
 WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
                              int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond) {
-  const int64_t mc = g.condensed_channels;
-  if (!adjoint_columns<acc_t, kBytes>(w, g, gy, u0, rows)) adjoint_columns_direct(w, g, gy, u0, rows);
-  const acc_t* dp0 = w.block + w.pad + g.halo_rows();  // row 0 of the tile in column 0
-  if (grad_fold) {
-    int64_t j0 = 0;
-    if constexpr (kBytes == 64) {
-      // 32 vector registers: 8 channels per pass halve the passes over the dP tile (measured:
-      // `long` 7.1 -> 6.7 ms, conv5 119 -> 106 us). grad_cond keeps 4 x 4: with 8 x 2 it loads
-      // more of the fold per multiply-add and got slower (9.3 -> 11.5 ms on `long`).
-      for (; j0 + 8 <= mc; j0 += 8) grad_fold_block<acc_t, kBytes, kVecs / 2, 8>(w, g, j0, dp0, grad_fold);
+  const int64_t mc = g.condensed_channels, lc = g.condensed_len, halo = g.halo_rows();
+  const int64_t lc_padded = (lc + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
+  const AdjointRows a = adjoint_rows<acc_t, kBytes>(w, g, u0, rows);
+  const bool finite = markers_finite(g, gy, a);
+  acc_t* const slot0 = w.block + w.pad;  // column slot k at slot0 + k * ld_grid
+  for (int64_t v0 = 0; v0 < lc_padded; v0 += kDpChunk) {
+    const int64_t v1 = v0 + kDpChunk < lc_padded ? v0 + kDpChunk : lc_padded;
+    if (v0 > 0 && finite) {  // the previous chunk's last column, and the zeros in front of it
+      for (int64_t r = -w.pad; r < a.written; ++r) slot0[r] = slot0[kDpChunk * w.ld_grid + r];
     }
-    for (; j0 + 4 <= mc; j0 += 4) grad_fold_block<acc_t, kBytes, kVecs, 4>(w, g, j0, dp0, grad_fold);
-    for (; j0 < mc; ++j0) grad_fold_block<acc_t, kBytes, kVecs, 1>(w, g, j0, dp0, grad_fold);
-  }
-  if (grad_cond) {
-    int64_t j0 = 0;
-    if constexpr (kBytes == 64) {
-      // 6 channels x 4 columns: 24 accumulators, 10 loads per 24 multiply-adds (4 x 4: 8 per 16)
-      // and a third fewer passes over the dP tile (`long`'s backward ~7% faster); taken while what
-      // is left still runs as whole blocks of 4, or one channel
-      for (; mc - j0 >= 6; j0 += 6) {
-        const int64_t rest = mc - j0 - 6;
-        if (rest == 2 || rest == 3) break;
-        grad_cond_block<acc_t, kBytes, 6>(w, g, j0, dp0, grad_cond);
+    for (int64_t v = v0; v < v1; ++v) {
+      acc_t* col = slot0 + (v - v0 + 1) * w.ld_grid;
+      if (finite) adjoint_column<acc_t, kBytes>(g, gy, a, v, col, col - w.ld_grid);
+      else adjoint_column_direct(w, g, gy, u0, rows, v, col + halo);
+    }
+    const acc_t* dp = slot0 + w.ld_grid + halo;  // row 0 of the tile in column v0
+    if (grad_fold && v0 < lc) {
+      const int64_t v_end = v1 < lc ? v1 : lc;
+      const bool first = v0 == 0;
+      int64_t j0 = 0;
+      if constexpr (kBytes == 64) {
+        // 32 vector registers: 8 channels per pass halve the passes over the dP chunk (measured on
+        // the whole tile: `long` 7.1 -> 6.7 ms, conv5 119 -> 106 us)
+        for (; j0 + 8 <= mc; j0 += 8) grad_fold_block<acc_t, kBytes, kVecs / 2, 8>(w, g, j0, dp, v0, v_end, first, grad_fold);
       }
+      for (; j0 + 4 <= mc; j0 += 4) grad_fold_block<acc_t, kBytes, kVecs, 4>(w, g, j0, dp, v0, v_end, first, grad_fold);
+      for (; j0 < mc; ++j0) grad_fold_block<acc_t, kBytes, kVecs, 1>(w, g, j0, dp, v0, v_end, first, grad_fold);
     }
-    for (; j0 + 4 <= mc; j0 += 4) grad_cond_block<acc_t, kBytes, 4>(w, g, j0, dp0, grad_cond);
-    for (; j0 < mc; ++j0) grad_cond_block<acc_t, kBytes, 1>(w, g, j0, dp0, grad_cond);
+    if (grad_cond) {
+      int64_t j0 = 0;
+      if constexpr (kBytes == 64) {
+        // 6 channels x 4 columns: 24 accumulators, 10 loads per 24 multiply-adds (4 x 4: 8 per 16)
+        // and a third fewer passes over dP (`long`'s backward ~7% faster); taken while what is
+        // left still runs as whole blocks of 4, or one channel
+        for (; mc - j0 >= 6; j0 += 6) {
+          const int64_t rest = mc - j0 - 6;
+          if (rest == 2 || rest == 3) break;
+          grad_cond_block<acc_t, kBytes, 6>(w, g, j0, dp, v0, v1, grad_cond);
+        }
+      }
+      for (; j0 + 4 <= mc; j0 += 4) grad_cond_block<acc_t, kBytes, 4>(w, g, j0, dp, v0, v1, grad_cond);
+      for (; j0 < mc; ++j0) grad_cond_block<acc_t, kBytes, 1>(w, g, j0, dp, v0, v1, grad_cond);
+    }
   }
 }
 
