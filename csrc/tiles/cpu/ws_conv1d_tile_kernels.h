@@ -618,8 +618,10 @@ WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g,
       const bool first = v0 == 0;
       int64_t j0 = 0;
       if constexpr (kBytes == 64) {
-        // 32 vector registers: 8 channels per pass halve the passes over the dP chunk (measured on
-        // the whole tile: `long` 7.1 -> 6.7 ms, conv5 119 -> 106 us)
+        // 32 vector registers: 16 or 8 channels per pass, fewer passes over the dP chunk (8 rather
+        // than 4 with the whole tile's dP in L2: `long` 7.1 -> 6.7 ms, conv5 119 -> 106 us; 16
+        // rather than 8 with the chunk in L1: `long`'s backward ~19 -> ~17 ms, HISTORY.md)
+        for (; j0 + 16 <= mc; j0 += 16) grad_fold_block<acc_t, kBytes, 1, 16>(w, g, j0, dp, v0, v_end, first, grad_fold);
         for (; j0 + 8 <= mc; j0 += 8) grad_fold_block<acc_t, kBytes, kVecs / 2, 8>(w, g, j0, dp, v0, v_end, first, grad_fold);
       }
       for (; j0 + 4 <= mc; j0 += 4) grad_fold_block<acc_t, kBytes, kVecs, 4>(w, g, j0, dp, v0, v_end, first, grad_fold);
