@@ -90,18 +90,18 @@ void forward_tile_baseline(const tile::Workspace<acc_t>& w, const Conv1dGeometry
 
 template <typename acc_t>
 WS_TARGET("arch=x86-64-v4") void backward_tile_avx512(const tile::Workspace<acc_t>& w,
-    const Conv1dGeometry& g, const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc) {
-  tile::backward_tile<acc_t, 64, 4>(w, g, gy, u0, rows, gf, gc);
+    const Conv1dGeometry& g, const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc, bool gc_fresh) {
+  tile::backward_tile<acc_t, 64, 4>(w, g, gy, u0, rows, gf, gc, gc_fresh);
 }
 template <typename acc_t>
 WS_TARGET("arch=x86-64-v3") void backward_tile_avx2(const tile::Workspace<acc_t>& w,
-    const Conv1dGeometry& g, const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc) {
-  tile::backward_tile<acc_t, 32, 2>(w, g, gy, u0, rows, gf, gc);
+    const Conv1dGeometry& g, const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc, bool gc_fresh) {
+  tile::backward_tile<acc_t, 32, 2>(w, g, gy, u0, rows, gf, gc, gc_fresh);
 }
 template <typename acc_t>
 void backward_tile_baseline(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g,
-                            const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc) {
-  tile::backward_tile<acc_t, 16, 2>(w, g, gy, u0, rows, gf, gc);
+                            const acc_t* gy, int64_t u0, int64_t rows, acc_t* gf, acc_t* gc, bool gc_fresh) {
+  tile::backward_tile<acc_t, 16, 2>(w, g, gy, u0, rows, gf, gc, gc_fresh);
 }
 
 template <typename acc_t>
@@ -118,13 +118,13 @@ void run_forward_tile(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g, 
 
 template <typename acc_t>
 void run_backward_tile(const tile::Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
-                   int64_t u0, int64_t rows, acc_t* gf, acc_t* gc) {
+                   int64_t u0, int64_t rows, acc_t* gf, acc_t* gc, bool gc_fresh) {
   switch (cpu_isa()) {
 #if WS_X86_DISPATCH
-    case Isa::kAvx512: return backward_tile_avx512(w, g, gy, u0, rows, gf, gc);
-    case Isa::kAvx2: return backward_tile_avx2(w, g, gy, u0, rows, gf, gc);
+    case Isa::kAvx512: return backward_tile_avx512(w, g, gy, u0, rows, gf, gc, gc_fresh);
+    case Isa::kAvx2: return backward_tile_avx2(w, g, gy, u0, rows, gf, gc, gc_fresh);
 #endif
-    default: return backward_tile_baseline(w, g, gy, u0, rows, gf, gc);
+    default: return backward_tile_baseline(w, g, gy, u0, rows, gf, gc, gc_fresh);
   }
 }
 

@@ -177,13 +177,13 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
     std::unique_ptr<acc_t[]> fold(new acc_t[mc * fold_ld]), grad_fold(new acc_t[grad_input ? mc * fold_ld : 1]);
     // dP, a chunk of columns at a time (and the previous chunk's last); whole vectors never straddle lines
     const LineAlignedBuffer<acc_t> dp_tile((tile::kDpChunk + 1) * ld_grid);
-    std::vector<acc_t> lanes(grad_condensed ? mc * lc * slots : 0);
+    // written by each group's first tile before anything reads it: no zero-filling
+    std::unique_ptr<acc_t[]> lanes(new acc_t[grad_condensed ? mc * lc * slots : 1]);
     tile::Workspace<acc_t> w{fold.get(), cond_t.data(), dp_tile.get(), nullptr, ld, ld_grid, pad, fold_ld, nullptr};
     for (int64_t group = begin; group < end; ++group) {
-      acc_t* grad_cond = grad_condensed ? lanes.data() : nullptr;
-      std::fill(lanes.begin(), lanes.end(), acc_t(0));
-      const int64_t item_end = group_begin(group + 1, groups, tiles);
-      for (int64_t item = group_begin(group, groups, tiles); item < item_end; ++item) {
+      acc_t* grad_cond = grad_condensed ? lanes.get() : nullptr;
+      const int64_t item_begin = group_begin(group, groups, tiles), item_end = group_begin(group + 1, groups, tiles);
+      for (int64_t item = item_begin; item < item_end; ++item) {
         const int64_t b = item / split.tiles_per_batch;
         const int64_t i0 = (item % split.tiles_per_batch) * split.tile;  // unpadded time
         const int64_t rows = std::min(split.tile, g.length - i0);
@@ -192,7 +192,7 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
           fold_channels(x + b * in.channels * in.length, in, u0, rows, fold_ld, fold.get());
         }
         const acc_t* gy_b = gy + b * g.out_channels * g.out_len;
-        run_backward_tile(w, g, gy_b, u0, rows, grad_input ? grad_fold.get() : nullptr, grad_cond);
+        run_backward_tile(w, g, gy_b, u0, rows, grad_input ? grad_fold.get() : nullptr, grad_cond, item == item_begin);
         if (grad_input) {  // dx[b, c*Mc + j, i] = df[p*Mc + j][r], i = phases*(u0 + r) + p - pad_left
           scalar_t* gx_b = grad_input + b * in.channels * in.length;
           for (int64_t p = 0; p < in.phases; ++p) {

@@ -551,9 +551,9 @@ WS_INLINE void grad_fold_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
 }
 
 // Lane accumulators of grad_condensed: kSlots values per (j, v), as many as the widest vector
-// holds; a build with narrower vectors fills the first ones. Summed once per reduction group
-// (sum_lane_slots), not once per tile: on short tiles the sums across lanes cost as much as the
-// products.
+// holds; a build with narrower vectors fills the first ones and zeros the rest. Summed once per
+// reduction group, not once per tile: on short tiles the sums across lanes cost as much as the
+// products. A group's first tile writes them (`fresh`), the others add to them.
 template <typename T>
 constexpr int64_t kSlots = 64 / sizeof(T);
 
@@ -562,7 +562,7 @@ constexpr int64_t kSlots = 64 / sizeof(T);
 // v0: kJ channels x kCols columns of vector accumulators over the rows (kCols divides kColumnBlock).
 template <typename acc_t, int kBytes, int64_t kJ, int64_t kCols = kColumnBlock>
 WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& g, int64_t j0,
-                               const acc_t* dp, int64_t v0, int64_t v1, acc_t* lanes) {
+                               const acc_t* dp, int64_t v0, int64_t v1, bool fresh, acc_t* lanes) {
   using V = typename Vector<acc_t, kBytes>::type;
   constexpr int64_t kLane = kLanes<acc_t, kBytes>;
   static_assert(kLane <= kSlots<acc_t>, "a vector must fit the lane slots");
@@ -584,7 +584,12 @@ WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
     for (int64_t jj = 0; jj < kJ; ++jj) {
       for (int64_t k = 0; k < kCols && vb + k < lc; ++k) {
         acc_t* slot = lanes + ((j0 + jj) * lc + vb + k) * kSlots<acc_t>;
-        store<kBytes>(slot, load<kBytes>(slot) + acc[jj][k]);
+        if (!fresh) {
+          store<kBytes>(slot, load<kBytes>(slot) + acc[jj][k]);
+        } else {
+          store<kBytes>(slot, acc[jj][k]);
+          for (int64_t l = kLane; l < kSlots<acc_t>; ++l) slot[l] = 0;
+        }
       }
     }
   }
@@ -593,10 +598,10 @@ WS_INLINE void grad_cond_block(const Workspace<acc_t>& w, const Conv1dGeometry& 
 // Backward of input rows [u0, u0 + rows): per chunk of kDpChunk columns, dP (adjoint_column, or
 // pointwise), then its share of grad_fold (Mc, fold_ld) = dP condensed and of grad_cond (Mc, Lc,
 // kSlots lanes) += fold dP^T. w.block holds kDpChunk + 1 columns: the previous chunk's last, then
-// this chunk's.
+// this chunk's. `cond_fresh`: grad_cond holds nothing yet (the group's first tile).
 template <typename acc_t, int kBytes, int64_t kVecs>
 WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, const acc_t* gy,
-                             int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond) {
+                             int64_t u0, int64_t rows, acc_t* grad_fold, acc_t* grad_cond, bool cond_fresh) {
   const int64_t mc = g.condensed_channels, lc = g.condensed_len, halo = g.halo_rows();
   const int64_t lc_padded = (lc + kColumnBlock - 1) / kColumnBlock * kColumnBlock;
   const AdjointRows a = adjoint_rows<acc_t, kBytes>(w, g, u0, rows);
@@ -636,11 +641,11 @@ WS_INLINE void backward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g,
         for (; mc - j0 >= 6; j0 += 6) {
           const int64_t rest = mc - j0 - 6;
           if (rest == 2 || rest == 3) break;
-          grad_cond_block<acc_t, kBytes, 6>(w, g, j0, dp, v0, v1, grad_cond);
+          grad_cond_block<acc_t, kBytes, 6>(w, g, j0, dp, v0, v1, cond_fresh, grad_cond);
         }
       }
-      for (; j0 + 4 <= mc; j0 += 4) grad_cond_block<acc_t, kBytes, 4>(w, g, j0, dp, v0, v1, grad_cond);
-      for (; j0 < mc; ++j0) grad_cond_block<acc_t, kBytes, 1>(w, g, j0, dp, v0, v1, grad_cond);
+      for (; j0 + 4 <= mc; j0 += 4) grad_cond_block<acc_t, kBytes, 4>(w, g, j0, dp, v0, v1, cond_fresh, grad_cond);
+      for (; j0 < mc; ++j0) grad_cond_block<acc_t, kBytes, 1>(w, g, j0, dp, v0, v1, cond_fresh, grad_cond);
     }
   }
 }
