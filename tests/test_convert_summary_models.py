@@ -217,7 +217,7 @@ def test_summary_counts_by_hand():
                           nn.BatchNorm1d(6), nn.AdaptiveAvgPool1d(1), nn.Flatten(),
                           wsnet_ext.HashedLinear(6, 3, compression=4), nn.Linear(3, 2))
     s = wsnet_ext.summary(model, torch.randn(1, 4, 21))
-    ws, bn, lin = s.layers[0], model[1], s.layers[2]
+    ws, lin = s.layers[0], s.layers[2]
     # WSConv1d: condensed (2, 5 + 5*2) + bias 6; plain 6*4*5 + 6
     assert (ws.params, ws.plain_params) == (2 * 15 + 6, 120 + 6)
     assert ws.compactness == pytest.approx(120 / 30)
