@@ -212,11 +212,7 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
       }
       if (grad_cond) {  // the group's partial: lane accumulators summed in a fixed order
         acc_t* part = partial.data() + group * mc * lc;
-        for (int64_t i = 0; i < mc * lc; ++i) {
-          acc_t sum = 0;
-          for (int64_t lane = 0; lane < slots; ++lane) sum += lanes[i * slots + lane];
-          part[i] = sum;
-        }
+        for (int64_t i = 0; i < mc * lc; ++i) part[i] = tile::sum_slots(lanes.get() + i * slots);
       }
     }
   });
