@@ -4,7 +4,8 @@
 // walks the condensed filter's columns: P column block (§2.2), line prefix (§2.3), and the
 // outputs whose segments open or close at that column (§2.4) — ws_conv1d_tile_kernels.h.
 // Backward: tiles of input rows (b, u0..u1); each builds dP column by column from the segment
-// markers and accumulates grad_input and grad_condensed from it.
+// markers, 16 columns at a time in a buffer that stays in L1, and accumulates grad_input and
+// grad_condensed from each chunk.
 // Tiles depend only on the shapes, never on the thread count, and the partial sums of
 // grad_condensed are added in a fixed order, so results are bitwise reproducible.
 #include <algorithm>
