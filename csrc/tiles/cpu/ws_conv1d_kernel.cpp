@@ -24,36 +24,6 @@
 namespace wsnet {
 namespace {
 
-// fold[p*Mc + j][r] = sum_c x[c*Mc + j, phases*(row0 + r) + p - pad_left] (§2.1; with one phase,
-// fold[j][r] = sum_c xp[c*Mc + j, row0 + r]), zero in the padding and past `rows`; rows are
-// `ld` apart.
-template <typename scalar_t, typename acc_t>
-void fold_channels(const scalar_t* x_b, const InputLayout& in, int64_t row0, int64_t rows,
-                   int64_t ld, acc_t* fold) {
-  const int64_t ph = in.phases;
-  for (int64_t p = 0; p < ph; ++p) {
-    const int64_t base = ph * row0 + p - in.pad_left;  // input row of r = 0
-    const auto [r_begin, r_end] = rows_inside(in, base, rows);
-    for (int64_t m = 0; m < in.channels; ++m) {
-      const scalar_t* src = x_b + m * in.length + base;
-      acc_t* dst = fold + (p * in.mc + m % in.mc) * ld;
-      if (m < in.mc) {  // first repeat: write the row, zeros in the padding and past `rows`
-        std::fill(dst, dst + r_begin, acc_t(0));
-        if (ph == 1) {
-          for (int64_t r = r_begin; r < r_end; ++r) dst[r] = static_cast<acc_t>(src[r]);
-        } else {
-          for (int64_t r = r_begin; r < r_end; ++r) dst[r] = static_cast<acc_t>(src[ph * r]);
-        }
-        std::fill(dst + r_end, dst + ld, acc_t(0));
-      } else if (ph == 1) {
-        for (int64_t r = r_begin; r < r_end; ++r) dst[r] += static_cast<acc_t>(src[r]);
-      } else {
-        for (int64_t r = r_begin; r < r_end; ++r) dst[r] += static_cast<acc_t>(src[ph * r]);
-      }
-    }
-  }
-}
-
 // condensed^T of g's layout in the accumulation type, rows padded with zeros to whole column
 // blocks, read from the caller's condensed (Mc0, Lc0): with `phases` > 1 (a polyphase split),
 // g's channel p*Mc0 + j, column v is the caller's channel j, column v*phases + p.
@@ -125,10 +95,10 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
       const int64_t t0 = (row_item % split.tiles_per_batch) * split.tile;
       const int64_t t1 = std::min(t0 + split.tile, g.out_len);
       const scalar_t* x_b = x + b * in.channels * in.length;
-      fold_channels(x_b, in, g.first_row(t0), g.tile_rows(t0, t1), fold_ld, fold.get());
-      scalar_t* y_b = y + b * n_out * g.out_len + t0;
       // NaN / Inf: the definition's own sums, so they reach exactly the outputs conv1d's would
-      const bool finite = cond_finite && tile::all_finite(fold.get(), mc * fold_ld);
+      const bool finite = run_fold_rows(x_b, in, g.first_row(t0), g.tile_rows(t0, t1), fold_ld, fold.get(), cond_finite)
+                          && cond_finite;
+      scalar_t* y_b = y + b * n_out * g.out_len + t0;
       const auto run = [&](acc_t* out, int64_t ld_y) {
         if (finite) run_forward_tile(w, g, bias ? bias_acc.data() : nullptr, t0, t1, n0, n1, out, ld_y);
         else forward_tile_definition(x_b, definition_cond, bias ? bias_acc.data() : nullptr, g0, t0,
@@ -190,25 +160,12 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
         const int64_t rows = std::min(split.tile, g.length - i0);
         const int64_t u0 = i0 + g.pad_left;
         if (grad_cond) {
-          fold_channels(x + b * in.channels * in.length, in, u0, rows, fold_ld, fold.get());
+          run_fold_rows(x + b * in.channels * in.length, in, u0, rows, fold_ld, fold.get(), false);
         }
         const acc_t* gy_b = gy + b * g.out_channels * g.out_len;
         run_backward_tile(w, g, gy_b, u0, rows, grad_input ? grad_fold.get() : nullptr, grad_cond, item == item_begin);
         if (grad_input) {  // dx[b, c*Mc + j, i] = df[p*Mc + j][r], i = phases*(u0 + r) + p - pad_left
-          scalar_t* gx_b = grad_input + b * in.channels * in.length;
-          for (int64_t p = 0; p < in.phases; ++p) {
-            const int64_t base = in.phases * u0 + p - in.pad_left;
-            const auto [r_begin, r_end] = rows_inside(in, base, rows);
-            for (int64_t m = 0; m < in.channels; ++m) {
-              const acc_t* src = grad_fold.get() + (p * in.mc + m % in.mc) * fold_ld;
-              scalar_t* dst = gx_b + m * in.length + base;
-              if (in.phases == 1) {
-                for (int64_t r = r_begin; r < r_end; ++r) dst[r] = static_cast<scalar_t>(src[r]);
-              } else {
-                for (int64_t r = r_begin; r < r_end; ++r) dst[in.phases * r] = static_cast<scalar_t>(src[r]);
-              }
-            }
-          }
+          run_write_grad_rows(grad_fold.get(), in, u0, rows, fold_ld, grad_input + b * in.channels * in.length);
         }
       }
       if (grad_cond) {  // the group's partial: lane accumulators summed in a fixed order
