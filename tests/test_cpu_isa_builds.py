@@ -23,7 +23,10 @@ def test_best_build_runs_by_default():
 def test_capped_build_matches_definition(isa):
     best = wsnet_ext.cpu_kernel_isa()
     expected = ORDER[min(ORDER.index(isa), ORDER.index(best))]
-    env = {**os.environ, "WSNET_CPU_ISA": isa}
+    # glibc fills every block it hands out with 0x5a bytes (MALLOC_PERTURB_) and serves them all from
+    # its heap: a scratch element a narrower build leaves unwritten (the lane slots past its vector
+    # width) then reads as garbage instead of a fresh page's zero
+    env = {**os.environ, "WSNET_CPU_ISA": isa, "MALLOC_PERTURB_": "165", "MALLOC_MMAP_THRESHOLD_": str(1 << 30)}
     probe = subprocess.run([sys.executable, "-c", "import wsnet_ext; print(wsnet_ext.cpu_kernel_isa())"],
                            env=env, capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == expected
