@@ -3,6 +3,7 @@ the folds are the data set's own, decoding / resampling / cropping are right, th
 a short training run learns, the result files are written, and bad input names the file."""
 
 import csv
+import dataclasses
 import json
 import os
 import sys
@@ -117,6 +118,13 @@ def test_second_run_reads_the_cache_and_a_changed_file_is_decoded_again(tree, tm
     np.testing.assert_array_equal(np.asarray(second.x), x)
     np.testing.assert_array_equal(second.y, first.y)
     np.testing.assert_array_equal(second.fold, first.fold)
+    # other folds over the same clips (the folders layout draws them per seed): the same decoded
+    # copy, with the folds of this call
+    refolded = dataclasses.replace(audio, clips=[dataclasses.replace(c, fold=6 - c.fold) for c in audio.clips])
+    fourth = decode.decode(refolded, RATE, 4000, str(tmp_path), progress=False)
+    assert fourth.from_cache and fourth.cache_dir == first.cache_dir
+    np.testing.assert_array_equal(fourth.fold, 6 - first.fold)
+    np.testing.assert_array_equal(fourth.y, first.y)
     monkeypatch.undo()
     os.utime(audio.clips[0].path, ns=(0, 12345))   # the data set changed: a new key
     third = decode.decode(audio, RATE, 4000, str(tmp_path), progress=False)

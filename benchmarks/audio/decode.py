@@ -1,8 +1,10 @@
 """Decoding an AudioSet into one array the model reads: every clip read with soundfile, averaged to
 mono, resampled to the model's rate with soxr (a well-kept, high-quality resampler), then cropped
 (centre) or zero-padded (end) to a fixed length, and cached on disk so a second run does not decode
-again. The cache key covers the files (path, size, modification time), their labels and folds,
-and the rate and length, so a changed data set is decoded afresh."""
+again. The cache key covers the files (path, size, modification time), the rate and the length,
+so a changed data set is decoded afresh; labels and folds are not in it (they come from the
+AudioSet on every call), so runs that only draw other folds (the folders layout, per seed) share
+one decoded copy."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from tqdm import tqdm
 
 from .layouts import AudioSet
 
-CACHE_VERSION = 1  # bump when decoding changes what it writes
+CACHE_VERSION = 2  # bump when decoding changes what it writes (2: labels and folds left out of the key)
 
 
 class AudioError(ValueError):
@@ -66,8 +68,15 @@ def cache_key(audio: AudioSet, rate: int, length: int) -> str:
     digest = hashlib.sha256(json.dumps([CACHE_VERSION, audio.layout, rate, length]).encode())
     for clip in audio.clips:
         st = os.stat(clip.path)
-        digest.update(f"{clip.path}\0{st.st_size}\0{st.st_mtime_ns}\0{clip.label}\0{clip.fold}\n".encode())
+        digest.update(f"{clip.path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:20]
+
+
+def labels_and_folds(audio: AudioSet, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(class ids, folds) of the clips at `paths`, as `audio` assigns them now."""
+    by_path = {clip.path: clip for clip in audio.clips}
+    return (np.array([by_path[p].label for p in paths], dtype=np.int64),
+            np.array([by_path[p].fold for p in paths], dtype=np.int64))
 
 
 def decode(audio: AudioSet, rate: int, length: int, cache_root: str, skip_unreadable: bool = False,
@@ -80,8 +89,9 @@ def decode(audio: AudioSet, rate: int, length: int, cache_root: str, skip_unread
     if os.path.isfile(meta_path):  # written last: its presence means the arrays are complete
         with open(meta_path) as f:
             meta = json.load(f)
-        return Decoded(np.load(os.path.join(folder, "x.npy"), mmap_mode="r"), np.load(os.path.join(folder, "y.npy")),
-                       np.load(os.path.join(folder, "fold.npy")), meta["paths"], meta["skipped"], True, folder)
+        y, fold = labels_and_folds(audio, meta["paths"])
+        return Decoded(np.load(os.path.join(folder, "x.npy"), mmap_mode="r"), y, fold, meta["paths"],
+                       meta["skipped"], True, folder)
     os.makedirs(folder, exist_ok=True)
     x = np.lib.format.open_memmap(os.path.join(folder, "x.partial.npy"), mode="w+", dtype=np.float32,
                                   shape=(len(audio.clips), length))
@@ -107,11 +117,8 @@ def decode(audio: AudioSet, rate: int, length: int, cache_root: str, skip_unread
         os.remove(os.path.join(folder, "x.partial.npy"))
     else:
         os.replace(os.path.join(folder, "x.partial.npy"), x_path)
-    y = np.array([c.label for c in kept], dtype=np.int64)
-    fold = np.array([c.fold for c in kept], dtype=np.int64)
-    np.save(os.path.join(folder, "y.npy"), y)
-    np.save(os.path.join(folder, "fold.npy"), fold)
     paths = [c.path for c in kept]
+    y, fold = labels_and_folds(audio, paths)
     with open(meta_path + ".partial", "w") as f:
         json.dump({"paths": paths, "skipped": skipped, "rate": rate, "length": length, "layout": audio.layout}, f)
     os.replace(meta_path + ".partial", meta_path)
