@@ -452,7 +452,8 @@ WS_INLINE bool markers_finite(const Conv1dGeometry& g, const acc_t* gy, const Ad
 constexpr int64_t kGyAhead = 4;
 
 // at[t*s] += gy[t] (kSubtract: -=) for t in [0, count): a column's segment markers. Stride 1 and 2
-// spelled out to vectorize (conv5's stride 2 ran them one float at a time: ~17% of its backward).
+// spelled out to vectorize (conv5's stride 2 ran them one float at a time). On short tiles they still
+// cost: conv5's runs are ~55 outputs, three vectors and a scalar remainder (cpu_kernels/HISTORY.md).
 template <int64_t kStride, bool kSubtract, typename acc_t>
 WS_INLINE void place_markers(acc_t* __restrict at, const acc_t* __restrict gy, int64_t stride, int64_t count) {
   const int64_t s = kStride > 0 ? kStride : stride;
