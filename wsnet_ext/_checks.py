@@ -40,6 +40,8 @@ def tensor_arg(name: str, value, dims: tuple[int, ...], shape_text: str) -> torc
 
 
 def same_dtype_device(reference: torch.Tensor, ref_name: str, other: torch.Tensor, name: str) -> None:
+    if other.is_cpu and reference.is_cpu and other.dtype == reference.dtype:
+        return  # the common case, without building two torch.device objects
     if other.dtype != reference.dtype:
         raise ValueError(f"{name} expects the dtype of {ref_name} ({reference.dtype}), got {other.dtype}")
     if other.device != reference.device:

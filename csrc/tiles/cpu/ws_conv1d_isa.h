@@ -161,6 +161,26 @@ bool run_fold_rows(const scalar_t* x_b, const InputLayout& in, int64_t row0, int
   }
 }
 
+// Whether p[0, n) holds no NaN / Inf, in the widest build (the condensed filter, once per call).
+template <typename acc_t>
+WS_TARGET("arch=x86-64-v4") bool all_finite_avx512(const acc_t* p, int64_t n) {
+  return tile::all_finite(p, n);
+}
+template <typename acc_t>
+WS_TARGET("arch=x86-64-v3") bool all_finite_avx2(const acc_t* p, int64_t n) {
+  return tile::all_finite(p, n);
+}
+template <typename acc_t>
+bool run_all_finite(const acc_t* p, int64_t n) {
+  switch (cpu_isa()) {
+#if WS_X86_DISPATCH
+    case Isa::kAvx512: return all_finite_avx512(p, n);
+    case Isa::kAvx2: return all_finite_avx2(p, n);
+#endif
+    default: return tile::all_finite(p, n);
+  }
+}
+
 template <typename scalar_t, typename acc_t>
 WS_TARGET("arch=x86-64-v4") void write_grad_rows_avx512(const acc_t* grad_fold, const InputLayout& in, int64_t u0,
                                                         int64_t rows, int64_t ld, scalar_t* gx_b) {

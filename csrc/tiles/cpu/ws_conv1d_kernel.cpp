@@ -35,12 +35,16 @@ std::vector<acc_t> transposed_condensed(const scalar_t* cond, const Conv1dGeomet
   // by blocks of 16 columns: each block reads one cache line of every row and fills 16 whole
   // output rows (column by column over the whole filter, the writes strode Mc apart: a quarter of
   // conv7's batch-1 forward went here)
+  // (channel j = p*Mc0 + j0 by two loops: a division per channel and block took ~1 us of a small
+  // layer's call)
   constexpr int64_t kBlock = 16;
   for (int64_t v0 = 0; v0 < lc; v0 += kBlock) {
     const int64_t v1 = std::min(v0 + kBlock, lc);
-    for (int64_t j = 0; j < mc; ++j) {
-      const scalar_t* row = cond + (j % mc0) * lc * phases + j / mc0;
-      for (int64_t v = v0; v < v1; ++v) cond_t[v * mc + j] = static_cast<acc_t>(row[v * phases]);
+    for (int64_t p = 0, j = 0; p < phases; ++p) {
+      for (int64_t j0 = 0; j0 < mc0; ++j0, ++j) {
+        const scalar_t* row = cond + j0 * lc * phases + p;
+        for (int64_t v = v0; v < v1; ++v) cond_t[v * mc + j] = static_cast<acc_t>(row[v * phases]);
+      }
     }
   }
   return cond_t;
@@ -71,12 +75,13 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
   using acc_t = acc_type<scalar_t>;
   const int64_t mc = g.condensed_channels, n_out = g.out_channels;
   const std::vector<acc_t> cond_t = transposed_condensed<scalar_t, acc_t>(condensed0, g, in.phases);
-  const std::vector<acc_t> cond0_t = in.phases > 1 ? transposed_condensed<scalar_t, acc_t>(condensed0, g0, 1)
-                                                   : std::vector<acc_t>();
-  const acc_t* definition_cond = in.phases > 1 ? cond0_t.data() : cond_t.data();
+  // The definition's sums (tiles with NaN / Inf) read condensed^T in the caller's layout (g0): under
+  // a polyphase split that is the same memory, since split channel p*Mc0 + j0, column v is caller
+  // column v*phases + p: (v*phases + p)*Mc0 + j0 either way (a second transpose took ~1 us a call).
+  const acc_t* definition_cond = cond_t.data();
   std::vector<acc_t> bias_acc(bias ? n_out : 0);
   for (int64_t n = 0; n < (bias ? n_out : 0); ++n) bias_acc[n] = static_cast<acc_t>(bias[n]);
-  const bool cond_finite = tile::all_finite(cond_t.data(), static_cast<int64_t>(cond_t.size()));
+  const bool cond_finite = run_all_finite(cond_t.data(), static_cast<int64_t>(cond_t.size()));
   const TileSplit split = forward_tiles(g, sizeof(acc_t));
   const int64_t groups = forward_filter_groups(g, split);  // filters [k*N/groups, (k+1)*N/groups)
   torch::stable::parallel_for(0, g.batch * split.tiles_per_batch * groups, 1, [&](int64_t begin, int64_t end) {
