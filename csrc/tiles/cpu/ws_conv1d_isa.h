@@ -181,6 +181,26 @@ bool run_all_finite(const acc_t* p, int64_t n) {
   }
 }
 
+// tile::add_row_sums (the fused bias gradient), built the same way.
+template <typename acc_t>
+WS_TARGET("arch=x86-64-v4") void add_row_sums_avx512(const acc_t* rows, int64_t n, int64_t ld, int64_t count, acc_t* out) {
+  tile::add_row_sums(rows, n, ld, count, out);
+}
+template <typename acc_t>
+WS_TARGET("arch=x86-64-v3") void add_row_sums_avx2(const acc_t* rows, int64_t n, int64_t ld, int64_t count, acc_t* out) {
+  tile::add_row_sums(rows, n, ld, count, out);
+}
+template <typename acc_t>
+void run_add_row_sums(const acc_t* rows, int64_t n, int64_t ld, int64_t count, acc_t* out) {
+  switch (cpu_isa()) {
+#if WS_X86_DISPATCH
+    case Isa::kAvx512: return add_row_sums_avx512(rows, n, ld, count, out);
+    case Isa::kAvx2: return add_row_sums_avx2(rows, n, ld, count, out);
+#endif
+    default: return tile::add_row_sums(rows, n, ld, count, out);
+  }
+}
+
 template <typename scalar_t, typename acc_t>
 WS_TARGET("arch=x86-64-v4") void write_grad_rows_avx512(const acc_t* grad_fold, const InputLayout& in, int64_t u0,
                                                         int64_t rows, int64_t ld, scalar_t* gx_b) {

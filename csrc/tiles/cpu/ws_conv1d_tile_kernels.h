@@ -390,6 +390,26 @@ inline bool all_finite(const acc_t* p, int64_t n) {
   return smallest != 0;
 }
 
+// out[n] += sum of rows[n * ld + t] for t in [0, count), n in [0, n_rows): kLanes partial sums in
+// a fixed order (they vectorize; one running sum is a latency chain). The bias gradient, summed by
+// the backward's tiles over the outputs each owns while their grad_output rows are in cache.
+template <typename acc_t>
+WS_INLINE void add_row_sums(const acc_t* rows, int64_t n_rows, int64_t ld, int64_t count, acc_t* out) {
+  constexpr int64_t kLanes = 16;
+  for (int64_t n = 0; n < n_rows; ++n) {
+    const acc_t* row = rows + n * ld;
+    acc_t part[kLanes] = {};
+    int64_t t = 0;
+    for (; t + kLanes <= count; t += kLanes) {
+      for (int64_t i = 0; i < kLanes; ++i) part[i] += row[t + i];
+    }
+    acc_t sum = 0;
+    for (; t < count; ++t) sum += row[t];
+    for (int64_t i = 0; i < kLanes; ++i) sum += part[i];
+    out[n] += sum;
+  }
+}
+
 // The backward of a tile of input rows [u0, u0 + rows) (§2): dP, one column per condensed column
 // v over grid rows [0, halo + rows) that start `halo` rows above u0 (the first segment reaching u0
 // starts there); each column is the previous one shifted by d plus the segment markers at v: +gy
