@@ -285,18 +285,24 @@ std::tuple<Tensor, Tensor, Tensor> ws_conv1d_backward_cpu(
     return no_output ? torch::stable::new_zeros(x, shape) : torch::stable::new_empty(x, shape);
   };
   // strided layers run as their polyphase split (ws_conv1d_polyphase.h); input rows that no
-  // phase row reaches get no write there, so grad_input starts at zero then
+  // phase row reaches get no write there, so they are zeroed
   const Polyphase plan = plan_polyphase(g);
   const bool split = plan.phases > 1;
   const Conv1dGeometry gs = split ? split_geometry(g, plan) : g;
   const std::vector<int64_t> bias_shape{g.out_channels};
   Tensor grad_input = make(output_mask[0], x.sizes());
   if (output_mask[0]) advise_huge_pages(grad_input);
-  if (split && output_mask[0] && !no_output) torch::stable::zero_(grad_input);
   Tensor grad_condensed = make(output_mask[1], c.sizes());
   Tensor grad_bias = make(output_mask[2], bias_shape);
   if (no_output) return {grad_input, grad_condensed, grad_bias};
   WS_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ws_conv1d_backward_cpu", [&] {
+    if (split && output_mask[0]) {
+      const int64_t tail = unreached_rows_begin(g, plan);
+      scalar_t* gx = grad_input.mutable_data_ptr<scalar_t>();
+      for (int64_t row = 0; row < g.batch * g.in_channels && tail < g.length; ++row) {
+        std::fill(gx + row * g.length + tail, gx + (row + 1) * g.length, scalar_t(0));
+      }
+    }
     if (output_mask[0] || output_mask[1]) {
       // grad_output in the accumulation type: no copy for float32 / float64
       const Tensor gy_acc = to_dtype(gy, acc_scalar_type(x.scalar_type()));
