@@ -39,6 +39,21 @@ def test_split_long_padding_and_tails(polyphase, length):
              stride=4, padding=9, dilation=1, bias=True, dtype=torch.float64, seed=length)
 
 
+@pytest.mark.parametrize("repeat", [1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_split_long_rows(polyphase, repeat, dtype):
+    # phase rows in whole 64-row chunks of the fold (ws_conv1d_fold.h) and a tail, every repeat added
+    run_case(batch=2, mc=3, repeat=repeat, length=1001, out_channels=5, kernel_size=8, sample_stride=4,
+             stride=2, padding=3, dilation=1, bias=True, dtype=dtype, seed=1001 + repeat)
+
+
+@pytest.mark.parametrize("repeat", [1, 3])
+def test_unsplit_long_rows(repeat):
+    # stride 1: the fold's chunks read the rows as they are
+    run_case(batch=2, mc=3, repeat=repeat, length=700, out_channels=4, kernel_size=5, sample_stride=2,
+             stride=1, padding=2, dilation=1, bias=True, dtype=torch.float32, seed=700 + repeat)
+
+
 def test_split_nonfinite_like_conv1d(polyphase):
     gen = torch.Generator().manual_seed(4)
     x = torch.randn(2, 4, 300, generator=gen, dtype=torch.float64)

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "tiles/cpu/ws_conv1d_polyphase.h"
 
@@ -34,26 +35,90 @@ inline __attribute__((always_inline)) void read_row(acc_t* dst, const scalar_t* 
   else for (int64_t r = begin; r < end; ++r) dst[r] = static_cast<acc_t>(src[stride * r]);
 }
 
+// A 64-byte vector of the compiler's vector extension (a build with narrower registers splits it).
+template <typename T>
+struct Vector64 {
+  typedef T type __attribute__((vector_size(64)));
+};
+
+// dst[r] = sum over c in [0, repeats) of src[c * repeat_stride + kStride * r], c in order, for the
+// kChunk rows from r0: the repeats summed in registers and stored once (one pass per repeat
+// loaded, added and stored the whole row again: those read-modify-writes were ~40% of the fold's
+// samples on conv3). The same sums in the same order as a pass per repeat.
+template <int64_t kStride, int64_t kChunk, typename scalar_t, typename acc_t>
+inline __attribute__((always_inline)) void sum_repeats_chunk(acc_t* __restrict dst, const scalar_t* __restrict src,
+                                                             int64_t repeat_stride, int64_t repeats, int64_t r0) {
+  if constexpr (std::is_same_v<scalar_t, acc_t>) {
+    // 64-byte vectors of the compiler's vector extension (split into the build's registers), the
+    // stride-2 rows as one two-vector shuffle: as plain loops GCC built some lanes from scalars
+    using V = typename Vector64<acc_t>::type;
+    using I = typename Vector64<std::conditional_t<sizeof(acc_t) == 8, int64_t, int32_t>>::type;
+    constexpr int64_t kLanes = 64 / sizeof(acc_t), kVecs = kChunk / kLanes;
+    static_assert(kChunk % kLanes == 0, "whole vectors");
+    I even;
+    for (int64_t i = 0; i < kLanes; ++i) even[i] = 2 * i;
+    const auto read = [&](const acc_t* row, int64_t i) {
+      V a;
+      __builtin_memcpy(&a, row + kStride * (r0 + i * kLanes), sizeof(V));
+      if constexpr (kStride == 2) {
+        V b;
+        __builtin_memcpy(&b, row + 2 * (r0 + i * kLanes) + kLanes, sizeof(V));
+        return V(__builtin_shuffle(a, b, even));
+      } else {
+        return a;
+      }
+    };
+    V acc[kVecs];
+    for (int64_t i = 0; i < kVecs; ++i) acc[i] = read(src, i);
+    for (int64_t c = 1; c < repeats; ++c) {
+      const acc_t* repeat = src + c * repeat_stride;
+      for (int64_t i = 0; i < kVecs; ++i) acc[i] += read(repeat, i);
+    }
+    for (int64_t i = 0; i < kVecs; ++i) __builtin_memcpy(dst + r0 + i * kLanes, &acc[i], sizeof(V));
+  } else {
+    acc_t acc[kChunk];
+    for (int64_t i = 0; i < kChunk; ++i) acc[i] = static_cast<acc_t>(src[kStride * (r0 + i)]);
+    for (int64_t c = 1; c < repeats; ++c) {
+      const scalar_t* repeat = src + c * repeat_stride;
+      for (int64_t i = 0; i < kChunk; ++i) acc[i] += static_cast<acc_t>(repeat[kStride * (r0 + i)]);
+    }
+    for (int64_t i = 0; i < kChunk; ++i) dst[r0 + i] = acc[i];
+  }
+}
+
+// Rows [begin, end) of dst from the repeats, whole chunks first (stride 1 and 2), then a pass per
+// repeat over the rest: the sums of a pass per repeat, in the same order.
+template <typename scalar_t, typename acc_t>
+inline __attribute__((always_inline)) void sum_repeats(acc_t* dst, const scalar_t* src, int64_t stride,
+                                                       int64_t repeat_stride, int64_t repeats, int64_t begin,
+                                                       int64_t end) {
+  constexpr int64_t kChunk = 64;
+  int64_t r = begin;
+  if (stride == 1) {
+    for (; r + kChunk <= end; r += kChunk) sum_repeats_chunk<1, kChunk>(dst, src, repeat_stride, repeats, r);
+  } else if (stride == 2) {
+    for (; r + kChunk <= end; r += kChunk) sum_repeats_chunk<2, kChunk>(dst, src, repeat_stride, repeats, r);
+  }
+  if (r == end) return;
+  read_row<false>(dst, src, stride, r, end);
+  for (int64_t c = 1; c < repeats; ++c) read_row<true>(dst, src + c * repeat_stride, stride, r, end);
+}
+
 // fold[p*Mc + j][r] = sum_c x[c*Mc + j, phases*(row0 + r) + p - pad_left] (with one phase,
 // fold[j][r] = sum_c xp[c*Mc + j, row0 + r]), zero in the padding and past `rows`; rows are `ld`
-// apart.
+// apart. The repeats c are added in order.
 template <typename scalar_t, typename acc_t>
 inline __attribute__((always_inline)) void fold_rows(const scalar_t* x_b, const InputLayout& in, int64_t row0,
                                                      int64_t rows, int64_t ld, acc_t* fold) {
-  const int64_t ph = in.phases;
+  const int64_t ph = in.phases, repeats = in.channels / in.mc, repeat_stride = in.mc * in.length;
   for (int64_t p = 0; p < ph; ++p) {
     const int64_t base = ph * row0 + p - in.pad_left;  // input row of r = 0
     const auto [r_begin, r_end] = rows_inside(in, base, rows);
-    for (int64_t m = 0; m < in.channels; ++m) {
-      const scalar_t* src = x_b + m * in.length + base;
-      acc_t* dst = fold + (p * in.mc + m % in.mc) * ld;
-      if (m < in.mc) {  // first repeat: write the row, zeros in the padding and past `rows`
-        std::fill(dst, dst + r_begin, acc_t(0));
-        read_row<false>(dst, src, ph, r_begin, r_end);
-        std::fill(dst + r_end, dst + ld, acc_t(0));
-      } else {
-        read_row<true>(dst, src, ph, r_begin, r_end);
-      }
+    for (int64_t j = 0; j < in.mc; ++j) {
+      acc_t* dst = fold + (p * in.mc + j) * ld;
+      std::fill(dst, dst + r_begin, acc_t(0));
+      sum_repeats(dst, x_b + j * in.length + base, ph, repeat_stride, repeats, r_begin, r_end);
+      std::fill(dst + r_end, dst + ld, acc_t(0));
     }
   }
 }
