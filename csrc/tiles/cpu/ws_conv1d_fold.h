@@ -52,21 +52,26 @@ inline __attribute__((always_inline)) void sum_repeats_chunk(acc_t* __restrict d
     // 64-byte vectors of the compiler's vector extension (split into the build's registers), the
     // stride-2 rows as one two-vector shuffle: as plain loops GCC built some lanes from scalars
     using V = typename Vector64<acc_t>::type;
-    using I = typename Vector64<std::conditional_t<sizeof(acc_t) == 8, int64_t, int32_t>>::type;
+    using I [[maybe_unused]] = typename Vector64<std::conditional_t<sizeof(acc_t) == 8, int64_t, int32_t>>::type;
     constexpr int64_t kLanes = 64 / sizeof(acc_t), kVecs = kChunk / kLanes;
     static_assert(kChunk % kLanes == 0, "whole vectors");
-    I even;
-    for (int64_t i = 0; i < kLanes; ++i) even[i] = 2 * i;
     const auto read = [&](const acc_t* row, int64_t i) {
       V a;
-      __builtin_memcpy(&a, row + kStride * (r0 + i * kLanes), sizeof(V));
-      if constexpr (kStride == 2) {
-        V b;
-        __builtin_memcpy(&b, row + 2 * (r0 + i * kLanes) + kLanes, sizeof(V));
-        return V(__builtin_shuffle(a, b, even));
+      if constexpr (kStride == 1) {
+        __builtin_memcpy(&a, row + r0 + i * kLanes, sizeof(V));
       } else {
-        return a;
+#if defined(__clang__)  // no two-vector shuffle with an index vector (ws_conv1d_tile_kernels.h)
+        for (int64_t l = 0; l < kLanes; ++l) a[l] = row[2 * (r0 + i * kLanes + l)];
+#else
+        I even;
+        for (int64_t l = 0; l < kLanes; ++l) even[l] = 2 * l;
+        V b;
+        __builtin_memcpy(&a, row + 2 * (r0 + i * kLanes), sizeof(V));
+        __builtin_memcpy(&b, row + 2 * (r0 + i * kLanes) + kLanes, sizeof(V));
+        a = __builtin_shuffle(a, b, even);
+#endif
       }
+      return a;
     };
     V acc[kVecs];
     for (int64_t i = 0; i < kVecs; ++i) acc[i] = read(src, i);
