@@ -334,6 +334,16 @@ def test_merge_pools_folds_adds_variants_and_refuses_what_does_not_pool(tree, tm
     (out / "relearned.json").write_text(json.dumps(relearned))
     with pytest.raises(SystemExit, match="trained with lr 0.003.* a variant's runs must share its recipe"):
         bench_audio.main(["--merge", paths[0], str(out / "relearned.json"), "--out", str(out)])
+    # a searched run and runs that reuse what its search chose pool; a different lr does not
+    searched = json.loads((out / "audio_f2.json").read_text())
+    searched["meta"].update(tuned=True, tune_epochs=2)
+    (out / "searched.json").write_text(json.dumps(searched))
+    assert bench_audio.main(["--merge", paths[0], str(out / "searched.json"), "--out", str(out), "--tag", "s"]) == 0
+    assert "what the searches in searched.json chose" in (out / "audio_s.md").read_text()
+    searched["rows"][0]["lr"] = 3e-3
+    (out / "searched_other.json").write_text(json.dumps(searched))
+    with pytest.raises(SystemExit, match="a variant's runs must share its recipe"):
+        bench_audio.main(["--merge", paths[0], str(out / "searched_other.json"), "--out", str(out)])
     other = json.loads((out / "audio_f2.json").read_text())
     other["meta"]["epochs"] = 7
     (out / "other.json").write_text(json.dumps(other))

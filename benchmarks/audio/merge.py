@@ -3,8 +3,9 @@ trained on more test folds or seeds pooled into one accuracy per variant, and va
 later run (--variants ws,hashed) put beside the earlier ones. Runs merge only when they trained
 the same way on the same data; a variant must hold the same parameters in every run, and no
 (fold, seed) may be counted twice. Variants may differ in lr and weight decay (each its own
-recipe, e.g. the narrowed network at the lr its search chose), but without --tune a variant's runs
-must share one. Latency is measured again, all rows in one process
+recipe, e.g. the narrowed network at the lr its search chose), but unless every run searched
+(--tune), a variant's runs must share one: runs that reuse the lr and weight decay a search chose
+(other seeds of a --tune run) pool with it. Latency is measured again, all rows in one process
 (experiment.add_latency), since the runs' own timings come from different machine states."""
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from . import experiment
 
 # what must be equal for accuracies of two runs to be pooled
 # (lr and weight decay are checked per variant, in merged)
-SAME = ("data", "layout", "clips", "classes", "rate", "seconds", "folds", "epochs", "time_shift", "tuned",
-        "tune_epochs", "batch_size", "torch")
+SAME = ("data", "layout", "clips", "classes", "rate", "seconds", "folds", "epochs", "time_shift", "batch_size",
+        "torch")
 
 
 def load(paths: list[str]) -> list[tuple[str, dict]]:
@@ -40,6 +41,7 @@ def load(paths: list[str]) -> list[tuple[str, dict]]:
 
 def merged(paths: list[str], measure_latency: bool = True) -> tuple[list[dict], dict]:
     runs = load(paths)
+    all_searched = all(run["meta"].get("tuned") for _, run in runs)
     seeds = sorted({run["meta"]["seed"] for _, run in runs})
     rows: dict[tuple, dict] = {}
     for path, run in runs:
@@ -62,7 +64,7 @@ def merged(paths: list[str], measure_latency: bool = True) -> tuple[list[dict], 
             row["step_ms"] += source["step_ms"]
             setting = [source["lr"], source["weight_decay"]]
             if setting not in row["settings"]:
-                if row["settings"] and not run["meta"].get("tuned"):
+                if row["settings"] and not all_searched:
                     raise SystemExit(f"--merge: {key} trained with lr {setting[0]:g}, weight decay {setting[1]:g} in "
                                      f"{path} but {row['settings'][0][0]:g}, {row['settings'][0][1]:g} in an earlier "
                                      "file; a variant's runs must share its recipe")
@@ -75,8 +77,11 @@ def merged(paths: list[str], measure_latency: bool = True) -> tuple[list[dict], 
                 seconds_total=sum(m["seconds_total"] for m in metas),
                 sources=[{"file": os.path.basename(p), "test_folds": m["test_folds"], "seed": m["seed"],
                           "allocations": m["allocations"], "variants": m.get("variants")} for (p, _), m in zip(runs, metas)])
+    meta["tuned"] = all_searched
+    if not all_searched and any(m.get("tuned") for m in metas):  # searched runs and runs that reuse their choice
+        meta["searched_in"] = [os.path.basename(p) for (p, _), m in zip(runs, metas) if m.get("tuned")]
     out = list(rows.values())
-    if len({tuple(setting) for row in out for setting in row["settings"]}) > 1 and not meta.get("tuned"):
+    if len({tuple(setting) for row in out for setting in row["settings"]}) > 1 and not all_searched:
         meta["recipe_per_variant"] = True
     if measure_latency:
         compressions = sorted({r["compression"] for r in out if r["compression"] is not None})

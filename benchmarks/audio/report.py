@@ -24,7 +24,9 @@ def markdown(rows: list[dict], meta: dict) -> str:
              + ("lr and weight decay searched per variant on the first test fold's validation fold "
                 f"({meta.get('tune_epochs') or meta['epochs']} epochs per search run; 'lr, wd' column)."
                 if meta.get("tuned") else "each variant its own lr and weight decay, the same in all its runs "
-                "('lr, wd' column)." if meta.get("recipe_per_variant") else "one lr and weight decay for every variant."), "",
+                "('lr, wd' column)." if meta.get("recipe_per_variant") else "one lr and weight decay for every variant.")
+             + (f" Those lrs and weight decays are what the searches in {', '.join(meta['searched_in'])} chose "
+                "(searched on that run's seed; the other runs reuse them)." if meta.get("searched_in") else ""), "",
              "Allocation 'uniform': every compressed layer at the target; 'by_params': the target is the whole "
              "model's ratio, spent by layer size (small layers plain); 'by_params_fast': by_params with the layers "
              "doing 3/4 of the multiply-adds (conv1-conv2) kept at least at sqrt of the target, 'by_params_fast:H' "
