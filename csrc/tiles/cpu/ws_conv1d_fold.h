@@ -102,7 +102,9 @@ inline __attribute__((always_inline)) void sum_repeats(acc_t* dst, const scalar_
   if (stride == 1) {
     for (; r + kChunk <= end; r += kChunk) sum_repeats_chunk<1, kChunk>(dst, src, repeat_stride, repeats, r);
   } else if (stride == 2) {
-    for (; r + kChunk <= end; r += kChunk) sum_repeats_chunk<2, kChunk>(dst, src, repeat_stride, repeats, r);
+    // a chunk's last vector pair also loads the odd element after its last row: at least one row
+    // must follow it, or that load could pass the end of the input
+    for (; r + kChunk < end; r += kChunk) sum_repeats_chunk<2, kChunk>(dst, src, repeat_stride, repeats, r);
   }
   if (r == end) return;
   read_row<false>(dst, src, stride, r, end);
