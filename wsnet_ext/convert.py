@@ -25,8 +25,10 @@ def _divisors(n: int) -> list[int]:
 
 POLICIES = ("spatial", "balanced", "channel")
 # wsnetify's min_channel_sums=None under an allocation: the first of these floors whose allocation
-# reaches the model ratio (docs/design.md §7, "Channel sums")
+# reaches the model ratio and compresses no layer more than FLOOR_PUSH_LIMIT times what the
+# allocation without a floor gives it (docs/design.md §7, "Channel sums")
 CHANNEL_SUMS_FLOORS = (16, 8, 4, 2, 1)
+FLOOR_PUSH_LIMIT = 3.0
 
 
 def channel_repeats(in_channels: int, min_channel_sums: int = 1) -> list[int]:
@@ -287,6 +289,13 @@ def _allocated(model: nn.Module, eligible: list, ratio: float, candidates_of, he
     return {name: candidate for (name, _), candidate in zip(eligible, chosen)}, reached
 
 
+def _pushes_within(allocated: dict, unfloored: dict, limit: float) -> bool:
+    """Whether no layer of `allocated` is compressed more than `limit` times its ratio in
+    `unfloored` (both {name: Candidate}): a floor on the channel sums that the ratio can reach only
+    by squeezing the layers it spares (MNIST-1D's classifier at 10x: 4.2x -> 17.1x) is not taken."""
+    return all(allocated[name].ratio <= limit * unfloored[name].ratio for name in allocated)
+
+
 def _heavy_ratio(allocate: str, heavy_compactness, compactness: float) -> float:
     """The compression by_params_fast's heavy layers keep at least: `heavy_compactness`, by default
     sqrt(compactness) (docs/design.md §7: on SoundNet at 10x, conv1-conv2 at 3x lost none of
@@ -338,8 +347,8 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     min(min_channel_sums, M) sums of its M input channels (with repeat C a layer sees only M / C
     sums of its inputs); under an allocation the budget then goes to the other layers. By default
     (None) 1 under 'uniform', and under an allocation the largest of 16, 8, 4, 2, 1 with which the
-    model ratio is still reached: at equal size as accurate or more on SoundNet and MNIST-1D
-    (docs/design.md §7). verbose prints what happened; `report`, if
+    model ratio is still reached and no layer is compressed more than 3x what it gets without a
+    floor: at equal size as accurate or more on SoundNet and MNIST-1D (docs/design.md §7). verbose prints what happened; `report`, if
     a list, receives one dict per layer (name, type, new_type, compression, sample_stride,
     channel_repeat, seed, params_before, params_after, reason) and a last one for the whole model;
     hashify reports the same way."""
@@ -376,13 +385,17 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
             return floor
         eligible = [(n, layer) for n, layer, reason in targets if not reason]
         heavy_layers = _heavy(model, eligible, allocate, example_input)  # one forward, whatever the floor
-        floors = [min_channel_sums] if min_channel_sums is not None else CHANNEL_SUMS_FLOORS
-        for sums in floors:  # the largest floor on the channel sums that still reaches the ratio
-            allocated, reached = _allocated(model, eligible, compactness,
-                                            lambda layer: _ws_candidates(layer, policy, sums), heavy_layers,
-                                            floor_of(sums), work_of)
-            if reached:
-                break
+        def allocation(sums):
+            return _allocated(model, eligible, compactness, lambda layer: _ws_candidates(layer, policy, sums),
+                              heavy_layers, floor_of(sums), work_of)
+        if min_channel_sums is not None:
+            allocated, _ = allocation(min_channel_sums)
+        else:
+            unfloored, _ = allocation(1)
+            for sums in CHANNEL_SUMS_FLOORS:  # the largest floor that reaches the ratio without pushing
+                allocated, reached = allocation(sums) if sums > 1 else (unfloored, True)
+                if sums == 1 or (reached and _pushes_within(allocated, unfloored, FLOOR_PUSH_LIMIT)):
+                    break
     for name, layer, reason in targets:
         row = _row(name, layer)
         if allocated is not None and not reason:

@@ -22,7 +22,8 @@ def _variant(model: nn.Module, variant: str, compression: float | None, exclude=
     ratio spent by layer size; the latter counts multiply-adds on zeros of `example_shape`, one
     input, and floors the heaviest layers at `heavy_compactness`, default sqrt(`compression`));
     `min_channel_sums` (WSNet only): wsnetify's floor on the channel sums each layer keeps, by
-    default the largest of 16, 8, 4, 2, 1 that reaches the ratio)."""
+    default the largest of 16, 8, 4, 2, 1 that reaches the ratio without pushing another layer
+    past 3x its ratio without a floor)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant expects one of {VARIANTS}, got {variant!r}")
     if variant == "plain":
