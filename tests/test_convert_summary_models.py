@@ -230,6 +230,29 @@ def test_summary_counts_by_hand():
     assert s.total_params == 36 + 8 + 8 + 12
     assert s.total_plain_params == 126 + 21 + 8 + 12
     assert "WSConv1d" in str(s) and "total" in str(s)
+    # multiply-adds per sample: the hashed and plain layers run a plain op (6 -> 3, 3 -> 2)
+    assert (hashed.macs, hashed.plain_macs, lin.macs, lin.plain_macs) == (18, 18, 6, 6)
+    assert (s.macs, s.plain_macs) == (ws.macs + 18 + 6, ws.plain_macs + 18 + 6)
+    assert wsnet_ext.summary(model).macs is None and wsnet_ext.summary(model).layers[1].macs is None
+    # stride 2, S 2, L 4: the polyphase split (g = 2) halves the integral image's multiply-adds
+    split = wsnet_ext.summary(wsnet_ext.WSConv1d(2, 3, 4, sample_stride=2, stride=2, padding=1), torch.randn(1, 2, 17))
+    assert split.layers[0].macs == (17 + 2) * (4 + 2 * 2) * 2 // 2 and split.layers[0].plain_macs == 8 * 3 * 2 * 4
+
+
+def test_summary_counts_the_multiply_adds_of_2d_layers_per_sample_and_leaves_the_model_as_it_was():
+    torch.manual_seed(0)
+    model = nn.Sequential(wsnet_ext.WSConv2d(3, 4, 3, padding=1, sample_stride=1, channel_repeat=1),
+                          nn.BatchNorm2d(4), wsnet_ext.HashedConv2d(4, 6, (1, 3), compression=2), nn.Flatten(),
+                          wsnet_ext.WSLinear(6 * 5 * 5, 5, sample_stride=2, channel_repeat=2)).train()
+    running = model[1].running_mean.clone()
+    s = wsnet_ext.summary(model, torch.randn(2, 3, 5, 7))
+    ws2d, hashed, wslin = s.layers
+    assert ws2d.macs == ws2d.plain_macs == 4 * 5 * 7 * (3 * 3 * 3)   # positions x one output's weights
+    assert hashed.macs == hashed.plain_macs == 6 * 5 * 5 * (4 * 1 * 3)
+    assert wslin.macs == wslin.plain_macs == 5 * 150
+    assert s.macs == s.plain_macs == ws2d.macs + hashed.macs + wslin.macs
+    assert model.training and all(m.training for m in model)
+    torch.testing.assert_close(model[1].running_mean, running, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("variant,compression", [("plain", None), ("ws", 8), ("hashed", 8)])

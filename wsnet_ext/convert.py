@@ -14,6 +14,7 @@ from ._geometry import channel_compactness, condensed_length, conv1d_compactness
 from .channel_sampled import WSConv2d, WSLinear
 from .conv1d import WSConv1d
 from .hashed import HashedConv1d, HashedConv2d, HashedLinear
+from .summary import forward_with_hooks
 
 WS_TYPES = (WSConv1d, WSConv2d, WSLinear)
 HASHED_TYPES = (HashedConv1d, HashedConv2d, HashedLinear)
@@ -238,17 +239,8 @@ def multiply_adds(model: nn.Module, layers: list, example_input) -> list[int]:
     `example_input` in eval mode (no running statistics change): its weight's size times the
     output positions each output channel has."""
     counts = {}
-    hooks = [layer.register_forward_hook(
-        lambda module, args, out, key=id(layer): counts.__setitem__(key, out.numel() // module.weight.shape[0]))
-        for layer in layers]
-    modes = [(module, module.training) for module in model.modules()]
-    try:
-        model.eval()(example_input)
-    finally:
-        for hook in hooks:
-            hook.remove()
-        for module, training in modes:
-            module.training = training
+    forward_with_hooks(model, example_input, [(id(layer), layer) for layer in layers],
+                       lambda key, module, inputs, out: counts.__setitem__(key, out.numel() // module.weight.shape[0]))
     return [layer.weight.numel() * counts.get(id(layer), 0) for layer in layers]
 
 
