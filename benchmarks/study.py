@@ -47,12 +47,11 @@ STUDY = [
      {("plain", None), ("narrow", DEFAULT), ("hashed", DEFAULT)}),
     ("mnist1d", 10, "accuracy/accuracy_mnist1d_10x_sums8_2026-12-06.json", {("ws", DEFAULT + "+sums8")}),
     ("mnist1d", 45, "accuracy/accuracy_mnist1d_45x_2026-12-06.json", None),
-    ("fashion_cnn", 4, "accuracy/accuracy_fashion_cnn_4x_ws_by_params_fast_2026-12-06.json", None),
-    ("fashion_cnn", 4, "accuracy/accuracy_fashion_cnn_4x_hashed_by_params_fast_2026-12-06.json", {("hashed", DEFAULT)}),
-    ("fashion_cnn", 4, "accuracy/accuracy_fashion_cnn_4x_narrow_by_params_fast_2026-12-06.json", {("narrow", DEFAULT)}),
-    ("fashion_cnn", 10, "accuracy/accuracy_fashion_cnn_allocation_2026-12-05.json",
+    ("fashion_cnn", 4, "accuracy/accuracy_fashion_cnn_allocation_2026-12-06.json",
      {("plain", None), ("narrow", DEFAULT), ("hashed", DEFAULT), ("ws", DEFAULT)}),
-    ("fashion_cnn", 45, "accuracy/accuracy_fashion_cnn_allocation_2026-12-05.json",
+    ("fashion_cnn", 10, "accuracy/accuracy_fashion_cnn_allocation_2026-12-06.json",
+     {("narrow", DEFAULT), ("hashed", DEFAULT), ("ws", DEFAULT)}),
+    ("fashion_cnn", 45, "accuracy/accuracy_fashion_cnn_allocation_2026-12-06.json",
      {("narrow", DEFAULT), ("hashed", DEFAULT), ("ws", DEFAULT)}),
 ]
 LABELS = {"plain": "plain", "narrow": "plain, narrowed", "hashed": "HashNet", "ws": "WSNet"}
@@ -188,9 +187,9 @@ def plot(rows: list[dict], path: str) -> None:
         for model, marker in markers.items():
             mine = [r for r in rows if r["dataset"] == dataset and r["model"] == model]
             for ax, key in ((axes[0][col], "bytes"), (axes[1][col], "x_plain")):
-                points = [r for r in mine if r[key]]
-                ax.errorbar([r[key] for r in points], [r["accuracy_mean"] for r in points],
-                            yerr=[r["accuracy_std"] for r in points], fmt=marker, label=model, capsize=3)
+                points = sorted((r for r in mine if r[key]), key=lambda r: r["target"] or 0)
+                ax.errorbar([r[key] for r in points], [r["accuracy_mean"] for r in points],  # joined by ratio
+                            yerr=[r["accuracy_std"] for r in points], fmt=marker + "-", lw=0.8, label=model, capsize=3)
                 for r in points:
                     if r["target"]:
                         ax.annotate(f"{r['target']}x", (r[key], r["accuracy_mean"]), fontsize=7,
