@@ -341,9 +341,9 @@ def wsnetify(model: nn.Module, compactness: float, *, init: str | None = None,
     (None) 1 under 'uniform', and under an allocation the largest of 16, 8, 4, 2, 1 with which the
     model ratio is still reached and no layer is compressed more than 3x what it gets without a
     floor: at equal size as accurate or more on SoundNet and MNIST-1D (docs/design.md §7).
-    verbose prints what happened; `report`, if a list, receives one dict per layer (name, type, new_type, compression, sample_stride,
-    channel_repeat, seed, params_before, params_after, reason) and a last one for the whole model;
-    hashify reports the same way."""
+    verbose prints what happened; `report`, if a list, receives one dict per layer (name, type,
+    new_type, compression, sample_stride, channel_repeat, seed, params_before, params_after,
+    reason) and a last one for the whole model; hashify reports the same way."""
     if isinstance(compactness, bool) or not (isinstance(compactness, (int, float)) and compactness >= 1):
         raise ValueError(f"compactness expects a number >= 1, got {compactness!r}")
     if init not in ("project", "random"):
