@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   std::uniform_real_distribution<float> uniform(-1.f, 1.f);
   LineAlignedBuffer<float> fold(mc * fold_ld), column((tile::kColumnBlock + 1) * (pad + ld)),
       carry(tile::carry_size(lc));
+  LineAlignedBuffer<int32_t> events(tile::events_size(lc));
   std::vector<float> cond_t((lc + tile::kColumnBlock - 1) / tile::kColumnBlock * tile::kColumnBlock * mc, 0.f);
   std::vector<float> bias(n_out);
   for (int64_t j = 0; j < mc; ++j) {  // the rows past the input are zero, as the fold leaves them
@@ -74,7 +75,8 @@ int main(int argc, char** argv) {
   for (int64_t i = 0; i < lc * mc; ++i) cond_t[i] = uniform(gen);
   for (float& b : bias) b = uniform(gen);
   std::vector<std::vector<float>> ys(y_buffers, std::vector<float>(n_out * ld_y + 16, 0.f));
-  const tile::Workspace<float> w{fold.get(), cond_t.data(), nullptr, column.get(), ld, 0, pad, fold_ld, carry.get()};
+  const tile::Workspace<float> w{fold.get(), cond_t.data(), nullptr, column.get(), ld, 0, pad, fold_ld, carry.get(),
+                                 events.get()};
   const double blocks = double(ld / 64) * double((lc + tile::kColumnBlock - 1) / tile::kColumnBlock);
   std::vector<double> ns_per_block;
   for (int round = 0; round < 7; ++round) {

@@ -92,7 +92,9 @@ void forward_kernel(const scalar_t* x, const scalar_t* bias, scalar_t* y, const 
     const int64_t fold_ld = tile::fold_stride(ld);
     const LineAlignedBuffer<acc_t> fold(mc * fold_ld), column((tile::kColumnBlock + 1) * (pad + ld)),
         carry(tile::carry_size(g.condensed_len)), y_tile(in_place ? 1 : n_out * split.tile);
-    tile::Workspace<acc_t> w{fold.get(), cond_t.data(), nullptr, column.get(), ld, 0, pad, fold_ld, carry.get()};
+    const LineAlignedBuffer<int32_t> events(tile::events_size(g.condensed_len));
+    tile::Workspace<acc_t> w{fold.get(), cond_t.data(), nullptr, column.get(), ld, 0, pad, fold_ld, carry.get(),
+                             events.get()};
     for (int64_t item = begin; item < end; ++item) {
       const int64_t group = item % groups, row_item = item / groups;
       const int64_t n0 = group * n_out / groups, n1 = (group + 1) * n_out / groups;
@@ -173,7 +175,8 @@ void backward_kernel(const Tensor& gy_acc, const scalar_t* x, const scalar_t* co
     const LineAlignedBuffer<acc_t> dp_tile((tile::kDpChunk + 1) * ld_grid);
     // written by each group's first tile before anything reads it: no zero-filling
     std::unique_ptr<acc_t[]> lanes(new acc_t[grad_condensed ? mc * lc * slots : 1]);
-    tile::Workspace<acc_t> w{fold.get(), cond_t.data(), dp_tile.get(), nullptr, ld, ld_grid, pad, fold_ld, nullptr};
+    tile::Workspace<acc_t> w{fold.get(), cond_t.data(), dp_tile.get(), nullptr, ld, ld_grid, pad, fold_ld, nullptr,
+                             nullptr};
     for (int64_t group = begin; group < end; ++group) {
       acc_t* grad_cond = grad_condensed ? lanes.get() : nullptr;
       const int64_t item_begin = group_begin(group, groups, tiles), item_end = group_begin(group + 1, groups, tiles);

@@ -17,6 +17,18 @@
 #include "common/ws_conv1d_geometry.h"
 
 #define WS_INLINE __attribute__((always_inline)) inline
+// A function of its own built for AVX-512 (forward_tile_by_rows runs only in the AVX-512 build,
+// ws_conv1d_isa.h, and a function not inlined there does not inherit that build's target).
+#if defined(__GNUC__) && defined(__x86_64__)
+#define WS_AVX512_NOINLINE __attribute__((noinline, target("arch=x86-64-v4")))
+#else
+#define WS_AVX512_NOINLINE __attribute__((noinline))
+#endif
+#if defined(__clang__)
+#define WS_UNROLL_COLUMN_BLOCK _Pragma("unroll")
+#else
+#define WS_UNROLL_COLUMN_BLOCK _Pragma("GCC unroll 4")
+#endif
 
 namespace wsnet {
 namespace tile {
@@ -38,6 +50,7 @@ struct Workspace {
   int64_t pad;              // zeros in front of each prefix column, >= d
   int64_t fold_ld;          // stride of a fold (and grad_fold) row: fold_stride(ld)
   acc_t* carry;             // forward_tile_by_rows: a vector per swept column (carry_size)
+  int32_t* events;          // forward_tile_by_rows: per swept column, who opens / closes (events_size)
 };
 
 // A fold row's stride: ld plus one cache line. With ld a multiple of 1024 floats (`long`'s tiles:
@@ -48,6 +61,10 @@ inline int64_t fold_stride(int64_t ld) { return ld + 16; }
 // forward_tile_by_rows's carry: one vector (at most 64 bytes, 16 floats) per condensed column,
 // plus a column block (a sweep starts at a column block's start).
 inline int64_t carry_size(int64_t condensed_len) { return (condensed_len + 2 * kColumnBlock) * 16; }
+
+// forward_tile_by_rows's events: per swept column the filter that opens there and the filter that
+// closes there (or -1), and per column block a mask of the columns with either.
+inline int64_t events_size(int64_t condensed_len) { return 3 * (condensed_len + 2 * kColumnBlock); }
 
 // kBytes-wide vectors of the compiler's vector extension, as wide as the registers of the build
 // they are compiled for: 64 bytes (zmm) for AVX-512, 32 (ymm) for AVX2, 16 (xmm) for baseline.
@@ -159,19 +176,19 @@ WS_INLINE void prefetch_for_write(const acc_t* y, int64_t count) {
 }
 
 // P[r0 + r, v0 + k] for kVecs vectors of rows and the kColumnBlock columns from v0 (§2 step 2):
-// the register block both forward sweeps compute, acc[k][i] = sum_j fold[j][r0 + i*lanes ..] * c[k][j].
+// the register block both forward sweeps compute, acc[k][i] = sum_j fold[j][r0 + i*lanes ..] * c[k][j],
+// from fold = the fold's row r0 (rows fold_ld apart) and c = condensed^T's row v0.
 template <typename acc_t, int kBytes, int64_t kVecs>
-WS_INLINE void product_block(const Workspace<acc_t>& w, int64_t mc, int64_t v0, int64_t r0,
+WS_INLINE void product_block(const acc_t* fold, int64_t fold_ld, const acc_t* c, int64_t mc,
                              typename Vector<acc_t, kBytes>::type (&acc)[kColumnBlock][kVecs]) {
   using V = typename Vector<acc_t, kBytes>::type;
   constexpr int64_t kLane = kLanes<acc_t, kBytes>;
-  const acc_t* c = w.cond_t + v0 * mc;
   for (int64_t k = 0; k < kColumnBlock; ++k) {
     for (int64_t i = 0; i < kVecs; ++i) acc[k][i] = V{};
   }
   for (int64_t j = 0; j < mc; ++j) {
     V f[kVecs];
-    for (int64_t i = 0; i < kVecs; ++i) f[i] = load<kBytes>(w.fold + j * w.fold_ld + r0 + i * kLane);
+    for (int64_t i = 0; i < kVecs; ++i) f[i] = load<kBytes>(fold + j * fold_ld + i * kLane);
     for (int64_t k = 0; k < kColumnBlock; ++k) {
       const acc_t ckj = c[k * mc + j];
       for (int64_t i = 0; i < kVecs; ++i) acc[k][i] += f[i] * ckj;
@@ -216,7 +233,7 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
   for (int64_t v0 = v_begin; v0 < v_end; v0 += kColumnBlock) {
     for (int64_t r0 = 0; r0 < w.ld; r0 += kRows) {
       V acc[kColumnBlock][kVecs];
-      product_block<acc_t, kBytes, kVecs>(w, mc, v0, r0, acc);
+      product_block<acc_t, kBytes, kVecs>(w.fold + r0, w.fold_ld, w.cond_t + v0 * mc, mc, acc);
       for (int64_t k = 0; k < kColumnBlock; ++k) {
         for (int64_t i = 0; i < kVecs; ++i) {
           const int64_t r = r0 + i * kLane;
@@ -243,6 +260,53 @@ WS_INLINE void forward_tile(const Workspace<acc_t>& w, const Conv1dGeometry& g, 
     acc_t* oldest = cols[0];  // the last column becomes Q_{v0-1} of the next block
     cols[0] = cols[kColumnBlock];
     cols[kColumnBlock] = oldest;
+  }
+}
+
+// One row block of forward_tile_by_rows where every gather reads exactly the block's rows (stride
+// 1, whole blocks of openings and closings at offset 0: all row blocks but a tile's first and
+// last), as a function of its own with only the state that sweep needs, so that its loop keeps it
+// in registers (inlined into forward_tile_by_rows, GCC spilled the loop's scalars to the stack).
+// The columns' Q stay in registers and the gathers read them there: y = -Q_v where a filter opens,
+// y (+)= Q_v + bias where one closes; the same sums in the same order as the general path.
+// Column c of the sweep: opens[c] / closes[c] the filter opening / closing there, or -1.
+template <typename acc_t, int kBytes, int64_t kVecs>
+WS_AVX512_NOINLINE void row_block_in_registers(
+    const acc_t* fold, int64_t fold_ld, int64_t mc, const acc_t* cond, acc_t* carry, const int32_t* opens,
+    const int32_t* closes, int64_t columns, acc_t* y_open, acc_t* y_close, int64_t ld_y, const acc_t* bias,
+    int64_t prefetch_count, typename LaneIndex<acc_t, kBytes>::type index) {
+  using V = typename Vector<acc_t, kBytes>::type;
+  constexpr int64_t kLane = kLanes<acc_t, kBytes>;
+  constexpr int64_t kRows = kVecs * kLane;
+  V prev[kVecs + 1];  // Q_{v-1}: its vector above the block, then the block's rows
+  for (int64_t i = 0; i <= kVecs; ++i) prev[i] = V{};  // Q_{v_begin - 1} = 0
+  for (int64_t c0 = 0; c0 < columns; c0 += kColumnBlock) {
+    V acc[kColumnBlock][kVecs];
+    product_block<acc_t, kBytes, kVecs>(fold, fold_ld, cond + c0 * mc, mc, acc);
+    // unrolled, so that acc[k] stays in registers (as a loop GCC kept acc in memory: the sweep took
+    // ~13% longer on `long`'s filters, ~30% at one condensed channel; benchmarks/tile_harness)
+    WS_UNROLL_COLUMN_BLOCK
+    for (int64_t k = 0; k < kColumnBlock; ++k) {  // Q_v[r] = P[r, v] + Q_{v-1}[r - d]
+      V next[kVecs + 1];
+      next[0] = load<kBytes>(carry + (c0 + k) * kLane);  // Q_v above the block
+      for (int64_t i = 0; i < kVecs; ++i) next[i + 1] = acc[k][i] + shift_pair(prev[i], prev[i + 1], index);
+      store<kBytes>(carry + (c0 + k) * kLane, next[kVecs]);  // for the next row block
+      const int32_t n_open = opens[c0 + k], n_close = closes[c0 + k];
+      if (n_open >= 0) {
+        acc_t* y = y_open + n_open * ld_y;
+        for (int64_t i = 0; i < kVecs; ++i) store<kBytes>(y + i * kLane, -next[i + 1]);
+        prefetch_for_write(y + kRows, prefetch_count);
+      }
+      if (n_close >= 0) {
+        const acc_t b = bias ? bias[n_close] : acc_t(0);
+        acc_t* y = y_close + n_close * ld_y;
+        for (int64_t i = 0; i < kVecs; ++i) {
+          const V value = next[i + 1] + b;
+          store<kBytes>(y + i * kLane, n_close == 0 ? value : load<kBytes>(y + i * kLane) + value);
+        }
+      }
+      for (int64_t i = 0; i <= kVecs; ++i) prev[i] = next[i];
+    }
   }
 }
 
@@ -290,6 +354,22 @@ WS_INLINE void forward_tile_by_rows(const Workspace<acc_t>& w, const Conv1dGeome
   };
   // the first filter opening inside the sweep (filter n0 opens before it when n0*S == v_begin)
   const int64_t first_opening = n0 * S == v_begin ? n0 + 1 : n0;
+  // per swept column c = v - v_begin: the filter whose first column is v + 1 (opens at v) and the
+  // filter whose last column is v (closes at v), or -1; per column block, which columns have either
+  // (the same for every row block, so found once per tile)
+  int32_t* const opens = w.events;
+  int32_t* const closes = opens + sweep;
+  int32_t* const masks = closes + sweep;
+  for (int64_t c = 0; c < sweep; ++c) opens[c] = closes[c] = -1;
+  for (int64_t c = 0; c < sweep / kColumnBlock; ++c) masks[c] = 0;
+  for (int64_t n = first_opening; n < n1; ++n) {
+    opens[n * S - 1 - v_begin] = static_cast<int32_t>(n);
+    masks[(n * S - 1 - v_begin) / kColumnBlock] |= 1 << ((n * S - 1 - v_begin) % kColumnBlock);
+  }
+  for (int64_t n = n0; n < n1; ++n) {
+    closes[n * S + L - 1 - v_begin] = static_cast<int32_t>(n);
+    masks[(n * S + L - 1 - v_begin) / kColumnBlock] |= 1 << ((n * S + L - 1 - v_begin) % kColumnBlock);
+  }
   for (int64_t r0 = 0; r0 < w.ld; r0 += kRows) {
     // outputs whose segments open (row t*s - d) / close (row t*s + (L-1)*d) in this block's rows
     const auto [open_lo, open_hi] = outputs_in_block(before_first, skip, r0);
@@ -298,8 +378,13 @@ WS_INLINE void forward_tile_by_rows(const Workspace<acc_t>& w, const Conv1dGeome
     // stride 1 and a whole block of outputs: the gathers run as whole vectors (gather_block)
     const bool whole_open = s == 1 && open_hi - open_lo == kRows;
     const bool whole_close = s == 1 && close_hi - close_lo == kRows;
-    int64_t n_open = first_opening, v_open = n_open * S - 1;  // next filter to open, at column v_open
-    int64_t n_close = n0, v_close = n0 * S + L - 1;            // next filter to close
+    if (whole_open && whole_close && open_offset == 0 && close_offset == 0) {
+      row_block_in_registers<acc_t, kBytes, kVecs>(
+          w.fold + r0, w.fold_ld, mc, w.cond_t + v_begin * mc, carry, opens, closes, v_end - v_begin,
+          y_tile + open_lo, y_tile + close_lo, ld_y, bias,
+          open_hi + kRows / s + 1 < count ? kRows / s + 1 : count - open_hi, index);
+      continue;
+    }
     // Q of the column block's columns, through memory (L1): q[k + 1] holds column v0 + k, q[0]
     // column v0 - 1 (from the block before), each as its rows just above this row block (one
     // vector), then the block's rows; the gathers read the columns from here.
@@ -309,15 +394,13 @@ WS_INLINE void forward_tile_by_rows(const Workspace<acc_t>& w, const Conv1dGeome
     for (int64_t i = 0; i < kQ; ++i) q[0][i] = 0;  // Q_{v_begin - 1} = 0
     for (int64_t v0 = v_begin; v0 < v_end; v0 += kColumnBlock) {
       V acc[kColumnBlock][kVecs];
-      product_block<acc_t, kBytes, kVecs>(w, mc, v0, r0, acc);
+      product_block<acc_t, kBytes, kVecs>(w.fold + r0, w.fold_ld, w.cond_t + v0 * mc, mc, acc);
       acc_t* carry_v0 = carry + (v0 - v_begin) * kLane;
       V prev[kVecs + 1];  // Q_{v-1}: its vector above the block, then the block's rows
       for (int64_t i = 0; i <= kVecs; ++i) prev[i] = load<kBytes>(q[0] + i * kLane);
       // the columns a gather reads (the last one is also the next block's Q_{v0-1})
-      // (v_open, v_close >= v0 here: every earlier column's gathers are done)
-      unsigned gathered = 1u << (kColumnBlock - 1);
-      for (int64_t v = v_open, n = n_open; v < v0 + kColumnBlock && n < n1; v += S, ++n) gathered |= 1u << (v - v0);
-      for (int64_t v = v_close, n = n_close; v < v0 + kColumnBlock && n < n1; v += S, ++n) gathered |= 1u << (v - v0);
+      const int64_t c0 = v0 - v_begin;
+      const unsigned gathered = static_cast<unsigned>(masks[c0 / kColumnBlock]) | 1u << (kColumnBlock - 1);
       for (int64_t k = 0; k < kColumnBlock; ++k) {  // Q_v[r] = P[r, v] + Q_{v-1}[r - d]
         acc_t* cur = q[k + 1];
         V next[kVecs + 1];
@@ -331,19 +414,17 @@ WS_INLINE void forward_tile_by_rows(const Workspace<acc_t>& w, const Conv1dGeome
         store<kBytes>(carry_v0 + k * kLane, next[kVecs]);  // for the next row block
       }
       for (int64_t k = 0; k < kColumnBlock; ++k) {
-        const int64_t v = v0 + k;
-        const acc_t* column = q[k + 1] + kLane;  // Q_v's rows of the block
-        if (v == v_open && n_open < n1) {  // filter n_open's first column is v + 1
+        const acc_t* column = q[k + 1] + kLane;  // Q_v's rows of the block, v = v0 + k
+        const int64_t n_open = opens[c0 + k], n_close = closes[c0 + k];
+        if (n_open >= 0) {  // filter n_open's first column is v + 1
           acc_t* y = y_tile + n_open * ld_y + open_lo;
           if (whole_open) gather_block<0, kBytes, kRows>(y, column + open_offset, acc_t(0));
           else gather_column<0>(y, column, open_offset, s, open_hi - open_lo, acc_t(0));
           // the outputs this filter opens in the next row block, a whole sweep from now
           const int64_t next_hi = open_hi + kRows / s + 1 < count ? open_hi + kRows / s + 1 : count;
           prefetch_for_write(y_tile + n_open * ld_y + open_hi, next_hi - open_hi);
-          ++n_open;
-          v_open += S;
         }
-        if (v == v_close && n_close < n1) {  // filter n_close's last column is v
+        if (n_close >= 0) {  // filter n_close's last column is v
           const acc_t b = bias ? bias[n_close] : acc_t(0);
           acc_t* y = y_tile + n_close * ld_y + close_lo;
           if (whole_close) {
@@ -354,8 +435,6 @@ WS_INLINE void forward_tile_by_rows(const Workspace<acc_t>& w, const Conv1dGeome
           } else {
             gather_column<2>(y, column, close_offset, s, close_hi - close_lo, b);
           }
-          ++n_close;
-          v_close += S;
         }
       }
       acc_t* oldest = q[0];  // the last column becomes Q_{v0-1} of the next block
