@@ -324,4 +324,4 @@ def test_wsnetify_policy_reaches_the_layers_and_rejects_unknown_names():
     assert [(r["sample_stride"], r["channel_repeat"]) for r in report[:-1]] == [(4, 4), (4, 4)]
     assert model(torch.randn(2, 64, 50)).shape == (2, 128, 44)
     with pytest.raises(ValueError, match="policy expects one of .* got 'wide'"):
-        wsnetify_bad = wsnet_ext.wsnetify(nn.Linear(8, 8), 2, init="random", keep_head=False, policy="wide")  # noqa: F841
+        wsnet_ext.wsnetify(nn.Linear(8, 8), 2, init="random", keep_head=False, policy="wide")

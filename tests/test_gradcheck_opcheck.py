@@ -11,15 +11,16 @@ from helpers import op_args as make_args
 @pytest.mark.parametrize("config", CONFIGS[:3])
 def test_gradcheck(config):
     x, cond, bias, k, s_samp, c, stride, padding, dilation = make_args(config, requires_grad=True)
-    def fn(*tensors):
+    def through_layer(*tensors):
         return wsnet_ext.ws_conv1d(tensors[0], tensors[1], tensors[2] if len(tensors) > 2 else None,
                                    kernel_size=k, sample_stride=s_samp, channel_repeat=c,
                                    stride=stride, padding=padding[0], dilation=dilation)
+
+    def through_op(*tensors):  # asymmetric padding is only reachable through the op
+        return FORWARD(tensors[0], tensors[1], tensors[2] if len(tensors) > 2 else None, k,
+                       s_samp, c, stride, padding, dilation)
     inputs = (x, cond) + ((bias,) if bias is not None else ())
-    if padding[0] != padding[1]:  # asymmetric padding is only reachable through the op
-        def fn(*tensors):
-            return FORWARD(tensors[0], tensors[1], tensors[2] if len(tensors) > 2 else None, k,
-                           s_samp, c, stride, padding, dilation)
+    fn = through_layer if padding[0] == padding[1] else through_op
     assert torch.autograd.gradcheck(fn, inputs)
 
 
